@@ -1,0 +1,52 @@
+#!/bin/sh
+# Make sure the Debian packages a make target needs are installed.
+#   scripts/deps.sh GROUP...   groups: build test asan tsan demo install
+#                                      aarch64 bench format
+# Quiet when everything is there; otherwise one `apt-get update` and one
+# `apt-get install -y` of just the missing packages (sudo only if not root).
+# Set WEFT_SKIP_DEPS=1 to skip the check (e.g. on a non-Debian system),
+# WEFT_DEPS_DRY_RUN=1 to only print what would be installed.
+set -eu
+
+[ "${WEFT_SKIP_DEPS:-0}" = 1 ] && exit 0
+
+base="build-essential cmake pkg-config libuv1-dev libcmocka-dev libssl-dev libcurl4-openssl-dev valgrind"
+pkgs=""
+for group in "$@"; do
+    case "$group" in
+    build | test | asan | tsan | demo | install) pkgs="$pkgs $base" ;;
+    aarch64) pkgs="$pkgs cmake gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user" ;;
+    bench) pkgs="$pkgs $base hyperfine wrk nginx-light" ;;
+    format) pkgs="$pkgs clang-format" ;;
+    none) ;;
+    *) echo "deps.sh: unknown group '$group'" >&2; exit 2 ;;
+    esac
+done
+
+if ! command -v dpkg >/dev/null 2>&1; then
+    echo "deps.sh: not a Debian system; make sure these are installed:$pkgs" >&2
+    exit 0
+fi
+
+missing=""
+for p in $pkgs; do
+    case " $missing " in *" $p "*) continue ;; esac
+    if ! dpkg -s "$p" 2>/dev/null | grep -q '^Status: install ok installed'; then
+        missing="$missing $p"
+    fi
+done
+[ -z "$missing" ] && exit 0
+
+echo "deps.sh: installing missing packages:$missing" >&2
+[ "${WEFT_DEPS_DRY_RUN:-0}" = 1 ] && exit 0
+if [ "$(id -u)" -eq 0 ]; then
+    sudo=""
+elif command -v sudo >/dev/null 2>&1; then
+    sudo="sudo"
+else
+    echo "deps.sh: not root and no sudo; please run: apt-get install -y$missing" >&2
+    exit 1
+fi
+$sudo apt-get update -qq
+# shellcheck disable=SC2086
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing

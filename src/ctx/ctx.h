@@ -1,0 +1,43 @@
+/* ctx: the machine context switch between a task's stack and the loop's.
+ * The only code in weft that switches stacks. Backends: x86_64.S and
+ * aarch64.S (hand-written, callee-saved registers only), ucontext.c. */
+#ifndef WEFT_CTX_H
+#define WEFT_CTX_H
+
+#include <stddef.h>
+
+#ifdef WEFT_CTX_UCONTEXT
+#include <ucontext.h>
+#endif
+
+typedef struct weft__ctx {
+#ifdef WEFT_CTX_UCONTEXT
+    ucontext_t uc;
+#else
+    void *sp; /* saved stack pointer; the registers live on the stack */
+#endif
+    /* The stack this context runs on (NULL/0 for a thread's own stack until
+     * ASan tells us), for the sanitizer's fiber annotations. */
+    const void *stack_lo;
+    size_t stack_size;
+    void *asan_fake_stack;
+} weft__ctx;
+
+typedef void (*weft__ctx_entry)(void *arg);
+
+/* Prepares ctx to run entry(arg) on [lo, lo+size) at its first switch.
+ * entry must never return: it ends with weft__ctx_exit. */
+void weft__ctx_make(weft__ctx *ctx, void *lo, size_t size, weft__ctx_entry entry, void *arg);
+
+/* Saves the running context into from and resumes to. */
+void weft__ctx_switch(weft__ctx *from, weft__ctx *to);
+
+/* Like switch, for a context that will never be resumed (its stack is about
+ * to be released): lets ASan drop its fake stack. */
+void weft__ctx_exit(weft__ctx *from, weft__ctx *to);
+
+/* First thing an entry function calls: completes the switch that started
+ * it (ASan learns the stack it came from and stores it in from). */
+void weft__ctx_started(weft__ctx *from);
+
+#endif

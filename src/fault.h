@@ -1,0 +1,27 @@
+/* fault: the one seam through which allocations and system calls that can
+ * fail are made to fail on purpose, so that tests reach every error path
+ * (neco's malloc0, curl's torture mode). Off unless a test arms it. */
+#ifndef WEFT_FAULT_H
+#define WEFT_FAULT_H
+
+#include <stddef.h>
+#include <stdlib.h>
+
+enum weft__fault_site {
+    WEFT__FAULT_ALLOC, /* weft__malloc / weft__calloc / weft__realloc */
+    WEFT__FAULT_STACK, /* mapping a task stack */
+    WEFT__FAULT_SYSCALL, /* other system calls that go through the seam */
+    WEFT__FAULT_SITES
+};
+
+/* Makes the nth call at site from now fail (1 = the next one); 0 disarms. */
+void weft__fault_arm(enum weft__fault_site site, long nth);
+/* 1 if this call must fail. */
+int weft__fault_hit(enum weft__fault_site site);
+
+void *weft__malloc(size_t size);
+void *weft__calloc(size_t n, size_t size);
+void *weft__realloc(void *p, size_t size);
+char *weft__strdup(const char *s);
+
+#endif

@@ -1,0 +1,248 @@
+/* internal.h: what weft's layers share and users never see — the loop and
+ * task structures, intrusive lists, the timer heap, and the one way a task
+ * waits (weft__park / weft__wake). Every wait in the library is built on
+ * these; docs/INTERNALS.md explains the protocol. */
+#ifndef WEFT_INTERNAL_H
+#define WEFT_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#include "ctx/ctx.h"
+#include "fault.h"
+#include "stack.h"
+#include "weft.h"
+
+#define WEFT_LIKELY(x) __builtin_expect(!!(x), 1)
+#define WEFT_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define WEFT_CONTAINER_OF(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+/* ------------------------------------------------ intrusive doubly linked list */
+
+typedef struct weft__link {
+    struct weft__link *prev, *next;
+} weft__link;
+
+static inline void weft__list_init(weft__link *head)
+{
+    head->prev = head->next = head;
+}
+static inline bool weft__list_empty(const weft__link *head)
+{
+    return head->next == head;
+}
+static inline void weft__list_push_back(weft__link *head, weft__link *node)
+{
+    node->prev = head->prev;
+    node->next = head;
+    head->prev->next = node;
+    head->prev = node;
+}
+static inline void weft__list_remove(weft__link *node)
+{
+    node->prev->next = node->next;
+    node->next->prev = node->prev;
+    node->prev = node->next = node;
+}
+static inline weft__link *weft__list_pop_front(weft__link *head)
+{
+    weft__link *n = head->next;
+    if (n == head)
+        return NULL;
+    weft__list_remove(n);
+    return n;
+}
+/* A node removed with weft__list_remove points to itself. */
+static inline bool weft__link_linked(const weft__link *node)
+{
+    return node->next != node;
+}
+
+/* -------------------------------------------------------------- the clock */
+
+/* Nanoseconds of CLOCK_MONOTONIC. */
+uint64_t weft__now_ns(void);
+/* Seconds (relative, >= 0; WEFT_FOREVER/NaN handled) to an absolute deadline
+ * in ns; UINT64_MAX means never. -EINVAL for NaN. */
+int weft__deadline_after(double seconds, uint64_t *deadline);
+int weft__deadline_at(double when, uint64_t *deadline);
+
+/* ------------------------------------------------------------------ timers */
+
+typedef struct weft__timer weft__timer;
+typedef void (*weft__timer_fn)(weft__timer *timer);
+
+/* One entry of the loop's timer heap. Embed it; the loop never allocates. */
+struct weft__timer {
+    uint64_t when; /* ns, CLOCK_MONOTONIC */
+    uint64_t seq;  /* insertion order: equal deadlines fire first-in first-out */
+    size_t index;  /* position in the heap, SIZE_MAX when not armed */
+    weft__timer_fn fn;
+};
+
+typedef struct weft__timer_heap {
+    weft__timer **items;
+    size_t count, cap;
+    uint64_t next_seq;
+} weft__timer_heap;
+
+static inline void weft__timer_init(weft__timer *t, weft__timer_fn fn)
+{
+    t->index = SIZE_MAX;
+    t->fn = fn;
+}
+static inline bool weft__timer_armed(const weft__timer *t)
+{
+    return t->index != SIZE_MAX;
+}
+/* 0 or -ENOMEM (growing the heap). A timer already armed is moved. */
+int weft__timer_start(weft_loop *loop, weft__timer *t, uint64_t when);
+void weft__timer_stop(weft_loop *loop, weft__timer *t);
+
+/* ------------------------------------------------------------ the ready queue */
+
+enum weft__runnable_kind { WEFT__RUN_TASK, WEFT__RUN_CALLBACK };
+
+typedef struct weft__runnable {
+    struct weft__runnable *next;
+    uint8_t kind;
+} weft__runnable;
+
+/* ------------------------------------------------------------------- waits */
+
+/* A task parks on a weft__wait that the wait site owns (on its stack).
+ *
+ * cancel: called when the parked task is cancelled, or when it parks with a
+ * cancellation pending. It must unlink the task from whatever it waits on,
+ * so that it steals no wakeup. Return true to wake the task now with
+ * WEFT_ECANCELED; false when the site wakes it later itself (weft_await
+ * waits for the awaited task to end). NULL means "wake now".
+ *
+ * what/obj: for task dumps (what the task waits on). */
+typedef struct weft__wait weft__wait;
+struct weft__wait {
+    bool (*cancel)(weft__wait *w);
+    const char *what;
+    const void *obj;
+};
+
+/* Parks the current task until weft__wake(task, code); returns code.
+ * Must be called from a task (callers check weft__task_current()). */
+int weft__park(weft__wait *w);
+/* Parks until woken or until deadline (ns; UINT64_MAX: none). On the
+ * deadline, w->cancel is called to unlink, then it returns WEFT_ETIMEDOUT. */
+int weft__park_until(weft__wait *w, uint64_t deadline);
+/* Lets every task that is ready now run, then resumes (asyncio.sleep(0)). */
+int weft__task_yield(weft_task *task);
+/* Makes a parked task ready; its weft__park returns code. */
+void weft__wake(weft_task *task, int code);
+
+/* --------------------------------------------------------- completion callbacks */
+
+/* Called, in registration order, when a task ends (asyncio's
+ * add_done_callback); must not wait. */
+typedef struct weft__done_cb weft__done_cb;
+struct weft__done_cb {
+    weft__link link;
+    void (*fn)(weft__done_cb *cb, weft_task *task);
+};
+void weft__task_on_done(weft_task *task, weft__done_cb *cb);
+void weft__task_on_done_remove(weft__done_cb *cb);
+
+/* ------------------------------------------------------------------- task */
+
+struct weft_task {
+    weft__runnable run; /* first: the ready queue links tasks through it */
+    uint8_t state;      /* weft_task_state */
+    bool must_cancel;   /* a cancellation waits to be delivered at the next park */
+    bool detached;      /* the handle was freed: free the task when it ends */
+    bool stack_failed;
+    int result;
+    int wake_code;
+    unsigned cancel_requests; /* asyncio's cancelling() */
+    weft_loop *loop;
+    weft__wait *wait; /* what it is parked on, or NULL */
+    weft_fn fn;
+    void *arg;
+    weft__ctx ctx;
+    weft__stack stack;
+    size_t stack_size;
+    weft__link done_cbs; /* weft__done_cb, run when the task ends */
+    weft__link all;      /* the loop's list of live tasks */
+    struct weft_timeout *scopes; /* innermost open timeout scope */
+    uint64_t id;
+    char *name; /* NULL: "Task-<id>", formatted into name_buf on demand */
+    char name_buf[24];
+};
+
+/* ------------------------------------------------------------------- loop */
+
+struct weft_loop {
+    uv_loop_t uv;
+    pthread_t thread;
+    pid_t pid;
+    bool running;
+    bool closing;
+    bool deadlocked;
+    weft__ctx sched_ctx;     /* the loop's own (thread) stack */
+    weft__runnable *ready_head, *ready_tail;
+    size_t ready_count;
+    weft__timer_heap timers;
+    uv_timer_t wake_timer;   /* fires at the earliest weft__timer */
+    uint64_t wake_armed_for; /* deadline wake_timer is armed for, or 0 */
+    weft__stack_pool stacks;
+    weft__link tasks;        /* every task that has not ended */
+    size_t task_count;
+    uint64_t next_task_id;
+    unsigned external_holds; /* pending wakeups from outside the loop (threads) */
+    weft__link handles;      /* call_soon/later handles still scheduled */
+    weft_task *current;
+    /* statistics (weft_loop_stats) */
+    uint64_t switches, iterations;
+};
+
+/* The loop running on this thread and its current task (NULL outside). */
+weft_loop *weft__loop_current(void);
+weft_task *weft__task_current(void);
+
+/* A wait from outside a task, or from another thread, is refused with a
+ * code: WEFT_ENOTASK or WEFT_EFOREIGN. 0 when the caller may wait. */
+int weft__check_task(void);
+/* 0 when obj_loop is the loop running on this thread, else an error. */
+int weft__check_loop(const weft_loop *obj_loop);
+
+void weft__ready_push(weft_loop *loop, weft__runnable *r);
+/* Spawns on a given loop (the runner's main task, thread submissions). */
+int weft__task_spawn_on(weft_loop *loop, weft_fn fn, void *arg, const weft_task_opts *opts,
+                        weft_task **out);
+/* weft_cancel without the caller checks (the loop's own use). */
+int weft__task_cancel(weft_task *task);
+/* Ends the task with code (runs its done callbacks). */
+void weft__task_finish(weft_task *task, int code);
+/* Runs a task until it parks or ends; called by the scheduler. */
+void weft__task_resume(weft_task *task);
+/* Cancel every live task of the loop (closing). */
+void weft__loop_cancel_all(weft_loop *loop);
+void weft__task_release_stack(weft_task *task);
+void weft__task_free_ended(weft_task *task);
+
+/* Keep the loop from concluding "deadlock" while a wakeup can come from
+ * another thread or process (threads layer). */
+void weft__loop_hold(weft_loop *loop);
+void weft__loop_unhold(weft_loop *loop);
+
+/* Runs the loop until done(arg) is true. */
+int weft__loop_run_until(weft_loop *loop, bool (*done)(void *arg), void *arg);
+int weft__loop_init(weft_loop *loop);
+void weft__loop_close(weft_loop *loop);
+
+void weft__timers_run(weft_loop *loop, uint64_t now);
+
+/* Timeout scopes, internal view (timeout.c). */
+void weft__task_close_scopes(weft_task *task);
+void weft__handle_run(weft_handle *handle);
+
+#endif

@@ -1,0 +1,137 @@
+/* runner: asyncio.run and asyncio.Runner. A runner owns one loop and runs
+ * top-level tasks on it one after another; tasks left running between two
+ * runs go on in the next. Closing cancels what is left and lets it end. */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+struct weft_runner {
+    weft_loop loop;
+    bool closed;
+};
+
+void weft__handles_close(weft_loop *loop);
+
+weft_runner *weft_runner_new(void)
+{
+    weft_runner *runner = weft__malloc(sizeof *runner);
+    if (runner == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    int rc = weft__loop_init(&runner->loop);
+    if (rc != 0) {
+        free(runner);
+        errno = -rc;
+        return NULL;
+    }
+    runner->closed = false;
+    return runner;
+}
+
+weft_loop *weft_runner_loop(weft_runner *runner)
+{
+    return runner ? &runner->loop : NULL;
+}
+
+static bool task_ended(void *arg)
+{
+    return ((weft_task *)arg)->state == WEFT_TASK_DONE;
+}
+
+static bool no_tasks_left(void *arg)
+{
+    return ((weft_loop *)arg)->task_count == 0;
+}
+
+int weft_runner_run(weft_runner *runner, weft_fn main, void *arg)
+{
+    if (runner == NULL || main == NULL)
+        return -EINVAL;
+    if (runner->closed)
+        return WEFT_ECLOSED;
+    weft_loop *loop = &runner->loop;
+    if (!pthread_equal(loop->thread, pthread_self()))
+        return WEFT_EFOREIGN;
+    if (loop->running || weft__loop_current() != NULL)
+        return -EBUSY;
+    weft_task *task;
+    int rc = weft__task_spawn_on(loop, main, arg, NULL, &task);
+    if (rc != 0)
+        return rc;
+    loop->deadlocked = false;
+    rc = weft__loop_run_until(loop, task_ended, task);
+    if (rc == 0) {
+        rc = task->result;
+        if (loop->deadlocked && rc == WEFT_ECANCELED)
+            rc = -EDEADLK;
+    }
+    loop->deadlocked = false;
+    weft_task_free(task); /* still parked after a deadlock: detached */
+    return rc;
+}
+
+/* Tasks that could not be made to end (a deadlock, or a loop used from the
+ * wrong thread): their stacks are released without unwinding them. */
+static void abandon_tasks(weft_loop *loop)
+{
+    weft__link *l;
+    while ((l = weft__list_pop_front(&loop->tasks)) != NULL) {
+        weft_task *task = WEFT_CONTAINER_OF(l, weft_task, all);
+        weft__list_init(&task->done_cbs); /* their waiters are abandoned too */
+        task->state = WEFT_TASK_DONE;
+        task->result = WEFT_ECANCELED;
+        task->scopes = NULL;
+        weft__task_release_stack(task);
+        if (task->detached)
+            weft__task_free_ended(task);
+    }
+    loop->task_count = 0;
+}
+
+static void drain_ready(weft_loop *loop)
+{
+    weft__runnable *r;
+    while ((r = loop->ready_head) != NULL) {
+        loop->ready_head = r->next;
+        if (r->kind == WEFT__RUN_CALLBACK)
+            weft__handle_run((weft_handle *)r); /* cancelled by now: only drops it */
+    }
+    loop->ready_tail = NULL;
+    loop->ready_count = 0;
+}
+
+void weft_runner_free(weft_runner *runner)
+{
+    if (runner == NULL)
+        return;
+    weft_loop *loop = &runner->loop;
+    runner->closed = true;
+    if (loop->task_count > 0 && pthread_equal(loop->thread, pthread_self()) &&
+        weft__loop_current() == NULL) {
+        weft__loop_cancel_all(loop);
+        weft__loop_run_until(loop, no_tasks_left, loop);
+    }
+    loop->closing = true;
+    /* In this order: handles out of the heap and the queue while every
+     * timer in the heap still points to live memory, then the tasks. */
+    weft__handles_close(loop);
+    drain_ready(loop);
+    abandon_tasks(loop);
+    loop->timers.count = 0;
+    weft__loop_close(loop);
+    free(runner);
+}
+
+int weft_run(weft_fn main, void *arg)
+{
+    if (main == NULL)
+        return -EINVAL;
+    weft_runner *runner = weft_runner_new();
+    if (runner == NULL)
+        return -errno;
+    int rc = weft_runner_run(runner, main, arg);
+    weft_runner_free(runner);
+    return rc;
+}

@@ -1,0 +1,155 @@
+/* timeout: asyncio.timeout() scopes and wait_for built on them.
+ *
+ * A scope is a timer; when it fires the task is cancelled, so its current
+ * or next wait returns WEFT_ECANCELED. weft_timeout_end() then uncancels,
+ * and turns WEFT_ECANCELED into WEFT_ETIMEDOUT only if no other
+ * cancellation is pending: an outer scope's or a user's cancel, counted by
+ * cancelling(), always gets through (asyncio's rule, so nested scopes and
+ * a cancel racing a timeout both come out right). */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+enum { SCOPE_ENTERED, SCOPE_EXPIRING, SCOPE_EXPIRED, SCOPE_EXITED };
+
+struct weft_timeout {
+    weft__timer timer;
+    weft_task *task;
+    weft_timeout *outer;
+    uint64_t when; /* ns; UINT64_MAX: no deadline */
+    unsigned cancelling_at_entry;
+    uint8_t state;
+};
+
+static void scope_fired(weft__timer *timer)
+{
+    weft_timeout *scope = WEFT_CONTAINER_OF(timer, weft_timeout, timer);
+    scope->state = SCOPE_EXPIRING;
+    weft__task_cancel(scope->task);
+}
+
+/* (Re)arms the scope's timer; a deadline already past cancels at once, as
+ * asyncio's reschedule does. */
+static int scope_arm(weft_timeout *scope, uint64_t when)
+{
+    weft_loop *loop = scope->task->loop;
+    scope->when = when;
+    weft__timer_stop(loop, &scope->timer);
+    if (when == UINT64_MAX)
+        return 0;
+    if (when <= weft__now_ns()) {
+        scope_fired(&scope->timer);
+        return 0;
+    }
+    return weft__timer_start(loop, &scope->timer, when);
+}
+
+static int scope_begin(uint64_t when, weft_timeout **out)
+{
+    int rc = weft__check_task();
+    if (rc != 0)
+        return rc;
+    weft_task *task = weft__task_current();
+    weft_timeout *scope = weft__malloc(sizeof *scope);
+    if (scope == NULL)
+        return -ENOMEM;
+    weft__timer_init(&scope->timer, scope_fired);
+    scope->task = task;
+    scope->state = SCOPE_ENTERED;
+    scope->cancelling_at_entry = task->cancel_requests;
+    if ((rc = scope_arm(scope, when)) != 0) {
+        free(scope);
+        return rc;
+    }
+    scope->outer = task->scopes;
+    task->scopes = scope;
+    *out = scope;
+    return 0;
+}
+
+int weft_timeout_begin(double seconds, weft_timeout **out)
+{
+    uint64_t when;
+    if (out == NULL || weft__deadline_after(seconds, &when) != 0)
+        return -EINVAL;
+    *out = NULL;
+    return scope_begin(when, out);
+}
+
+int weft_timeout_begin_at(double when, weft_timeout **out)
+{
+    uint64_t deadline;
+    if (out == NULL || weft__deadline_at(when, &deadline) != 0)
+        return -EINVAL;
+    *out = NULL;
+    return scope_begin(deadline, out);
+}
+
+int weft_timeout_reschedule(weft_timeout *scope, double when)
+{
+    uint64_t deadline;
+    if (scope == NULL || weft__deadline_at(when, &deadline) != 0)
+        return -EINVAL;
+    if (scope->task != weft__task_current())
+        return WEFT_EFOREIGN;
+    if (scope->state != SCOPE_ENTERED)
+        return -EINVAL; /* asyncio: "Cannot change state of expiring Timeout" */
+    return scope_arm(scope, deadline);
+}
+
+double weft_timeout_when(const weft_timeout *scope)
+{
+    if (scope == NULL || scope->when == UINT64_MAX)
+        return WEFT_FOREVER;
+    return (double)scope->when / 1e9;
+}
+
+int weft_timeout_expired(const weft_timeout *scope)
+{
+    return scope && (scope->state == SCOPE_EXPIRING || scope->state == SCOPE_EXPIRED);
+}
+
+int weft_timeout_end(weft_timeout *scope, int rc)
+{
+    if (scope == NULL)
+        return -EINVAL;
+    weft_task *task = scope->task;
+    if (task != weft__task_current())
+        return WEFT_EFOREIGN;
+    if (task->scopes != scope)
+        return -EINVAL; /* not the innermost open scope */
+    weft__timer_stop(task->loop, &scope->timer);
+    task->scopes = scope->outer;
+    if (scope->state == SCOPE_EXPIRING) {
+        scope->state = SCOPE_EXPIRED;
+        if ((unsigned)weft_uncancel(task) <= scope->cancelling_at_entry && rc == WEFT_ECANCELED)
+            rc = WEFT_ETIMEDOUT;
+    }
+    free(scope);
+    return rc;
+}
+
+/* A task that ends with scopes still open: their timers must not fire on a
+ * task that is gone. */
+void weft__task_close_scopes(weft_task *task)
+{
+    while (task->scopes) {
+        weft_timeout *scope = task->scopes;
+        task->scopes = scope->outer;
+        weft__timer_stop(task->loop, &scope->timer);
+        free(scope);
+    }
+}
+
+int weft_wait_for(weft_task *task, double seconds)
+{
+    if (task == NULL)
+        return -EINVAL;
+    weft_timeout *scope;
+    int rc = weft_timeout_begin(seconds, &scope);
+    if (rc != 0)
+        return rc;
+    rc = weft_await(task);
+    return weft_timeout_end(scope, rc);
+}
