@@ -8,8 +8,8 @@
 #include <stdlib.h>
 
 enum weft__fault_site {
-    WEFT__FAULT_ALLOC, /* weft__malloc / weft__calloc / weft__realloc */
-    WEFT__FAULT_STACK, /* mapping a task stack */
+    WEFT__FAULT_ALLOC,   /* weft__malloc / weft__calloc / weft__realloc */
+    WEFT__FAULT_STACK,   /* mapping a task stack */
     WEFT__FAULT_SYSCALL, /* other system calls that go through the seam */
     WEFT__FAULT_SITES
 };

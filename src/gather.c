@@ -202,16 +202,16 @@ int weft_wait(weft_task **tasks, size_t n, int return_when, double timeout)
     uint64_t deadline;
     if (weft__deadline_after(timeout, &deadline) != 0)
         return -EINVAL;
-    collector c = {.self = weft__task_current(), .tasks = tasks, .n = n,
-                   .return_when = return_when};
+    collector c = {
+        .self = weft__task_current(), .tasks = tasks, .n = n, .return_when = return_when};
     c.w.cancel = wait_cancel;
     c.w.what = "wait";
     c.w.obj = tasks;
     if ((rc = watch_all(&c, wait_done)) != 0)
         return rc;
-    bool ready = c.pending < n && (return_when == WEFT_FIRST_COMPLETED ||
-                                   (return_when == WEFT_FIRST_EXCEPTION &&
-                                    any_exception(tasks, n)));
+    bool ready =
+        c.pending < n && (return_when == WEFT_FIRST_COMPLETED ||
+                          (return_when == WEFT_FIRST_EXCEPTION && any_exception(tasks, n)));
     rc = 0;
     if (c.pending > 0 && !ready)
         rc = weft__park_until(&c.w, deadline);

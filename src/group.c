@@ -22,10 +22,10 @@ struct weft_group {
     size_t count, cap, live;
     int first_error;
     unsigned cancelling_at_entry;
-    bool aborting;             /* children are being cancelled */
+    bool aborting;                /* children are being cancelled */
     bool parent_cancel_requested; /* we cancelled the parent: uncancel at the end */
-    bool waiting;              /* the parent is in weft_group_wait */
-    bool parent_cancelled;     /* group_wait itself was cancelled */
+    bool waiting;                 /* the parent is in weft_group_wait */
+    bool parent_cancelled;        /* group_wait itself was cancelled */
     bool done;
 };
 

@@ -16,8 +16,8 @@
 #include "stack.h"
 #include "weft.h"
 
-#define WEFT_LIKELY(x) __builtin_expect(!!(x), 1)
-#define WEFT_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define WEFT_LIKELY(x)                       __builtin_expect(!!(x), 1)
+#define WEFT_UNLIKELY(x)                     __builtin_expect(!!(x), 0)
 #define WEFT_CONTAINER_OF(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 /* ------------------------------------------------ intrusive doubly linked list */
@@ -170,8 +170,8 @@ struct weft_task {
     weft__ctx ctx;
     weft__stack stack;
     size_t stack_size;
-    weft__link done_cbs; /* weft__done_cb, run when the task ends */
-    weft__link all;      /* the loop's list of live tasks */
+    weft__link done_cbs;         /* weft__done_cb, run when the task ends */
+    weft__link all;              /* the loop's list of live tasks */
     struct weft_timeout *scopes; /* innermost open timeout scope */
     uint64_t id;
     char *name; /* NULL: "Task-<id>", formatted into name_buf on demand */
@@ -187,14 +187,14 @@ struct weft_loop {
     bool running;
     bool closing;
     bool deadlocked;
-    weft__ctx sched_ctx;     /* the loop's own (thread) stack */
+    weft__ctx sched_ctx; /* the loop's own (thread) stack */
     weft__runnable *ready_head, *ready_tail;
     size_t ready_count;
     weft__timer_heap timers;
     uv_timer_t wake_timer;   /* fires at the earliest weft__timer */
     uint64_t wake_armed_for; /* deadline wake_timer is armed for, or 0 */
     weft__stack_pool stacks;
-    weft__link tasks;        /* every task that has not ended */
+    weft__link tasks; /* every task that has not ended */
     size_t task_count;
     uint64_t next_task_id;
     unsigned external_holds; /* pending wakeups from outside the loop (threads) */

@@ -52,7 +52,8 @@ int weft__check_task(void)
 int weft__check_loop(const weft_loop *obj_loop)
 {
     if (WEFT_UNLIKELY(obj_loop != tl_loop))
-        return tl_loop == NULL && obj_loop != NULL && pthread_equal(obj_loop->thread, pthread_self())
+        return tl_loop == NULL && obj_loop != NULL &&
+                       pthread_equal(obj_loop->thread, pthread_self())
                    ? WEFT_ENOTASK
                    : WEFT_EFOREIGN;
     return 0;
@@ -158,11 +159,14 @@ static bool is_deadlocked(weft_loop *loop)
 }
 
 /* One turn: run ready tasks, then timers and I/O. Returns false when the
- * loop can make no more progress (a deadlock). */
-static bool loop_turn(weft_loop *loop)
+ * loop can make no more progress (a deadlock). Never sleeps once done()
+ * holds: the caller's condition may have come true in the tasks it ran. */
+static bool loop_turn(weft_loop *loop, bool (*done)(void *arg), void *arg)
 {
     loop->iterations++;
     run_ready(loop, WEFT_TASKS_PER_POLL);
+    if (done(arg))
+        return true;
     uint64_t now = weft__now_ns();
     weft__timers_run(loop, now);
     if (loop->ready_head != NULL) {
@@ -191,7 +195,7 @@ int weft__loop_run_until(weft_loop *loop, bool (*done)(void *arg), void *arg)
     tl_loop = loop;
     int rc = 0;
     while (!done(arg)) {
-        if (!loop_turn(loop)) {
+        if (!loop_turn(loop, done, arg)) {
             /* Every task waits on something that cannot happen. Cancel them
              * all so they can clean up; report the deadlock if that does
              * not end the wait either. */

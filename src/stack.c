@@ -8,6 +8,7 @@
 #include "stack.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -19,7 +20,7 @@
 #include <valgrind/valgrind.h>
 #else
 #define VALGRIND_STACK_REGISTER(lo, hi) 0u
-#define VALGRIND_STACK_DEREGISTER(id) ((void)(id))
+#define VALGRIND_STACK_DEREGISTER(id)   ((void)(id))
 #endif
 
 #ifndef MADV_GUARD_INSTALL
@@ -44,16 +45,37 @@ size_t weft__stack_round(size_t size)
     return (size + page - 1) & ~(page - 1);
 }
 
+/* Does MADV_GUARD_INSTALL really guard? Older kernels refuse it (EINVAL),
+ * and emulators such as qemu-user accept and ignore it. A write(2) from a
+ * guarded page fails with EFAULT instead of raising a signal, which tells
+ * the two apart safely. */
+static bool madv_guard_works(void)
+{
+    size_t page = weft__page_size();
+    bool works = false;
+    int fds[2];
+    char *p = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return false;
+    if (madvise(p, page, MADV_GUARD_INSTALL) == 0 && pipe(fds) == 0) {
+        works = write(fds[1], p, 1) < 0 && errno == EFAULT;
+        close(fds[0]);
+        close(fds[1]);
+    }
+    munmap(p, 2 * page);
+    return works;
+}
+
 static int install_guard(void *base, size_t page)
 {
-    static int have_madv_guard = 1; /* until the kernel says otherwise */
-    if (have_madv_guard) {
-        if (madvise(base, page, MADV_GUARD_INSTALL) == 0)
-            return 0;
-        if (errno != EINVAL)
-            return -1;
-        have_madv_guard = 0;
+    static int use_madv_guard = -1; /* -1: not probed yet; loops on other threads may race */
+    int use = __atomic_load_n(&use_madv_guard, __ATOMIC_RELAXED);
+    if (use < 0) {
+        use = madv_guard_works();
+        __atomic_store_n(&use_madv_guard, use, __ATOMIC_RELAXED);
     }
+    if (use)
+        return madvise(base, page, MADV_GUARD_INSTALL);
     return mprotect(base, page, PROT_NONE);
 }
 

@@ -7,8 +7,8 @@
 #include <stddef.h>
 
 typedef struct weft__stack {
-    void *lo;     /* lowest usable byte (just above the guard page) */
-    size_t size;  /* usable bytes */
+    void *lo;       /* lowest usable byte (just above the guard page) */
+    size_t size;    /* usable bytes */
     unsigned vg_id; /* Valgrind's id for the registered stack */
 } weft__stack;
 

@@ -8,6 +8,7 @@
 
 #if defined(WEFT_ASAN) || defined(__SANITIZE_ADDRESS__)
 #define WEFT_CTX_ASAN 1
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
 
@@ -28,13 +29,13 @@ static void weft__ctx_make_impl(weft__ctx *ctx, void *lo, size_t size, weft__ctx
     uintptr_t top = ((uintptr_t)lo + size) & ~(uintptr_t)15;
     uint64_t *sp = (uint64_t *)(top - 24); /* the return slot: after ret, rsp % 16 == 0 */
     *sp = (uint64_t)(uintptr_t)weft__ctx_boot_x86_64;
-    *--sp = 0;                       /* rbp */
-    *--sp = 0;                       /* rbx */
-    *--sp = (uint64_t)(uintptr_t)arg; /* r12 */
+    *--sp = 0;                          /* rbp */
+    *--sp = 0;                          /* rbx */
+    *--sp = (uint64_t)(uintptr_t)arg;   /* r12 */
     *--sp = (uint64_t)(uintptr_t)entry; /* r13 */
-    *--sp = 0;                       /* r14 */
-    *--sp = 0;                       /* r15 */
-    *--sp = 0x037F00001F80ull;       /* fpu control word 0x37F at +4, MXCSR 0x1F80 at +0 */
+    *--sp = 0;                          /* r14 */
+    *--sp = 0;                          /* r15 */
+    *--sp = 0x037F00001F80ull;          /* fpu control word 0x37F at +4, MXCSR 0x1F80 at +0 */
     ctx->sp = sp;
 }
 #elif defined(__aarch64__)
@@ -47,8 +48,8 @@ static void weft__ctx_make_impl(weft__ctx *ctx, void *lo, size_t size, weft__ctx
     uint64_t *frame = (uint64_t *)(top - 160);
     for (int i = 0; i < 20; i++)
         frame[i] = 0;
-    frame[0] = (uint64_t)(uintptr_t)arg;                    /* x19 */
-    frame[1] = (uint64_t)(uintptr_t)entry;                  /* x20 */
+    frame[0] = (uint64_t)(uintptr_t)arg;                     /* x19 */
+    frame[1] = (uint64_t)(uintptr_t)entry;                   /* x20 */
     frame[11] = (uint64_t)(uintptr_t)weft__ctx_boot_aarch64; /* x30 */
     ctx->sp = frame;
 }
@@ -62,6 +63,11 @@ void weft__ctx_make(weft__ctx *ctx, void *lo, size_t size, weft__ctx_entry entry
     ctx->stack_lo = lo;
     ctx->stack_size = size;
     ctx->asan_fake_stack = NULL;
+#ifdef WEFT_CTX_ASAN
+    /* A reused stack still carries the poisoned redzones of the frames of
+     * the context that last ran on it and never returned. */
+    __asan_unpoison_memory_region(lo, size);
+#endif
     weft__ctx_make_impl(ctx, lo, size, entry, arg);
 }
 

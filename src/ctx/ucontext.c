@@ -9,8 +9,7 @@
 /* makecontext passes int arguments only: split the pointers in halves. */
 static void boot(unsigned e_hi, unsigned e_lo, unsigned a_hi, unsigned a_lo)
 {
-    weft__ctx_entry entry =
-        (weft__ctx_entry)(uintptr_t)(((uint64_t)e_hi << 32) | (uint64_t)e_lo);
+    weft__ctx_entry entry = (weft__ctx_entry)(uintptr_t)(((uint64_t)e_hi << 32) | (uint64_t)e_lo);
     void *arg = (void *)(uintptr_t)(((uint64_t)a_hi << 32) | (uint64_t)a_lo);
     entry(arg);
 }
