@@ -1,0 +1,30 @@
+#!/bin/sh
+# Compiles every complete C program (a ```c block with a main function) in
+# README.md and docs/*.md against the built library, with -Werror, so that
+# the documentation's examples never rot (curl's checkdocs, libuv's samples).
+#   scripts/check_doc_examples.sh SOURCE_DIR STATIC_LIB
+set -eu
+src=$1
+lib=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+count=0
+for md in "$src"/README.md "$src"/docs/*.md; do
+    [ -f "$md" ] || continue
+    awk -v dir="$tmp" -v base="$(basename "$md" .md)" '
+        /^```c[[:space:]]*$/ { inblock = 1; n++; file = sprintf("%s/%s_%d.c", dir, base, n); next }
+        /^```/ && inblock   { inblock = 0; close(file); next }
+        inblock             { print > file }' "$md"
+done
+for f in "$tmp"/*.c; do
+    [ -f "$f" ] || continue
+    grep -q 'int main' "$f" || continue
+    count=$((count + 1))
+    if ! cc -std=gnu11 -Wall -Wextra -Werror -I"$src/include" "$f" "$lib" \
+        $(pkg-config --libs libuv) -lm -lpthread -o "$f.bin" 2> "$f.err"; then
+        echo "doc example $(basename "$f") does not compile:"
+        cat "$f.err"
+        exit 1
+    fi
+done
+echo "doc examples: $count compiled"
