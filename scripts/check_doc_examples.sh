@@ -20,7 +20,8 @@ for f in "$tmp"/*.c; do
     [ -f "$f" ] || continue
     grep -q 'int main' "$f" || continue
     count=$((count + 1))
-    if ! cc -std=gnu11 -Wall -Wextra -Werror -I"$src/include" "$f" "$lib" \
+    # shellcheck disable=SC2086  # DOC_CFLAGS holds several flags
+    if ! cc ${DOC_CFLAGS:-} -std=gnu11 -Wall -Wextra -Werror -I"$src/include" "$f" "$lib" \
         $(pkg-config --libs libuv) -lm -lpthread -o "$f.bin" 2> "$f.err"; then
         echo "doc example $(basename "$f") does not compile:"
         cat "$f.err"

@@ -183,7 +183,7 @@ struct weft_task {
 struct weft_loop {
     uv_loop_t uv;
     pthread_t thread;
-    pid_t pid;
+    unsigned fork_gen; /* weft__fork_generation when made: differs in a forked child */
     bool running;
     bool closing;
     bool deadlocked;
@@ -203,6 +203,14 @@ struct weft_loop {
     /* statistics (weft_loop_stats) */
     uint64_t switches, iterations;
 };
+
+/* Bumped in the child of every fork() (a pthread_atfork handler), so that
+ * a loop can tell it was inherited without a getpid() system call. */
+extern unsigned weft__fork_generation;
+static inline bool weft__loop_forked(const weft_loop *loop)
+{
+    return __atomic_load_n(&weft__fork_generation, __ATOMIC_RELAXED) != loop->fork_gen;
+}
 
 /* The loop running on this thread and its current task (NULL outside). */
 weft_loop *weft__loop_current(void);

@@ -44,7 +44,7 @@ int weft__check_task(void)
     weft_loop *loop = tl_loop;
     if (WEFT_UNLIKELY(loop == NULL || loop->current == NULL))
         return WEFT_ENOTASK;
-    if (WEFT_UNLIKELY(loop->pid != getpid()))
+    if (WEFT_UNLIKELY(weft__loop_forked(loop)))
         return WEFT_EFORKED;
     return 0;
 }
@@ -92,6 +92,19 @@ void weft__loop_unhold(weft_loop *loop)
     loop->external_holds--;
 }
 
+unsigned weft__fork_generation;
+static pthread_once_t fork_hook_once = PTHREAD_ONCE_INIT;
+
+static void forked_child(void)
+{
+    __atomic_add_fetch(&weft__fork_generation, 1, __ATOMIC_RELAXED);
+}
+
+static void install_fork_hook(void)
+{
+    pthread_atfork(NULL, NULL, forked_child);
+}
+
 static void wake_timer_cb(uv_timer_t *timer)
 {
     weft_loop *loop = WEFT_CONTAINER_OF(timer, weft_loop, wake_timer);
@@ -107,7 +120,8 @@ int weft__loop_init(weft_loop *loop)
     /* Referenced while armed, so that uv_run(UV_RUN_ONCE) sleeps until it. */
     uv_timer_init(&loop->uv, &loop->wake_timer);
     loop->thread = pthread_self();
-    loop->pid = getpid();
+    pthread_once(&fork_hook_once, install_fork_hook);
+    loop->fork_gen = __atomic_load_n(&weft__fork_generation, __ATOMIC_RELAXED);
     weft__stack_pool_init(&loop->stacks, WEFT_DEFAULT_STACK_SIZE, WEFT_STACK_POOL_CAP);
     weft__list_init(&loop->tasks);
     weft__list_init(&loop->handles);
@@ -189,7 +203,7 @@ int weft__loop_run_until(weft_loop *loop, bool (*done)(void *arg), void *arg)
         return -EBUSY; /* another loop runs on this thread: asyncio refuses too */
     if (!pthread_equal(loop->thread, pthread_self()))
         return WEFT_EFOREIGN;
-    if (loop->pid != getpid())
+    if (weft__loop_forked(loop))
         return WEFT_EFORKED;
     loop->running = true;
     tl_loop = loop;

@@ -12,6 +12,69 @@
 
 /* ------------------------------------------------------------ life cycle */
 
+/* Freed task structs are kept per thread for the next spawn: spawning and
+ * gathering ten thousand tasks at a time otherwise walks malloc's slow
+ * paths (the struct is too big for its fast bins) and makes the heap shrink
+ * and grow again. Bounded; a thread's cache is freed when the thread ends. */
+#if defined(WEFT_ASAN) || defined(__SANITIZE_ADDRESS__)
+#define TASK_CACHE_MAX 0 /* let ASan see every use of a freed task handle */
+#else
+#define TASK_CACHE_MAX 8192
+#endif
+
+typedef struct task_cache {
+    weft_task *head; /* linked through the tasks' arg field */
+    size_t count;
+} task_cache;
+
+static __thread task_cache tl_cache __attribute__((tls_model("initial-exec")));
+static pthread_key_t cache_key;
+static pthread_once_t cache_key_once = PTHREAD_ONCE_INIT;
+
+static void cache_drain(void *unused)
+{
+    (void)unused;
+    while (tl_cache.head) {
+        weft_task *t = tl_cache.head;
+        tl_cache.head = t->arg;
+        free(t);
+    }
+    tl_cache.count = 0;
+}
+
+static void cache_key_make(void)
+{
+    pthread_key_create(&cache_key, cache_drain);
+}
+
+static weft_task *task_alloc(void)
+{
+    weft_task *t = tl_cache.head;
+    if (t) {
+        if (weft__fault_hit(WEFT__FAULT_ALLOC))
+            return NULL;
+        tl_cache.head = t->arg;
+        tl_cache.count--;
+        return t;
+    }
+    return weft__malloc(sizeof *t);
+}
+
+static void task_dealloc(weft_task *t)
+{
+    if (tl_cache.count >= TASK_CACHE_MAX) {
+        free(t);
+        return;
+    }
+    if (tl_cache.count == 0) { /* (re)registers this thread's destructor */
+        pthread_once(&cache_key_once, cache_key_make);
+        pthread_setspecific(cache_key, &tl_cache);
+    }
+    t->arg = tl_cache.head;
+    tl_cache.head = t;
+    tl_cache.count++;
+}
+
 static void task_entry(void *arg)
 {
     weft_task *task = arg;
@@ -26,14 +89,14 @@ static int task_new(weft_loop *loop, weft_fn fn, void *arg, const weft_task_opts
 {
     if (fn == NULL)
         return -EINVAL;
-    weft_task *task = weft__malloc(sizeof *task);
+    weft_task *task = task_alloc();
     if (task == NULL)
         return -ENOMEM;
     task->name = NULL;
     if (opts && opts->name) {
         task->name = weft__strdup(opts->name);
         if (task->name == NULL) {
-            free(task);
+            task_dealloc(task);
             return -ENOMEM;
         }
     }
@@ -73,7 +136,7 @@ weft_task *weft_spawn_opts(weft_fn fn, void *arg, const weft_task_opts *opts)
     int rc;
     if (loop == NULL)
         rc = WEFT_ENOTASK;
-    else if (loop->pid != getpid())
+    else if (weft__loop_forked(loop))
         rc = WEFT_EFORKED;
     else
         rc = task_new(loop, fn, arg, opts, &task);
@@ -115,7 +178,7 @@ void weft__task_release_stack(weft_task *task)
 void weft__task_free_ended(weft_task *task)
 {
     free(task->name);
-    free(task);
+    task_dealloc(task);
 }
 
 /* After a task ended: its stack goes back to the pool (never while running
