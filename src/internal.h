@@ -193,6 +193,8 @@ struct weft_loop {
     weft__timer_heap timers;
     uv_timer_t wake_timer;   /* fires at the earliest weft__timer */
     uint64_t wake_armed_for; /* deadline wake_timer is armed for, or 0 */
+    uint64_t last_poll_ns;   /* when libuv last polled for I/O */
+    unsigned budget;         /* tasks left to run before timers and I/O get a look */
     weft__stack_pool stacks;
     weft__link tasks; /* every task that has not ended */
     size_t task_count;
@@ -212,6 +214,29 @@ static inline bool weft__loop_forked(const weft_loop *loop)
     return __atomic_load_n(&weft__fork_generation, __ATOMIC_RELAXED) != loop->fork_gen;
 }
 
+static inline void weft__ready_push(weft_loop *loop, weft__runnable *r)
+{
+    r->next = NULL;
+    if (loop->ready_tail)
+        loop->ready_tail->next = r;
+    else
+        loop->ready_head = r;
+    loop->ready_tail = r;
+    loop->ready_count++;
+}
+
+static inline weft__runnable *weft__ready_pop(weft_loop *loop)
+{
+    weft__runnable *r = loop->ready_head;
+    if (r) {
+        loop->ready_head = r->next;
+        if (loop->ready_head == NULL)
+            loop->ready_tail = NULL;
+        loop->ready_count--;
+    }
+    return r;
+}
+
 /* The loop running on this thread and its current task (NULL outside). */
 weft_loop *weft__loop_current(void);
 weft_task *weft__task_current(void);
@@ -222,7 +247,6 @@ int weft__check_task(void);
 /* 0 when obj_loop is the loop running on this thread, else an error. */
 int weft__check_loop(const weft_loop *obj_loop);
 
-void weft__ready_push(weft_loop *loop, weft__runnable *r);
 /* Spawns on a given loop (the runner's main task, thread submissions). */
 int weft__task_spawn_on(weft_loop *loop, weft_fn fn, void *arg, const weft_task_opts *opts,
                         weft_task **out);

@@ -10,10 +10,14 @@
 
 #include "internal.h"
 
-/* Tasks run between two looks at timers and I/O while tasks stay ready.
- * Tokio and Go use 61: enough to make the poll's system call cheap per task,
- * few enough that sockets and timers are never starved. */
-#define WEFT_TASKS_PER_POLL 61
+/* While tasks stay ready, the loop looks at timers after every 61 of them
+ * (Tokio's and Go's interval) and polls for I/O when that also means at
+ * least WEFT_POLL_INTERVAL_NS have passed since the last poll: a poll is a
+ * system call that costs as much as dozens of task switches, and 50 us is
+ * far below any latency a socket would notice (Go's sysmon polls every
+ * 10 ms when the scheduler is busy). */
+#define WEFT_TASKS_PER_POLL   61
+#define WEFT_POLL_INTERVAL_NS 50000
 /* Stacks kept per loop for reuse. */
 #define WEFT_STACK_POOL_CAP 1024
 
@@ -57,29 +61,6 @@ int weft__check_loop(const weft_loop *obj_loop)
                    ? WEFT_ENOTASK
                    : WEFT_EFOREIGN;
     return 0;
-}
-
-void weft__ready_push(weft_loop *loop, weft__runnable *r)
-{
-    r->next = NULL;
-    if (loop->ready_tail)
-        loop->ready_tail->next = r;
-    else
-        loop->ready_head = r;
-    loop->ready_tail = r;
-    loop->ready_count++;
-}
-
-static weft__runnable *ready_pop(weft_loop *loop)
-{
-    weft__runnable *r = loop->ready_head;
-    if (r) {
-        loop->ready_head = r->next;
-        if (loop->ready_head == NULL)
-            loop->ready_tail = NULL;
-        loop->ready_count--;
-    }
-    return r;
 }
 
 void weft__loop_hold(weft_loop *loop)
@@ -131,10 +112,12 @@ int weft__loop_init(weft_loop *loop)
 
 /* Runs what is ready, at most `budget` entries: tasks until they park or
  * end, callbacks to their end. */
-static void run_ready(weft_loop *loop, size_t budget)
+static void run_ready(weft_loop *loop, unsigned budget)
 {
-    while (budget-- > 0) {
-        weft__runnable *r = ready_pop(loop);
+    loop->budget = budget;
+    while (loop->budget > 0) {
+        loop->budget--;
+        weft__runnable *r = weft__ready_pop(loop);
         if (r == NULL)
             return;
         if (r->kind == WEFT__RUN_TASK)
@@ -184,9 +167,13 @@ static bool loop_turn(weft_loop *loop, bool (*done)(void *arg), void *arg)
     uint64_t now = weft__now_ns();
     weft__timers_run(loop, now);
     if (loop->ready_head != NULL) {
-        uv_run(&loop->uv, UV_RUN_NOWAIT);
+        if (now - loop->last_poll_ns >= WEFT_POLL_INTERVAL_NS) {
+            loop->last_poll_ns = now;
+            uv_run(&loop->uv, UV_RUN_NOWAIT);
+        }
         return true;
     }
+    loop->last_poll_ns = now;
     if (is_deadlocked(loop))
         return false;
     arm_wake_timer(loop, now);
