@@ -15,7 +15,7 @@ pkgs=""
 for group in "$@"; do
     case "$group" in
     build | test | asan | tsan | demo | install) pkgs="$pkgs $base" ;;
-    aarch64) pkgs="$pkgs cmake gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user" ;;
+    aarch64) pkgs="$pkgs cmake pkg-config gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libuv1-dev:arm64 libcmocka-dev:arm64" ;;
     bench) pkgs="$pkgs $base hyperfine wrk nginx-light" ;;
     format) pkgs="$pkgs clang-format" ;;
     none) ;;
@@ -47,6 +47,12 @@ else
     echo "deps.sh: not root and no sudo; please run: apt-get install -y$missing" >&2
     exit 1
 fi
+# Packages of another architecture (libuv1-dev:arm64) need it enabled first.
+for p in $missing; do
+    arch=${p#*:}
+    [ "$arch" = "$p" ] && continue
+    dpkg --print-foreign-architectures | grep -qx "$arch" || $sudo dpkg --add-architecture "$arch"
+done
 $sudo apt-get update -qq
 # shellcheck disable=SC2086
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing
