@@ -204,6 +204,11 @@ struct weft_loop {
     uint64_t switches, iterations;
 };
 
+/* This process's id, cached (getpid() is a system call) and refreshed in a
+ * fork() child; set once the first loop is made. loop->pid != weft__pid
+ * means the loop was inherited through fork (WEFT_EFORKED). */
+extern pid_t weft__pid;
+
 /* The loop running on this thread and its current task (NULL outside). */
 weft_loop *weft__loop_current(void);
 weft_task *weft__task_current(void);

@@ -19,6 +19,24 @@
 
 static __thread weft_loop *tl_loop __attribute__((tls_model("initial-exec")));
 
+/* getpid() is a system call (glibc stopped caching it in 2.25), and every
+ * wait and spawn checks that the loop was not inherited through fork(): it
+ * cost half of W3's time per task. The pid is cached here and refreshed in
+ * the child by pthread_atfork (a raw clone() without it goes unnoticed). */
+pid_t weft__pid;
+static pthread_once_t pid_once = PTHREAD_ONCE_INIT;
+
+static void pid_refresh(void)
+{
+    weft__pid = getpid();
+}
+
+static void pid_init(void)
+{
+    pid_refresh();
+    pthread_atfork(NULL, NULL, pid_refresh);
+}
+
 weft_loop *weft__loop_current(void)
 {
     return tl_loop;
@@ -44,7 +62,7 @@ int weft__check_task(void)
     weft_loop *loop = tl_loop;
     if (WEFT_UNLIKELY(loop == NULL || loop->current == NULL))
         return WEFT_ENOTASK;
-    if (WEFT_UNLIKELY(loop->pid != getpid()))
+    if (WEFT_UNLIKELY(loop->pid != weft__pid))
         return WEFT_EFORKED;
     return 0;
 }
@@ -106,7 +124,8 @@ int weft__loop_init(weft_loop *loop)
     /* Referenced while armed, so that uv_run(UV_RUN_ONCE) sleeps until it. */
     uv_timer_init(&loop->uv, &loop->wake_timer);
     loop->thread = pthread_self();
-    loop->pid = getpid();
+    pthread_once(&pid_once, pid_init);
+    loop->pid = weft__pid;
     weft__stack_pool_init(&loop->stacks, WEFT_DEFAULT_STACK_SIZE, WEFT_STACK_POOL_CAP);
     weft__list_init(&loop->tasks);
     weft__list_init(&loop->handles);
@@ -185,7 +204,7 @@ int weft__loop_run_until(weft_loop *loop, bool (*done)(void *arg), void *arg)
         return -EBUSY; /* another loop runs on this thread: asyncio refuses too */
     if (!pthread_equal(loop->thread, pthread_self()))
         return WEFT_EFOREIGN;
-    if (loop->pid != getpid())
+    if (loop->pid != weft__pid)
         return WEFT_EFORKED;
     loop->running = true;
     tl_loop = loop;

@@ -73,7 +73,7 @@ weft_task *weft_spawn_opts(weft_fn fn, void *arg, const weft_task_opts *opts)
     int rc;
     if (loop == NULL)
         rc = WEFT_ENOTASK;
-    else if (loop->pid != getpid())
+    else if (loop->pid != weft__pid)
         rc = WEFT_EFORKED;
     else
         rc = task_new(loop, fn, arg, opts, &task);
