@@ -3,7 +3,9 @@
  * "METRIC <s> s_inprog", the time inside the program; run.sh adds wall time
  * and peak RSS from /usr/bin/time -v.
  *
- *   w1_sleepers [N]        N defaults to 10000
+ *   w1_sleepers [N [STACK_KB]]    N defaults to 10000; STACK_KB (for
+ *                                 experiments) sets the tasks' stack size,
+ *                                 default WEFT_DEFAULT_STACK_SIZE
  *
  * Exit 0 on success, 3 if some task could not get a stack (WEFT_ESTACK: the
  * kernel's map count; the message names the sysctl), 1 on any other error. */
@@ -15,6 +17,7 @@
 
 typedef struct w1 {
     size_t n;
+    weft_task_opts opts;
     size_t no_stack; /* tasks that ended with WEFT_ESTACK */
     int first_error;
     double seconds;
@@ -47,7 +50,7 @@ static int w1_main(void *arg)
     double t0 = weft_time();
     size_t spawned = 0;
     for (; spawned < b->n; spawned++) {
-        tasks[spawned] = weft_spawn(sleeper, NULL);
+        tasks[spawned] = weft_spawn_opts(sleeper, NULL, &b->opts);
         if (tasks[spawned] == NULL) {
             b->first_error = -errno;
             break;
@@ -68,9 +71,10 @@ static int w1_main(void *arg)
 
 int main(int argc, char **argv)
 {
-    w1 b = {.n = argc > 1 ? strtoul(argv[1], NULL, 10) : 10000};
+    w1 b = {.n = argc > 1 ? strtoul(argv[1], NULL, 10) : 10000,
+            .opts.stack_size = argc > 2 ? strtoul(argv[2], NULL, 10) * 1024 : 0};
     if (b.n == 0) {
-        fprintf(stderr, "usage: %s [N>0]\n", argv[0]);
+        fprintf(stderr, "usage: %s [N>0 [STACK_KB]]\n", argv[0]);
         return 2;
     }
     int rc = weft_run(w1_main, &b);
