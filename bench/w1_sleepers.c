@@ -1,0 +1,97 @@
+/* W1: N tasks that each sleep 1.0 s, and the main task waits for all (as in
+ * ../shared/peers: Tokio awaits every JoinHandle, Go a WaitGroup). Prints
+ * "METRIC <s> s_inprog", the time inside the program; run.sh adds wall time
+ * and peak RSS from /usr/bin/time -v.
+ *
+ *   w1_sleepers [N [STACK_KB]]    N defaults to 10000; STACK_KB (for
+ *                                 experiments) sets the tasks' stack size,
+ *                                 default WEFT_DEFAULT_STACK_SIZE
+ *
+ * Exit 0 on success, 3 if some task could not get a stack (WEFT_ESTACK: the
+ * kernel's map count; the message names the sysctl), 1 on any other error. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <weft.h>
+
+typedef struct w1 {
+    size_t n;
+    weft_task_opts opts;
+    size_t no_stack; /* tasks that ended with WEFT_ESTACK */
+    int first_error;
+    double seconds;
+} w1;
+
+static int sleeper(void *arg)
+{
+    (void)arg;
+    return weft_sleep(1.0);
+}
+
+static long map_count_limit(void)
+{
+    long v = -1;
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+    if (f) {
+        if (fscanf(f, "%ld", &v) != 1)
+            v = -1;
+        fclose(f);
+    }
+    return v;
+}
+
+static int w1_main(void *arg)
+{
+    w1 *b = arg;
+    weft_task **tasks = malloc(b->n * sizeof *tasks);
+    if (tasks == NULL)
+        return -ENOMEM;
+    double t0 = weft_time();
+    size_t spawned = 0;
+    for (; spawned < b->n; spawned++) {
+        tasks[spawned] = weft_spawn_opts(sleeper, NULL, &b->opts);
+        if (tasks[spawned] == NULL) {
+            b->first_error = -errno;
+            break;
+        }
+    }
+    for (size_t i = 0; i < spawned; i++) {
+        int rc = weft_await(tasks[i]);
+        weft_task_free(tasks[i]);
+        if (rc == WEFT_ESTACK)
+            b->no_stack++;
+        else if (rc != 0 && b->first_error == 0)
+            b->first_error = rc;
+    }
+    b->seconds = weft_time() - t0;
+    free(tasks);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    w1 b = {.n = argc > 1 ? strtoul(argv[1], NULL, 10) : 10000,
+            .opts.stack_size = argc > 2 ? strtoul(argv[2], NULL, 10) * 1024 : 0};
+    if (b.n == 0) {
+        fprintf(stderr, "usage: %s [N>0 [STACK_KB]]\n", argv[0]);
+        return 2;
+    }
+    int rc = weft_run(w1_main, &b);
+    if (rc == 0 && b.no_stack > 0) {
+        fprintf(stderr,
+                "w1: %zu of %zu tasks could not map a stack: %s (%s)\n"
+                "w1: vm.max_map_count is %ld; lift it with: sysctl -w vm.max_map_count=%zu\n",
+                b.no_stack, b.n, weft_err_name(WEFT_ESTACK), weft_strerror(WEFT_ESTACK),
+                map_count_limit(), 2 * b.n + 65536);
+        return 3;
+    }
+    if (rc == 0)
+        rc = b.first_error;
+    if (rc != 0) {
+        fprintf(stderr, "w1: %s: %s\n", weft_err_name(rc), weft_strerror(rc));
+        return 1;
+    }
+    printf("METRIC %.3f s_inprog\n", b.seconds);
+    return 0;
+}
