@@ -39,12 +39,29 @@ weft_task *weft_current(void)
     return weft__task_current();
 }
 
+/* The process id, cached: glibc's getpid() is a system call (~170 ns here)
+ * and every wait checks it. Set when the first loop is made, refreshed in
+ * the child by a fork handler. */
+static pid_t cached_pid;
+static pthread_once_t cached_pid_once = PTHREAD_ONCE_INIT;
+
+static void cached_pid_refresh(void)
+{
+    cached_pid = getpid();
+}
+
+static void cached_pid_init(void)
+{
+    cached_pid_refresh();
+    pthread_atfork(NULL, NULL, cached_pid_refresh);
+}
+
 int weft__check_task(void)
 {
     weft_loop *loop = tl_loop;
     if (WEFT_UNLIKELY(loop == NULL || loop->current == NULL))
         return WEFT_ENOTASK;
-    if (WEFT_UNLIKELY(loop->pid != getpid()))
+    if (WEFT_UNLIKELY(loop->pid != cached_pid))
         return WEFT_EFORKED;
     return 0;
 }
@@ -52,7 +69,8 @@ int weft__check_task(void)
 int weft__check_loop(const weft_loop *obj_loop)
 {
     if (WEFT_UNLIKELY(obj_loop != tl_loop))
-        return tl_loop == NULL && obj_loop != NULL && pthread_equal(obj_loop->thread, pthread_self())
+        return tl_loop == NULL && obj_loop != NULL &&
+                       pthread_equal(obj_loop->thread, pthread_self())
                    ? WEFT_ENOTASK
                    : WEFT_EFOREIGN;
     return 0;
@@ -106,6 +124,7 @@ int weft__loop_init(weft_loop *loop)
     /* Referenced while armed, so that uv_run(UV_RUN_ONCE) sleeps until it. */
     uv_timer_init(&loop->uv, &loop->wake_timer);
     loop->thread = pthread_self();
+    pthread_once(&cached_pid_once, cached_pid_init);
     loop->pid = getpid();
     weft__stack_pool_init(&loop->stacks, WEFT_DEFAULT_STACK_SIZE, WEFT_STACK_POOL_CAP);
     weft__list_init(&loop->tasks);
