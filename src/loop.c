@@ -69,8 +69,7 @@ int weft__check_task(void)
 int weft__check_loop(const weft_loop *obj_loop)
 {
     if (WEFT_UNLIKELY(obj_loop != tl_loop))
-        return tl_loop == NULL && obj_loop != NULL &&
-                       pthread_equal(obj_loop->thread, pthread_self())
+        return tl_loop == NULL && obj_loop != NULL && pthread_equal(obj_loop->thread, pthread_self())
                    ? WEFT_ENOTASK
                    : WEFT_EFOREIGN;
     return 0;
