@@ -237,13 +237,34 @@ static inline weft__runnable *weft__ready_pop(weft_loop *loop)
     return r;
 }
 
-/* The loop running on this thread and its current task (NULL outside). */
-weft_loop *weft__loop_current(void);
-weft_task *weft__task_current(void);
+/* The loop running on this thread (NULL outside). Inline: every wait reads
+ * it, and initial-exec TLS is one instruction. */
+extern __thread weft_loop *weft__tl_loop __attribute__((tls_model("initial-exec")));
 
-/* A wait from outside a task, or from another thread, is refused with a
- * code: WEFT_ENOTASK or WEFT_EFOREIGN. 0 when the caller may wait. */
-int weft__check_task(void);
+static inline weft_loop *weft__loop_current(void)
+{
+    return weft__tl_loop;
+}
+
+/* The running task, NULL in a callback or outside the loop. */
+static inline weft_task *weft__task_current(void)
+{
+    weft_loop *loop = weft__tl_loop;
+    return loop ? loop->current : NULL;
+}
+
+/* A wait from outside a task, or in a forked child, is refused with a code:
+ * WEFT_ENOTASK or WEFT_EFORKED. 0 when the caller may wait. */
+static inline int weft__check_task(void)
+{
+    weft_loop *loop = weft__tl_loop;
+    if (WEFT_UNLIKELY(loop == NULL || loop->current == NULL))
+        return WEFT_ENOTASK;
+    if (WEFT_UNLIKELY(weft__loop_forked(loop)))
+        return WEFT_EFORKED;
+    return 0;
+}
+
 /* 0 when obj_loop is the loop running on this thread, else an error. */
 int weft__check_loop(const weft_loop *obj_loop);
 

@@ -21,21 +21,11 @@
 /* Stacks kept per loop for reuse. */
 #define WEFT_STACK_POOL_CAP 1024
 
-static __thread weft_loop *tl_loop __attribute__((tls_model("initial-exec")));
-
-weft_loop *weft__loop_current(void)
-{
-    return tl_loop;
-}
+__thread weft_loop *weft__tl_loop __attribute__((tls_model("initial-exec")));
 
 weft_loop *weft_loop_current(void)
 {
-    return tl_loop;
-}
-
-weft_task *weft__task_current(void)
-{
-    return tl_loop ? tl_loop->current : NULL;
+    return weft__tl_loop;
 }
 
 weft_task *weft_current(void)
@@ -43,20 +33,10 @@ weft_task *weft_current(void)
     return weft__task_current();
 }
 
-int weft__check_task(void)
-{
-    weft_loop *loop = tl_loop;
-    if (WEFT_UNLIKELY(loop == NULL || loop->current == NULL))
-        return WEFT_ENOTASK;
-    if (WEFT_UNLIKELY(weft__loop_forked(loop)))
-        return WEFT_EFORKED;
-    return 0;
-}
-
 int weft__check_loop(const weft_loop *obj_loop)
 {
-    if (WEFT_UNLIKELY(obj_loop != tl_loop))
-        return tl_loop == NULL && obj_loop != NULL &&
+    if (WEFT_UNLIKELY(obj_loop != weft__tl_loop))
+        return weft__tl_loop == NULL && obj_loop != NULL &&
                        pthread_equal(obj_loop->thread, pthread_self())
                    ? WEFT_ENOTASK
                    : WEFT_EFOREIGN;
@@ -186,14 +166,14 @@ int weft__loop_run_until(weft_loop *loop, bool (*done)(void *arg), void *arg)
 {
     if (loop->running)
         return -EBUSY;
-    if (tl_loop != NULL)
+    if (weft__tl_loop != NULL)
         return -EBUSY; /* another loop runs on this thread: asyncio refuses too */
     if (!pthread_equal(loop->thread, pthread_self()))
         return WEFT_EFOREIGN;
     if (weft__loop_forked(loop))
         return WEFT_EFORKED;
     loop->running = true;
-    tl_loop = loop;
+    weft__tl_loop = loop;
     int rc = 0;
     while (!done(arg)) {
         if (!loop_turn(loop, done, arg)) {
@@ -208,7 +188,7 @@ int weft__loop_run_until(weft_loop *loop, bool (*done)(void *arg), void *arg)
             weft__loop_cancel_all(loop);
         }
     }
-    tl_loop = NULL;
+    weft__tl_loop = NULL;
     loop->running = false;
     return rc;
 }
