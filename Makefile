@@ -25,7 +25,7 @@ configure = $(CMAKE) -S . -B $(1) $(2) $(CMAKE_ARGS)
 compile   = $(CMAKE) --build $(1) -j $(JOBS)
 runtests  = cd $(1) && $(2) $(CTEST) --output-on-failure -j $(CTEST_JOBS) $(CTEST_ARGS)
 
-.PHONY: all build test asan tsan demo bench install aarch64 ucontext format clean
+.PHONY: all build test asan tsan valgrind demo bench install aarch64 ucontext format clean
 
 all: build
 
@@ -52,6 +52,15 @@ tsan:
 	$(call configure,build-tsan,-DCMAKE_BUILD_TYPE=Debug -DWEFT_TSAN=ON)
 	$(call compile,build-tsan)
 	$(call runtests,build-tsan,$(TSAN_ENV))
+
+# Every unit test binary under Valgrind (memcheck, leaks included); the
+# stacks are registered with VALGRIND_STACK_REGISTER so switches are clean.
+VALGRIND = valgrind -q --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite
+valgrind: build
+	@for t in build/tests/test_*; do \
+		echo "valgrind $$t"; $(VALGRIND) $$t > $$t.valgrind.log 2>&1 \
+			|| { cat $$t.valgrind.log; exit 1; }; \
+	done; echo "valgrind: all unit tests clean"
 
 # Examples and ucontext backend on this machine (the portable fallback).
 ucontext:
