@@ -109,50 +109,160 @@ void weft__stack_unmap(weft__stack *s)
     s->lo = NULL;
 }
 
+/* ------------------------------------------------------------------ arenas
+ *
+ * An arena is one mapping holding per_arena stacks, each with its guard page
+ * below it: one mmap and one munmap for all of them instead of one each (a
+ * million sleeping tasks spent most of their time in munmap). Free stacks
+ * stay in their arena; an arena whose stacks are all free is unmapped once
+ * the pool holds more than cap free stacks elsewhere. */
+
+struct weft__stack_arena {
+    weft__stack_arena *prev, *next;           /* in pool->partial while it has free stacks */
+    weft__stack_arena *all_next, **all_pprev; /* in pool->arenas */
+    char *base;
+    size_t span; /* bytes per stack, guard included */
+    unsigned nfree;
+    unsigned free_slots[]; /* a stack of free slot numbers */
+};
+
+#define ARENA_BYTES (16u << 20)
+
+static void partial_push(weft__stack_pool *pool, weft__stack_arena *a)
+{
+    a->prev = NULL;
+    a->next = pool->partial;
+    if (pool->partial)
+        pool->partial->prev = a;
+    pool->partial = a;
+}
+
+static void partial_remove(weft__stack_pool *pool, weft__stack_arena *a)
+{
+    if (a->prev)
+        a->prev->next = a->next;
+    else
+        pool->partial = a->next;
+    if (a->next)
+        a->next->prev = a->prev;
+    a->prev = a->next = NULL;
+}
+
+static int arena_new(weft__stack_pool *pool)
+{
+    size_t page = weft__page_size();
+    size_t span = pool->size + page, n = pool->per_arena;
+    weft__stack_arena *a = weft__malloc(sizeof *a + n * sizeof a->free_slots[0]);
+    if (a == NULL)
+        return WEFT_ESTACK;
+    if (weft__fault_hit(WEFT__FAULT_STACK))
+        goto fail;
+    a->base = mmap(NULL, span * n, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (a->base == MAP_FAILED)
+        goto fail;
+    for (size_t i = 0; i < n; i++) {
+        if (install_guard(a->base + i * span, page) != 0) {
+            munmap(a->base, span * n);
+            goto fail;
+        }
+        a->free_slots[i] = (unsigned)(n - 1 - i); /* slot 0 is handed out first */
+    }
+    a->span = span;
+    a->nfree = (unsigned)n;
+    pool->count += n;
+    partial_push(pool, a);
+    a->all_next = pool->arenas;
+    a->all_pprev = &pool->arenas;
+    if (pool->arenas)
+        pool->arenas->all_pprev = &a->all_next;
+    pool->arenas = a;
+    return 0;
+fail:
+    free(a);
+    return WEFT_ESTACK;
+}
+
+static void arena_free(weft__stack_pool *pool, weft__stack_arena *a)
+{
+    if (a->nfree > 0)
+        partial_remove(pool, a);
+    *a->all_pprev = a->all_next;
+    if (a->all_next)
+        a->all_next->all_pprev = a->all_pprev;
+    pool->count -= a->nfree;
+    munmap(a->base, a->span * pool->per_arena);
+    free(a);
+}
+
 void weft__stack_pool_init(weft__stack_pool *pool, size_t size, size_t cap)
 {
-    pool->items = NULL;
+    pool->partial = NULL;
+    pool->arenas = NULL;
     pool->count = 0;
     pool->cap = cap;
     pool->size = weft__stack_round(size);
     pool->live = 0;
+    size_t per = ARENA_BYTES / (pool->size + weft__page_size());
+    pool->per_arena = per < 1 ? 1 : (unsigned)per;
 }
 
 int weft__stack_get(weft__stack_pool *pool, size_t size, weft__stack *out)
 {
     size = weft__stack_round(size);
-    if (size == pool->size && pool->count > 0) {
-        *out = pool->items[--pool->count];
-        pool->live++;
-        return 0;
+    if (size != pool->size) {
+        int rc = weft__stack_map(out, size);
+        if (rc == 0) {
+            out->arena = NULL;
+            pool->live++;
+        }
+        return rc;
     }
-    int rc = weft__stack_map(out, size);
-    if (rc == 0)
-        pool->live++;
-    return rc;
+    if (pool->partial == NULL) {
+        int rc = arena_new(pool);
+        if (rc != 0)
+            return rc;
+    }
+    weft__stack_arena *a = pool->partial;
+    unsigned slot = a->free_slots[--a->nfree];
+    if (a->nfree == 0)
+        partial_remove(pool, a);
+    pool->count--;
+    pool->live++;
+    out->lo = a->base + (size_t)slot * a->span + weft__page_size();
+    out->size = size;
+    out->arena = a;
+    out->vg_id = VALGRIND_STACK_REGISTER(out->lo, (char *)out->lo + size);
+    return 0;
 }
 
 void weft__stack_put(weft__stack_pool *pool, weft__stack *s)
 {
     pool->live--;
-    if (s->size == pool->size && pool->count < pool->cap) {
-        if (pool->items == NULL) {
-            pool->items = malloc(pool->cap * sizeof *pool->items);
-            if (pool->items == NULL)
-                goto unmap;
-        }
-        pool->items[pool->count++] = *s;
-        s->lo = NULL;
+    weft__stack_arena *a = s->arena;
+    if (a == NULL) {
+        weft__stack_unmap(s);
         return;
     }
-unmap:
-    weft__stack_unmap(s);
+    VALGRIND_STACK_DEREGISTER(s->vg_id);
+    size_t slot = ((char *)s->lo - weft__page_size() - a->base) / a->span;
+    if (a->nfree == 0)
+        partial_push(pool, a);
+    else if (pool->partial != a) { /* most recently used first: its pages are warm */
+        partial_remove(pool, a);
+        partial_push(pool, a);
+    }
+    a->free_slots[a->nfree++] = (unsigned)slot;
+    pool->count++;
+    s->lo = NULL;
+    if (a->nfree == pool->per_arena && pool->count > pool->cap + pool->per_arena)
+        arena_free(pool, a);
 }
 
 void weft__stack_pool_destroy(weft__stack_pool *pool)
 {
-    while (pool->count > 0)
-        weft__stack_unmap(&pool->items[--pool->count]);
-    free(pool->items);
-    pool->items = NULL;
+    /* Every stack is normally back by now; an arena with stacks still out
+     * (tasks abandoned at a deadlock) goes with the loop all the same. */
+    while (pool->arenas)
+        arena_free(pool, pool->arenas);
 }

@@ -1,22 +1,28 @@
-/* stack: task stacks. Each is its own anonymous mapping with a guard page
- * below it, so that an overflow faults instead of corrupting a neighbour;
- * a per-loop pool keeps released stacks for reuse. */
+/* stack: task stacks. Each has a guard page below it, so that an overflow
+ * faults instead of corrupting a neighbour. Stacks of the loop's default
+ * size come from arenas of many stacks (one mmap for all of them), cached
+ * per loop for reuse; other sizes are mapped one by one. */
 #ifndef WEFT_STACK_H
 #define WEFT_STACK_H
 
 #include <stddef.h>
 
+typedef struct weft__stack_arena weft__stack_arena;
+
 typedef struct weft__stack {
-    void *lo;       /* lowest usable byte (just above the guard page) */
-    size_t size;    /* usable bytes */
-    unsigned vg_id; /* Valgrind's id for the registered stack */
+    void *lo;                 /* lowest usable byte (just above the guard page) */
+    size_t size;              /* usable bytes */
+    unsigned vg_id;           /* Valgrind's id for the registered stack */
+    weft__stack_arena *arena; /* where it came from; NULL: its own mapping */
 } weft__stack;
 
 typedef struct weft__stack_pool {
-    weft__stack *items;
-    size_t count, cap; /* cap: most stacks kept for reuse */
-    size_t size;       /* the size this pool serves */
-    size_t live;       /* stacks handed out and not yet returned (for stats) */
+    weft__stack_arena *partial; /* arenas with free stacks, most recently used first */
+    weft__stack_arena *arenas;  /* every arena, linked through all_next */
+    size_t count, cap;          /* free stacks kept; cap: most kept beyond one arena */
+    size_t size;                /* the size this pool serves from arenas */
+    size_t live;                /* stacks handed out and not yet returned */
+    unsigned per_arena;         /* stacks in one arena */
 } weft__stack_pool;
 
 size_t weft__page_size(void);
