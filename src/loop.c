@@ -81,14 +81,18 @@ static weft__runnable *ready_pop(weft_loop *loop)
     return r;
 }
 
+/* While held, the inbox's uv_async_t is referenced, so that uv_run sleeps
+ * until another thread posts instead of returning at once. */
 void weft__loop_hold(weft_loop *loop)
 {
-    loop->external_holds++;
+    if (loop->external_holds++ == 0)
+        weft__inbox_ref(loop, true);
 }
 
 void weft__loop_unhold(weft_loop *loop)
 {
-    loop->external_holds--;
+    if (--loop->external_holds == 0)
+        weft__inbox_ref(loop, false);
 }
 
 static void wake_timer_cb(uv_timer_t *timer)
@@ -111,7 +115,13 @@ int weft__loop_init(weft_loop *loop)
     weft__list_init(&loop->tasks);
     weft__list_init(&loop->handles);
     loop->next_task_id = 1;
-    return 0;
+    rc = weft__inbox_init(loop);
+    if (rc != 0) {
+        uv_close((uv_handle_t *)&loop->wake_timer, NULL);
+        uv_run(&loop->uv, UV_RUN_DEFAULT);
+        uv_loop_close(&loop->uv);
+    }
+    return rc;
 }
 
 /* Runs what is ready, at most `budget` entries: tasks until they park or
@@ -225,6 +235,7 @@ static void close_walk_cb(uv_handle_t *handle, void *arg)
 
 void weft__loop_close(weft_loop *loop)
 {
+    weft__inbox_close(loop);
     uv_walk(&loop->uv, close_walk_cb, NULL);
     while (uv_run(&loop->uv, UV_RUN_DEFAULT) != 0) {
     }
