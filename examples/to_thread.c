@@ -14,12 +14,14 @@ static int work(void *arg)
 {
     double seconds = *(double *)arg;
     struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts); /* pool threads live on: count from now */
+    double end = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9 + seconds;
     volatile unsigned long x = 0;
     do {
         for (int i = 0; i < 100000; i++)
             x += (unsigned long)i;
         clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    } while ((double)ts.tv_sec + (double)ts.tv_nsec * 1e-9 < seconds);
+    } while ((double)ts.tv_sec + (double)ts.tv_nsec * 1e-9 < end);
     return 0;
 }
 

@@ -159,6 +159,8 @@ int weft_submit(weft_loop *loop, weft_fn fn, void *arg, weft_cfuture **out)
         return -EINVAL;
     if (loop->inbox == NULL)
         return WEFT_ECLOSED;
+    if (loop->pid != weft__pid())
+        return WEFT_EFORKED;
     weft_cfuture *cf = weft__malloc(sizeof *cf);
     if (cf == NULL)
         return -ENOMEM;
@@ -224,6 +226,8 @@ int weft_cfuture_result(weft_cfuture *cf, double timeout)
         return -EDEADLK; /* only this thread could complete it */
     if (timeout <= 0)
         return WEFT_ETIMEDOUT;
+    if (weft__inbox_forked(cf->inbox))
+        return WEFT_EFORKED; /* its loop's thread is not in this process */
     /* A short job on a running loop completes within microseconds: a brief
      * spin saves the sleep and the wake-up (see bench/w5_threadsafe.c). */
     long spin = weft__cfuture_spin_ns;

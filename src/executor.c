@@ -17,6 +17,7 @@ struct weft_executor {
     size_t queued, idle, nthreads, max;
     bool shutdown, joined;
     pthread_t *threads;
+    pid_t pid; /* its threads exist only in this process */
 };
 
 typedef struct job {
@@ -121,6 +122,7 @@ int weft_executor_new(size_t nthreads, weft_executor **out)
     weft__list_init(&ex->queue);
     ex->max = nthreads;
     ex->threads = threads;
+    ex->pid = weft__pid();
     *out = ex;
     return 0;
 }
@@ -144,6 +146,8 @@ int weft_executor_submit(weft_executor *ex, weft_fn fn, void *arg)
         return rc;
     if (ex == NULL || fn == NULL)
         return -EINVAL;
+    if (ex->pid != weft__pid())
+        return WEFT_EFORKED;
     weft_loop *loop = weft__loop_current();
     job *j = weft__malloc(sizeof *j);
     if (j == NULL)
@@ -184,6 +188,8 @@ int weft_executor_shutdown(weft_executor *ex, int wait)
 {
     if (ex == NULL)
         return -EINVAL;
+    if (ex->pid != weft__pid())
+        return WEFT_EFORKED; /* no threads to join here; its locks may be held */
     pthread_mutex_lock(&ex->mu);
     ex->shutdown = true;
     pthread_cond_broadcast(&ex->work);
@@ -200,9 +206,8 @@ int weft_executor_shutdown(weft_executor *ex, int wait)
 
 void weft_executor_free(weft_executor *ex)
 {
-    if (ex == NULL)
-        return;
-    weft_executor_shutdown(ex, 1);
+    if (ex == NULL || weft_executor_shutdown(ex, 1) != 0)
+        return; /* in a child of fork(): left as it is */
     pthread_cond_destroy(&ex->work);
     pthread_mutex_destroy(&ex->mu);
     free(ex->threads);
@@ -213,6 +218,14 @@ void weft_executor_free(weft_executor *ex)
 
 static pthread_mutex_t default_mu = PTHREAD_MUTEX_INITIALIZER;
 static weft_executor *default_ex;
+
+/* In a child of fork() the default executor's threads are gone and its
+ * mutex may be held: start afresh (the parent's copy is left behind). */
+void weft__executor_atfork_child(void)
+{
+    pthread_mutex_init(&default_mu, NULL);
+    default_ex = NULL;
+}
 
 int weft_to_thread(weft_fn fn, void *arg)
 {

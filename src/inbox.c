@@ -5,6 +5,7 @@
  * for a closed loop posts into a closed inbox instead of freed memory. */
 #include <errno.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "thread_internal.h"
 
@@ -17,7 +18,29 @@ struct weft__inbox {
     unsigned refs;          /* atomic */
     uv_async_t async;
     weft_loop *loop;
+    pid_t pid; /* a child of fork() must not post: nobody would read it */
 };
+
+static pid_t cached_pid;
+static pthread_once_t pid_once = PTHREAD_ONCE_INIT;
+
+static void pid_atfork_child(void)
+{
+    __atomic_store_n(&cached_pid, getpid(), __ATOMIC_RELAXED);
+    weft__executor_atfork_child();
+}
+
+static void pid_init(void)
+{
+    __atomic_store_n(&cached_pid, getpid(), __ATOMIC_RELAXED);
+    pthread_atfork(NULL, NULL, pid_atfork_child);
+}
+
+pid_t weft__pid(void)
+{
+    pthread_once(&pid_once, pid_init);
+    return __atomic_load_n(&cached_pid, __ATOMIC_RELAXED);
+}
 
 weft__inbox *weft__inbox_get(weft_loop *loop)
 {
@@ -39,6 +62,11 @@ weft_loop *weft__inbox_loop(weft__inbox *ib)
     return ib->loop;
 }
 
+bool weft__inbox_forked(weft__inbox *ib)
+{
+    return ib->pid != weft__pid();
+}
+
 bool weft__inbox_refusing(weft__inbox *ib)
 {
     return __atomic_load_n(&ib->state, __ATOMIC_RELAXED) != INBOX_OPEN;
@@ -47,6 +75,8 @@ bool weft__inbox_refusing(weft__inbox *ib)
 int weft__inbox_post(weft__inbox *ib, weft__msg *m)
 {
     m->next = NULL;
+    if (WEFT_UNLIKELY(ib->pid != weft__pid()))
+        return WEFT_EFORKED; /* and its mutex may be held by a thread that is gone */
     pthread_mutex_lock(&ib->mu);
     if (ib->state == INBOX_CLOSED || (ib->state == INBOX_SHUTDOWN && m->submission)) {
         pthread_mutex_unlock(&ib->mu);
@@ -102,6 +132,7 @@ int weft__inbox_init(weft_loop *loop)
     uv_unref((uv_handle_t *)&ib->async);
     ib->refs = 1;
     ib->loop = loop;
+    ib->pid = weft__pid();
     loop->inbox = ib;
     return 0;
 }
@@ -177,6 +208,8 @@ int weft_call_soon_threadsafe(weft_loop *loop, weft_cb cb, void *arg)
         return -EINVAL;
     if (loop->inbox == NULL)
         return WEFT_ECLOSED;
+    if (loop->pid != weft__pid())
+        return WEFT_EFORKED;
     soon_msg *s = weft__malloc(sizeof *s);
     if (s == NULL)
         return -ENOMEM;

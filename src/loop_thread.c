@@ -125,6 +125,8 @@ int weft_loop_thread_stop(weft_loop_thread *lt)
         return -EINVAL;
     if (pthread_equal(lt->thread, pthread_self()))
         return -EDEADLK;
+    if (lt->loop->pid != weft__pid())
+        return WEFT_EFORKED; /* its thread is in the parent */
     pthread_mutex_lock(&lt->mu);
     if (!lt->joined) {
         weft__inbox_shutdown(lt->loop); /* refuse from now, not from when it is read */

@@ -28,8 +28,17 @@ void weft__inbox_unref(weft__inbox *ib);
 weft_loop *weft__inbox_loop(weft__inbox *ib);
 /* 0, or WEFT_ECLOSED (the message will never run; fail is not called). */
 int weft__inbox_post(weft__inbox *ib, weft__msg *m);
+/* True in a child of fork(): the loop's thread is not there. */
+bool weft__inbox_forked(weft__inbox *ib);
 /* True from weft__inbox_shutdown on. */
 bool weft__inbox_refusing(weft__inbox *ib);
+
+/* This process's id, cached (a fork handler refreshes it in the child):
+ * objects record it, and refuse service with WEFT_EFORKED in a child,
+ * where the threads that would serve them do not exist. */
+pid_t weft__pid(void);
+/* fork handlers of the threads layer's files (called in the child). */
+void weft__executor_atfork_child(void);
 
 /* Nanoseconds weft_cfuture_result spins on the future before it blocks
  * (default WEFT__CFUTURE_SPIN_NS). */

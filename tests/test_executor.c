@@ -29,12 +29,14 @@ static int burn_cpu(void *arg)
 {
     double seconds = *(double *)arg;
     struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts); /* pool threads live on: count from now */
+    double end = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9 + seconds;
     volatile unsigned long x = 0;
     for (;;) {
         for (int i = 0; i < 100000; i++)
             x += (unsigned long)i;
         clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-        if ((double)ts.tv_sec + (double)ts.tv_nsec * 1e-9 >= seconds)
+        if ((double)ts.tv_sec + (double)ts.tv_nsec * 1e-9 >= end)
             return 0;
     }
 }
@@ -77,27 +79,39 @@ static void test_basic(void **state)
     assert_int_equal(weft_to_thread(add_one, &v), WEFT_ENOTASK);
 }
 
+typedef struct parallel {
+    double secs, took;
+} parallel;
+
 static int main_parallel(void *arg)
 {
-    double *secs = arg;
-    weft_task *t[2] = {weft_spawn(to_thread_task, secs), weft_spawn(to_thread_task, secs)};
+    parallel *p = arg;
+    weft_task *t[2] = {weft_spawn(to_thread_task, &p->secs), weft_spawn(to_thread_task, &p->secs)};
     double t0 = weft_time();
-    assert_int_equal(weft_gather(t, 2, 0), 0);
-    double dt = weft_time() - t0;
-    print_message("two %.1f s CPU jobs took %.2f s\n", *secs, dt);
-    assert_true(dt < 1.7 * *secs);
+    int rc = weft_gather(t, 2, 0);
+    p->took = weft_time() - t0;
     weft_task_free(t[0]);
     weft_task_free(t[1]);
-    return 0;
+    return rc;
 }
 
+/* The machine is shared: a run slowed by someone else's load is retried. */
 static void test_two_cpu_jobs_in_parallel(void **state)
 {
     (void)state;
+#if defined(WEFT_ASAN) || defined(WEFT_TSAN)
+    skip(); /* a timing test: sanitizers slow the jobs unevenly */
+#endif
     if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
         skip();
-    double secs = 1.0;
-    assert_int_equal(weft_run(main_parallel, &secs), 0);
+    parallel p = {.secs = 1.0};
+    for (int attempt = 0; attempt < 3; attempt++) {
+        assert_int_equal(weft_run(main_parallel, &p), 0);
+        print_message("two %.1f s CPU jobs took %.2f s\n", p.secs, p.took);
+        if (p.took < 1.7 * p.secs)
+            return;
+    }
+    fail_msg("two CPU jobs did not run in parallel (%.2f s)", p.took);
 }
 
 typedef struct slow {

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -432,6 +433,65 @@ static void test_plain_thread_to_weft_run(void **state)
     assert_int_equal(weft_run(main_serves_plain_thread, NULL), 0);
 }
 
+/* ------------------------------------------------ fork */
+
+static int add_one(void *arg)
+{
+    return (int)(intptr_t)arg + 1;
+}
+
+static int main_to_thread(void *arg)
+{
+    (void)arg;
+    return weft_to_thread(add_one, (void *)41) == 42 ? 0 : -1;
+}
+
+/* In a child of fork() the loop thread, and the executor's threads, are
+ * not there: what needs them says WEFT_EFORKED instead of hanging, and a
+ * fresh loop in the child works, to_thread included. */
+static int child_checks(weft_loop_thread *lt, weft_cfuture *pending)
+{
+    weft_loop *loop = weft_loop_thread_loop(lt);
+    weft_cfuture *cf;
+    if (weft_submit(loop, job_value, NULL, &cf) != WEFT_EFORKED)
+        return 1;
+    if (weft_call_soon_threadsafe(loop, soon_cb, NULL) != WEFT_EFORKED)
+        return 2;
+    if (weft_cfuture_result(pending, 1.0) != WEFT_EFORKED)
+        return 3;
+    if (weft_call_sync(lt, job_value, NULL) != WEFT_EFORKED)
+        return 4;
+    if (weft_loop_thread_stop(lt) != WEFT_EFORKED)
+        return 5;
+#ifndef WEFT_TSAN /* TSan cannot start threads after a multi-threaded fork */
+    if (weft_run(main_to_thread, NULL) != 0)
+        return 6;
+#endif
+    return 0;
+}
+
+static void test_fork_detected(void **state)
+{
+    (void)state;
+    assert_int_equal(weft_run(main_to_thread, NULL), 0); /* default executor exists */
+    weft_loop_thread *lt;
+    assert_int_equal(weft_loop_thread_start(&lt), 0);
+    weft_cfuture *pending;
+    assert_int_equal(weft_submit(weft_loop_thread_loop(lt), job_forever, NULL, &pending), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(child_checks(lt, pending));
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    weft_cfuture_cancel(pending);
+    weft_cfuture_free(pending);
+    weft_loop_thread_free(lt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -444,6 +504,7 @@ int main(void)
         cmocka_unit_test(test_closed_runner_fails_pending),
         cmocka_unit_test(test_await_from_other_loop),
         cmocka_unit_test(test_plain_thread_to_weft_run),
+        cmocka_unit_test(test_fork_detected),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
