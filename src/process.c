@@ -286,6 +286,7 @@ typedef struct writer {
     uv_write_t req;
     weft__wait w;
     weft_task *task;
+    weft_process *p;
     bool cancelled;
 } writer;
 
@@ -295,11 +296,18 @@ static void write_done(uv_write_t *req, int status)
     weft__wake(wr->task, status);
 }
 
-/* libuv cannot take back a write it started: wait for its callback (a
- * closed pipe makes it come with UV_ECANCELED). */
+/* libuv cannot take back a write it started, and a child that does not
+ * read would keep it pending forever: close stdin (a partly written pipe
+ * is of no further use), which makes the callback come with UV_ECANCELED,
+ * and wait for it — it points into our stack. */
 static bool write_cancel(weft__wait *w)
 {
-    WEFT_CONTAINER_OF(w, writer, w)->cancelled = true;
+    writer *wr = WEFT_CONTAINER_OF(w, writer, w);
+    wr->cancelled = true;
+    if (wr->p->io[0].open) { /* (from any context: no caller checks here) */
+        wr->p->io[0].open = false;
+        close_handle(wr->p, (uv_handle_t *)&wr->p->io[0].pipe);
+    }
     return false;
 }
 
@@ -313,7 +321,7 @@ int weft_process_write(weft_process *p, const void *buf, size_t len)
         return -EINVAL;
     if (len == 0)
         return 0;
-    writer wr = {.task = weft__task_current()};
+    writer wr = {.task = weft__task_current(), .p = p};
     wr.w = (weft__wait){.cancel = write_cancel, .what = "process write", .obj = p};
     uv_buf_t b = uv_buf_init((char *)buf, (unsigned)len);
     if (len > UINT32_MAX)

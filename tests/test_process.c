@@ -246,6 +246,46 @@ static int main_epipe(void *arg)
     return 0;
 }
 
+typedef struct writer_arg {
+    weft_process *p;
+    int rc;
+} writer_arg;
+
+static int big_writer(void *arg)
+{
+    writer_arg *a = arg;
+    static char buf[BIG];
+    a->rc = weft_process_write(a->p, buf, sizeof buf);
+    return 0;
+}
+
+/* A child that never reads its stdin: the write can only be cancelled. */
+static int main_cancel_write(void *arg)
+{
+    (void)arg;
+    char *argv[] = {"sleep", "100", NULL};
+    weft_process_opts o = {.argv = argv, .stdio = {WEFT_STDIO_PIPE, 0, 0}};
+    writer_arg a = {0};
+    assert_int_equal(weft_process_spawn(&o, &a.p), 0);
+    weft_task *t = weft_spawn(big_writer, &a);
+    assert_int_equal(weft_sleep(0.02), 0);
+    double t0 = weft_time();
+    weft_cancel(t);
+    weft_await(t);
+    assert_true(weft_time() - t0 < 0.5);
+    assert_int_equal(a.rc, WEFT_ECANCELED);
+    assert_int_equal(weft_process_write(a.p, "x", 1), -EBADF); /* stdin is closed */
+    weft_task_free(t);
+    weft_process_free(a.p);
+    return 0;
+}
+
+static void test_cancel_write(void **state)
+{
+    (void)state;
+    assert_int_equal(weft_run(main_cancel_write, NULL), 0);
+}
+
 static void test_write_to_exited_child(void **state)
 {
     (void)state;
@@ -257,7 +297,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cat_roundtrip),         cmocka_unit_test(test_big_pipe),
         cmocka_unit_test(test_env_cwd_stderr_errors), cmocka_unit_test(test_child_never_exits),
-        cmocka_unit_test(test_write_to_exited_child),
+        cmocka_unit_test(test_write_to_exited_child), cmocka_unit_test(test_cancel_write),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
