@@ -78,7 +78,7 @@ static void exit_cb(uv_process_t *proc, int64_t status, int term_signal)
 
 /* The write end of a closed pipe must not kill us: ignore SIGPIPE as
  * Python does (libuv resets it to the default in the child). */
-static void ignore_sigpipe(void)
+void weft__ignore_sigpipe(void)
 {
     struct sigaction sa;
     if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)
@@ -99,7 +99,7 @@ int weft_process_spawn(const weft_process_opts *opts, weft_process **out)
     weft_process *p = weft__calloc(1, sizeof *p);
     if (p == NULL)
         return -ENOMEM;
-    ignore_sigpipe();
+    weft__ignore_sigpipe();
     p->loop = weft__loop_current();
     p->closing = 1; /* the caller's: dropped by close_all */
     weft__list_init(&p->waiters);

@@ -264,6 +264,7 @@ int weft_procpool_new(const weft_procpool_entry *fns, size_t n, size_t nworkers,
     pool->fns = copy;
     pool->nfns = n;
     pool->loop = weft__loop_current();
+    weft__ignore_sigpipe(); /* a worker may die before we write to it */
     weft__list_init(&pool->idle);
     weft__list_init(&pool->queue);
     for (size_t i = 0; i < nworkers && rc == 0; i++)
@@ -327,7 +328,8 @@ int weft_procpool_submit(weft_procpool *pool, const char *name, const void *in, 
     uv_buf_t bufs[3] = {uv_buf_init((char *)w->hdr_out, sizeof w->hdr_out),
                         uv_buf_init((char *)name, w->hdr_out[0]),
                         uv_buf_init((char *)in, (unsigned)in_len)};
-    rc = uv_write(&w->wreq, (uv_stream_t *)&w->pipe, bufs, 3, write_cb);
+    unsigned nbufs = in_len ? 3 : 2; /* libuv would write an empty one on its own */
+    rc = uv_write(&w->wreq, (uv_stream_t *)&w->pipe, bufs, nbufs, write_cb);
     int32_t reply[2];
     char *body = NULL;
     if (rc == 0)

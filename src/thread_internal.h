@@ -40,6 +40,10 @@ pid_t weft__pid(void);
 /* fork handlers of the threads layer's files (called in the child). */
 void weft__executor_atfork_child(void);
 
+/* Writing to a pipe or socket whose reader died must fail with EPIPE, not
+ * kill us: ignores SIGPIPE if it is at its default action (process.c). */
+void weft__ignore_sigpipe(void);
+
 /* Nanoseconds weft_cfuture_result spins on the future before it blocks
  * (default WEFT__CFUTURE_SPIN_NS). */
 #define WEFT__CFUTURE_SPIN_NS 20000
