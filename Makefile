@@ -55,11 +55,15 @@ tsan:
 
 # Every unit test binary under Valgrind (memcheck, leaks included); the
 # stacks are registered with VALGRIND_STACK_REGISTER so switches are clean.
+# A test whose file says /* weft:no-valgrind */ (races of many threads that
+# Valgrind, running one thread at a time, makes take minutes) is skipped.
 VALGRIND = valgrind -q --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite
 valgrind: build
-	@for t in build/tests/test_*; do \
-		echo "valgrind $$t"; $(VALGRIND) $$t > $$t.valgrind.log 2>&1 \
-			|| { cat $$t.valgrind.log; exit 1; }; \
+	@mkdir -p build/valgrind; for t in build/tests/test_*; do \
+		[ -x "$$t" ] || continue; log=build/valgrind/$$(basename $$t).log; \
+		if grep -qF 'weft:no-valgrind' tests/$$(basename $$t).c 2>/dev/null; then \
+			echo "skip $$t (weft:no-valgrind)"; continue; fi; \
+		echo "valgrind $$t"; $(VALGRIND) $$t > $$log 2>&1 || { cat $$log; exit 1; }; \
 	done; echo "valgrind: all unit tests clean"
 
 # Examples and ucontext backend on this machine (the portable fallback).

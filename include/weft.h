@@ -240,6 +240,7 @@ WEFT_API int weft_group_wait(weft_group *group);
 WEFT_API void weft_group_free(weft_group *group);
 
 #include "weft/sync.h"
+#include "weft/thread.h"
 
 #ifdef __cplusplus
 }

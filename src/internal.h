@@ -200,6 +200,8 @@ struct weft_loop {
     size_t task_count;
     uint64_t next_task_id;
     unsigned external_holds; /* pending wakeups from outside the loop (threads) */
+    struct weft__inbox *inbox; /* calls from other threads (threads layer, inbox.c) */
+    weft_task *main_task;      /* the task weft_runner_run runs (SIGINT cancels it) */
     weft__link handles;      /* call_soon/later handles still scheduled */
     weft_task *current;
     /* statistics (weft_loop_stats) */
@@ -209,9 +211,13 @@ struct weft_loop {
 /* Bumped in the child of every fork() (a pthread_atfork handler), so that
  * a loop can tell it was inherited without a getpid() system call. */
 extern unsigned weft__fork_generation;
+static inline unsigned weft__fork_gen(void)
+{
+    return __atomic_load_n(&weft__fork_generation, __ATOMIC_RELAXED);
+}
 static inline bool weft__loop_forked(const weft_loop *loop)
 {
-    return __atomic_load_n(&weft__fork_generation, __ATOMIC_RELAXED) != loop->fork_gen;
+    return weft__fork_gen() != loop->fork_gen;
 }
 
 static inline void weft__ready_push(weft_loop *loop, weft__runnable *r)
@@ -293,6 +299,19 @@ int weft__loop_init(weft_loop *loop);
 void weft__loop_close(weft_loop *loop);
 
 void weft__timers_run(weft_loop *loop, uint64_t now);
+
+/* The loop's inbox (inbox.c): other threads post weft__msg to it and one
+ * uv_async_t wakes the loop. init at loop init; shutdown refuses new
+ * submissions (runner_free); close fails what is left (loop close); the
+ * ref is taken while holds > 0 so the loop sleeps until a post arrives. */
+int weft__inbox_init(weft_loop *loop);
+void weft__inbox_shutdown(weft_loop *loop);
+void weft__inbox_close(weft_loop *loop);
+void weft__inbox_ref(weft_loop *loop, bool ref);
+
+/* SIGINT in weft_run (signal.c): cancel the main task, report it. */
+void *weft__sigint_install(weft_loop *loop);
+int weft__sigint_remove(void *watch, int rc);
 
 /* Timeout scopes, internal view (timeout.c). */
 void weft__task_close_scopes(weft_task *task);

@@ -43,25 +43,30 @@ int weft__check_loop(const weft_loop *obj_loop)
     return 0;
 }
 
+/* While held, the inbox's uv_async_t is referenced, so that uv_run sleeps
+ * until another thread posts instead of returning at once. */
 void weft__loop_hold(weft_loop *loop)
 {
-    loop->external_holds++;
+    if (loop->external_holds++ == 0)
+        weft__inbox_ref(loop, true);
 }
 
 void weft__loop_unhold(weft_loop *loop)
 {
-    loop->external_holds--;
+    if (--loop->external_holds == 0)
+        weft__inbox_ref(loop, false);
 }
 
 unsigned weft__fork_generation;
-static pthread_once_t fork_hook_once = PTHREAD_ONCE_INIT;
 
 static void forked_child(void)
 {
     __atomic_add_fetch(&weft__fork_generation, 1, __ATOMIC_RELAXED);
 }
 
-static void install_fork_hook(void)
+/* At load time, so that objects made before any loop (executors) see forks
+ * too. */
+__attribute__((constructor)) static void install_fork_hook(void)
 {
     pthread_atfork(NULL, NULL, forked_child);
 }
@@ -81,13 +86,18 @@ int weft__loop_init(weft_loop *loop)
     /* Referenced while armed, so that uv_run(UV_RUN_ONCE) sleeps until it. */
     uv_timer_init(&loop->uv, &loop->wake_timer);
     loop->thread = pthread_self();
-    pthread_once(&fork_hook_once, install_fork_hook);
-    loop->fork_gen = __atomic_load_n(&weft__fork_generation, __ATOMIC_RELAXED);
+    loop->fork_gen = weft__fork_gen();
     weft__stack_pool_init(&loop->stacks, WEFT_DEFAULT_STACK_SIZE, WEFT_STACK_POOL_CAP);
     weft__list_init(&loop->tasks);
     weft__list_init(&loop->handles);
     loop->next_task_id = 1;
-    return 0;
+    rc = weft__inbox_init(loop);
+    if (rc != 0) {
+        uv_close((uv_handle_t *)&loop->wake_timer, NULL);
+        uv_run(&loop->uv, UV_RUN_DEFAULT);
+        uv_loop_close(&loop->uv);
+    }
+    return rc;
 }
 
 /* Runs what is ready, at most `budget` entries: tasks until they park or
@@ -210,6 +220,7 @@ static void close_walk_cb(uv_handle_t *handle, void *arg)
 
 void weft__loop_close(weft_loop *loop)
 {
+    weft__inbox_close(loop);
     uv_walk(&loop->uv, close_walk_cb, NULL);
     while (uv_run(&loop->uv, UV_RUN_DEFAULT) != 0) {
     }

@@ -61,7 +61,9 @@ int weft_runner_run(weft_runner *runner, weft_fn main, void *arg)
     if (rc != 0)
         return rc;
     loop->deadlocked = false;
+    loop->main_task = task;
     rc = weft__loop_run_until(loop, task_ended, task);
+    loop->main_task = NULL;
     if (rc == 0) {
         rc = task->result;
         if (loop->deadlocked && rc == WEFT_ECANCELED)
@@ -108,6 +110,7 @@ void weft_runner_free(weft_runner *runner)
         return;
     weft_loop *loop = &runner->loop;
     runner->closed = true;
+    weft__inbox_shutdown(loop); /* other threads' submissions now fail */
     if (loop->task_count > 0 && pthread_equal(loop->thread, pthread_self()) &&
         weft__loop_current() == NULL) {
         weft__loop_cancel_all(loop);
@@ -131,7 +134,9 @@ int weft_run(weft_fn main, void *arg)
     weft_runner *runner = weft_runner_new();
     if (runner == NULL)
         return -errno;
+    void *sigint = weft__sigint_install(&runner->loop); /* NULL: not watched */
     int rc = weft_runner_run(runner, main, arg);
+    rc = weft__sigint_remove(sigint, rc);
     weft_runner_free(runner);
     return rc;
 }

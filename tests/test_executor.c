@@ -1,0 +1,216 @@
+/* to_thread and executors: results, parallel CPU work (no GIL), a
+ * cancelled awaiter that leaves at once while the function runs on,
+ * shutdown, and allocation failures. */
+/* weft:timeout=180 */
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+#ifdef WEFT_HAVE_VALGRIND_H
+#include <valgrind/valgrind.h>
+#endif
+#include "weft.h"
+
+static int add_one(void *arg)
+{
+    int *v = arg;
+    (*v)++;
+    return 17;
+}
+
+/* Burns `seconds` of this thread's CPU time: only true parallelism lets
+ * two of them end in about that much wall time. */
+static int burn_cpu(void *arg)
+{
+    double seconds = *(double *)arg;
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts); /* pool threads live on: count from now */
+    double end = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9 + seconds;
+    volatile unsigned long x = 0;
+    for (;;) {
+        for (int i = 0; i < 100000; i++)
+            x += (unsigned long)i;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+        if ((double)ts.tv_sec + (double)ts.tv_nsec * 1e-9 >= end)
+            return 0;
+    }
+}
+
+static int to_thread_task(void *arg)
+{
+    return weft_to_thread(burn_cpu, arg);
+}
+
+static int main_basic(void *arg)
+{
+    (void)arg;
+    int v = 1;
+    assert_int_equal(weft_to_thread(add_one, &v), 17);
+    assert_int_equal(v, 2);
+    assert_int_equal(weft_to_thread(NULL, &v), -EINVAL);
+
+    weft_executor *ex;
+    assert_int_equal(weft_executor_new(1, &ex), 0);
+    assert_int_equal(weft_executor_submit(ex, add_one, &v), 17);
+    assert_int_equal(v, 3);
+    assert_int_equal(weft_executor_submit(NULL, add_one, &v), -EINVAL);
+    weft__fault_arm(WEFT__FAULT_ALLOC, 1);
+    assert_int_equal(weft_executor_submit(ex, add_one, &v), -ENOMEM);
+    assert_int_equal(weft_executor_shutdown(ex, 1), 0);
+    assert_int_equal(weft_executor_submit(ex, add_one, &v), WEFT_ECLOSED);
+    assert_int_equal(v, 3);
+    weft_executor_free(ex);
+    weft__fault_arm(WEFT__FAULT_ALLOC, 1);
+    assert_int_equal(weft_executor_new(2, &ex), -ENOMEM);
+    weft__fault_arm(WEFT__FAULT_ALLOC, 0);
+    return 0;
+}
+
+static void test_basic(void **state)
+{
+    (void)state;
+    assert_int_equal(weft_run(main_basic, NULL), 0);
+    int v = 0;
+    assert_int_equal(weft_to_thread(add_one, &v), WEFT_ENOTASK);
+}
+
+typedef struct parallel {
+    double secs, took;
+} parallel;
+
+static int main_parallel(void *arg)
+{
+    parallel *p = arg;
+    weft_task *t[2] = {weft_spawn(to_thread_task, &p->secs), weft_spawn(to_thread_task, &p->secs)};
+    double t0 = weft_time();
+    int rc = weft_gather(t, 2, 0);
+    p->took = weft_time() - t0;
+    weft_task_free(t[0]);
+    weft_task_free(t[1]);
+    return rc;
+}
+
+/* The machine is shared: a run slowed by someone else's load is retried. */
+static void test_two_cpu_jobs_in_parallel(void **state)
+{
+    (void)state;
+#if defined(WEFT_ASAN) || defined(WEFT_TSAN)
+    skip(); /* a timing test: sanitizers slow the jobs unevenly */
+#endif
+#ifdef WEFT_HAVE_VALGRIND_H
+    if (RUNNING_ON_VALGRIND)
+        skip(); /* Valgrind runs one thread at a time */
+#endif
+    if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+        skip();
+    parallel p = {.secs = 1.0};
+    for (int attempt = 0; attempt < 5; attempt++) {
+        assert_int_equal(weft_run(main_parallel, &p), 0);
+        print_message("two %.1f s CPU jobs took %.2f s\n", p.secs, p.took);
+        if (p.took < 1.7 * p.secs)
+            return;
+    }
+    fail_msg("two CPU jobs did not run in parallel (%.2f s)", p.took);
+}
+
+typedef struct slow {
+    atomic_int started, finished;
+    int value;
+} slow;
+
+static int slow_job(void *arg)
+{
+    slow *s = arg;
+    atomic_store(&s->started, 1);
+    usleep(200000);
+    s->value = 99;
+    atomic_store(&s->finished, 1);
+    return 5;
+}
+
+static int submit_slow(void *arg)
+{
+    void **a = arg;
+    return weft_executor_submit(a[0], slow_job, a[1]);
+}
+
+static int main_cancel(void *arg)
+{
+    (void)arg;
+    weft_executor *ex;
+    assert_int_equal(weft_executor_new(1, &ex), 0);
+    static slow running, queued;
+    void *a1[2] = {ex, &running}, *a2[2] = {ex, &queued};
+    weft_task *t1 = weft_spawn(submit_slow, a1);
+    weft_task *t2 = weft_spawn(submit_slow, a2); /* queued behind t1's: one thread */
+    while (!atomic_load(&running.started))
+        assert_int_equal(weft_sleep(0.005), 0);
+    double t0 = weft_time();
+    weft_cancel(t1);
+    weft_cancel(t2);
+    assert_int_equal(weft_await(t1), WEFT_ECANCELED);
+    assert_int_equal(weft_await(t2), WEFT_ECANCELED);
+    assert_true(weft_time() - t0 < 0.1); /* at once, not after 0.2 s */
+    assert_false(atomic_load(&running.finished));
+    weft_task_free(t1);
+    weft_task_free(t2);
+    /* The running one goes on to its end; its result is dropped. The
+     * queued one never runs. */
+    while (!atomic_load(&running.finished))
+        assert_int_equal(weft_sleep(0.01), 0);
+    assert_int_equal(running.value, 99);
+    assert_int_equal(weft_sleep(0.05), 0);
+    assert_false(atomic_load(&queued.started));
+    weft_executor_free(ex);
+    return 0;
+}
+
+static void test_cancelled_awaiter_leaves_at_once(void **state)
+{
+    (void)state;
+    assert_int_equal(weft_run(main_cancel, NULL), 0);
+}
+
+/* The loop ends while a job still runs: the late completion goes into a
+ * closed inbox and is freed there (no leak, no use after free). */
+static slow late;
+
+static int main_leave_job_running(void *arg)
+{
+    void **a = arg;
+    weft_task *t = weft_spawn(submit_slow, a);
+    while (!atomic_load(&late.started))
+        weft_sleep(0.005);
+    weft_task_free(t); /* weft_run cancels it at the end */
+    return 0;
+}
+
+static void test_loop_ends_before_job(void **state)
+{
+    (void)state;
+    weft_executor *ex;
+    assert_int_equal(weft_executor_new(1, &ex), 0);
+    void *a[2] = {ex, &late};
+    assert_int_equal(weft_run(main_leave_job_running, a), 0);
+    weft_executor_free(ex); /* waits for the job */
+    assert_int_equal(late.value, 99);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_basic),
+        cmocka_unit_test(test_two_cpu_jobs_in_parallel),
+        cmocka_unit_test(test_cancelled_awaiter_leaves_at_once),
+        cmocka_unit_test(test_loop_ends_before_job),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
