@@ -1,0 +1,113 @@
+/* work.c: the two functions every variant of the menu runs, the same in
+ * each: the talk's counter (I/O-bound: one step per sleep) and counting
+ * primes (CPU-bound: real work), sized by a quick calibration. */
+#include <errno.h>
+#include <time.h>
+
+#include "menu.h"
+
+/* A block is WIDTH numbers tested by trial division. Blocks cycle through
+ * CYCLE ranges just above BASE so every block costs about the same, which
+ * makes the calibration of the first few blocks hold for a whole job. */
+#define BASE  4000000L
+#define WIDTH 1000L
+#define CYCLE 64L
+
+double menu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* time.sleep(): blocks the whole OS thread, resuming after EINTR. */
+void menu_sleep(double seconds)
+{
+    struct timespec ts = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* Workers in threads and in forked children bump the shared progress
+ * count; the live display reads it from another thread. */
+void menu_progress_add(menu_shared *sh, long n)
+{
+    __atomic_add_fetch(&sh->progress, n, __ATOMIC_RELAXED);
+}
+
+long menu_progress_get(menu_shared *sh)
+{
+    return __atomic_load_n(&sh->progress, __ATOMIC_RELAXED);
+}
+
+static int is_prime(unsigned n)
+{
+    if (n < 2)
+        return 0;
+    if (n % 2 == 0)
+        return n == 2;
+    for (unsigned d = 3; d * d <= n; d += 2)
+        if (n % d == 0)
+            return 0;
+    return 1;
+}
+
+/* The primes in block i: the unit of CPU work. */
+long menu_prime_block(long i)
+{
+    unsigned lo = (unsigned)(BASE + (i % CYCLE) * WIDTH);
+    long found = 0;
+    for (unsigned n = lo; n < lo + WIDTH; n++)
+        found += is_prime(n);
+    return found;
+}
+
+/* One worker's CPU job: env->cpu_blocks blocks, about env->scale seconds
+ * on a free core. Returns the primes found (a checksum: equal in every
+ * variant, so no variant can skip work). */
+long menu_cpu_job(const menu_env *env)
+{
+    long found = 0;
+    for (long i = 0; i < env->cpu_blocks; i++) {
+        found += menu_prime_block(i);
+        menu_progress_add(env->sh, 1);
+    }
+    return found;
+}
+
+/* Seconds one block takes: a full cycle of blocks (every block of a job
+ * repeats one of them), timed a few times; the fastest run is the one
+ * least disturbed by whatever else shares the CPU. */
+double menu_calibrate(void)
+{
+    double best = 1e9;
+    volatile long sink = 0;
+    for (int run = 0; run < 3; run++) {
+        double t0 = menu_now();
+        for (long i = 0; i < CYCLE; i++)
+            sink += menu_prime_block(i);
+        double t = (menu_now() - t0) / (double)CYCLE;
+        if (t < best)
+            best = t;
+    }
+    (void)sink;
+    return best;
+}
+
+/* The talk's my_func with time.sleep: `while times < 10: times += 1;
+ * sleep(step)`. Threads share *times; the loads and stores are relaxed
+ * atomics so the race is the talk's logical one (check, then increment:
+ * two separate steps), not undefined behaviour. Returns the steps this
+ * worker took. */
+int menu_count_blocking(int *times, double step, menu_shared *sh)
+{
+    int counted = 0;
+    while (__atomic_load_n(times, __ATOMIC_RELAXED) < MENU_TARGET) {
+        int seen = __atomic_load_n(times, __ATOMIC_RELAXED);
+        __atomic_store_n(times, seen + 1, __ATOMIC_RELAXED);
+        counted++;
+        menu_progress_add(sh, 1);
+        menu_sleep(step);
+    }
+    return counted;
+}
