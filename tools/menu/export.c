@@ -61,10 +61,10 @@ void menu_json(FILE *o, const menu_env *e, const menu_result *results, const men
 #define C_CPU  "#e07b39"
 #define C_TALK "#9aa0a6"
 
-/* A tick step of 1, 2 or 5 times a power of ten giving about 5 ticks. */
+/* A tick step of 1, 2 or 5 times a power of ten giving about 6 ticks. */
 static double tick_step(double max)
 {
-    double raw = max / 5, p = pow(10, floor(log10(raw)));
+    double raw = max / 6, p = pow(10, floor(log10(raw)));
     return raw <= p ? p : raw <= 2 * p ? 2 * p : raw <= 5 * p ? 5 * p : 10 * p;
 }
 
@@ -92,8 +92,8 @@ int menu_svg(FILE *o, const menu_env *e, const menu_result *results)
             "with weft (scale %.2f, %d core%s)</text>\n",
             20, e->scale, e->ncpu, e->ncpu == 1 ? "" : "s");
     fprintf(o,
-            "<text x=\"20\" y=\"50\" fill=\"#555\">elapsed seconds; grey: the talk's Python "
-            "figure%s</text>\n",
+            "<text x=\"20\" y=\"50\" fill=\"#555\">elapsed seconds; blue: I/O-bound, orange: "
+            "CPU-bound, grey: the talk's Python figure%s</text>\n",
             e->scale < 1 ? " scaled the same way" : "");
 
     for (double t = 0; t <= axis + step / 2; t += step) {

@@ -129,7 +129,7 @@ static void detail(const menu_item *it, const menu_result *res, char *buf, size_
     if (n >= cap)
         return;
     if (strcmp(it->variant, "processes") == 0)
-        snprintf(buf + n, cap - n, ", each on its own counter");
+        snprintf(buf + n, cap - n, " (own counters)");
     else
         snprintf(buf + n, cap - n, ", final %d", res->final);
 }
@@ -221,8 +221,8 @@ void menu_report_table(menu_report *r, const menu_result *results, const menu_ra
         snprintf(talk, sizeof(talk), "talk (Python)");
     else
         snprintf(talk, sizeof(talk), "talk x%.2f", e->scale);
-    fprintf(o, "\n  #  %-3s %-14s %-16s %9s  %-13s  result\n", "", "item", "workers", "C, weft",
-            talk);
+    fprintf(o, "\n%3s  %-18s %-16s %9s  %-13s  %s\n", "#", "item", "workers", "C, weft", talk,
+            "result");
     const menu_result *threads = NULL;
     for (int i = 0; i < menu_nitems; i++) {
         const menu_item *it = &menu_items[i];
