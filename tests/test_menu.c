@@ -12,11 +12,13 @@
 
 #include <libgen.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SCALE    "0.1"
@@ -140,6 +142,10 @@ static void check_exact(const char *json)
     assert_true(field(json, "cpu-weft", "primes") == primes);
     assert_true(field(json, "cpu-to-thread", "primes") == primes);
 
+    /* Tasks on one loop never keep more than one core busy. */
+    double weft_cores = field(json, "cpu-weft", "cpu_seconds") / field(json, "cpu-weft", "elapsed");
+    assert_true(weft_cores < 1.3);
+
     assert_int_equal((int)top(json, "weft_over"), 0);
     assert_int_equal((int)top(json, "weft_lost"), 0);
 }
@@ -158,7 +164,49 @@ static bool ratio(const char *json, const char *a, const char *b, double lo, dou
     return false;
 }
 
-static bool check_timing(const char *json, char *why, size_t cap)
+/* ------------------------------------------------ a busy machine */
+
+static double thread_cpu(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static double wall(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void *spin(void *arg)
+{
+    double *cpu = arg, end = wall() + 0.2, t0 = thread_cpu();
+    while (wall() < end)
+        ;
+    *cpu = thread_cpu() - t0;
+    return NULL;
+}
+
+/* How many cores two spinning threads of ours get right now. The machine
+ * is shared, and the kernel gives each session a fair share: while others
+ * are busy, two threads may get one core between them, and then no
+ * program can show two-core parallelism. */
+static double free_cores(void)
+{
+    pthread_t t[2];
+    double cpu[2] = {0, 0}, t0 = wall();
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, spin, &cpu[i]), 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    return (cpu[0] + cpu[1]) / (wall() - t0);
+}
+
+enum { TIMING_OK, TIMING_OFF, TIMING_BUSY };
+
+static int check_timing(const char *json, char *why, size_t cap)
 {
     bool ok = true;
     double step = top(json, "step_seconds"), seq = ELAPSED("io-sequential");
@@ -172,14 +220,23 @@ static bool check_timing(const char *json, char *why, size_t cap)
     ok &= ratio(json, "io-weft", "io-sequential", 0.3, 0.8, why, cap);
     ok &= ratio(json, "io-fork", "io-sequential", 0.7, 1.5, why, cap);
     ok &= ratio(json, "cpu-weft", "cpu-sequential", 0.6, 1.6, why, cap);
-    if (top(json, "ncpu") >= 2) {
-        ok &= ratio(json, "cpu-pthreads", "cpu-sequential", 0.3, 0.8, why, cap);
-        ok &= ratio(json, "cpu-to-thread", "cpu-sequential", 0.3, 0.8, why, cap);
-    } else {
+    if (!ok)
+        return TIMING_OFF;
+    if (top(json, "ncpu") < 2) {
         printf("  SKIPPED: CPU threads and weft_to_thread vs sequential need 2 cores; "
                "this machine has 1\n");
+        return TIMING_OK;
     }
-    return ok;
+    char cpu_why[256] = "";
+    bool par = ratio(json, "cpu-pthreads", "cpu-sequential", 0.3, 0.8, cpu_why, sizeof(cpu_why));
+    par &= ratio(json, "cpu-to-thread", "cpu-sequential", 0.3, 0.8, cpu_why, sizeof(cpu_why));
+    if (par)
+        return TIMING_OK;
+    size_t n = strlen(why);
+    snprintf(why + n, cap - n, "%s", cpu_why);
+    double cores = free_cores();
+    printf("  two spinning threads of ours get %.2f cores right now\n", cores);
+    return cores < 1.6 ? TIMING_BUSY : TIMING_OFF;
 }
 
 static void test_relations(void **state)
@@ -191,20 +248,24 @@ static void test_relations(void **state)
     close(fd);
     char args[128], why[1024] = "";
     snprintf(args, sizeof(args), "--scale " SCALE " --json --chart '%s'", chart);
-    for (int attempt = 1; attempt <= ATTEMPTS; attempt++) {
+    int verdict = TIMING_OFF;
+    for (int attempt = 1; attempt <= ATTEMPTS && verdict != TIMING_OK; attempt++) {
         char *json;
         printf("run %d: weft-menu %s\n", attempt, args);
         assert_int_equal(run_menu(args, false, &json), 0);
         check_exact(json);
         why[0] = '\0';
-        bool ok = check_timing(json, why, sizeof(why));
+        verdict = check_timing(json, why, sizeof(why));
         free(json);
-        if (ok)
-            break;
-        printf("  timing off (%s)%s\n", why, attempt < ATTEMPTS ? ": once more" : "");
-        if (attempt == ATTEMPTS)
-            fail_msg("timing relations failed %d times: %s", ATTEMPTS, why);
+        if (verdict != TIMING_OK)
+            printf("  timing off (%s)%s\n", why, attempt < ATTEMPTS ? ": once more" : "");
     }
+    if (verdict == TIMING_OFF)
+        fail_msg("timing relations failed %d times: %s", ATTEMPTS, why);
+    if (verdict == TIMING_BUSY)
+        printf("SKIPPED: CPU threads and weft_to_thread vs sequential: other programs kept a "
+               "core busy in all %d runs, so two-core parallelism could not be shown\n",
+               ATTEMPTS);
 
     /* The chart: a whole SVG with a bar per item. */
     FILE *f = fopen(chart, "r");

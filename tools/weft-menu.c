@@ -175,9 +175,10 @@ int main(int argc, char **argv)
         menu_result *res = &results[i];
         res->final = -1;
         menu_report_begin(rep, i);
-        double start = menu_now();
+        double start = menu_now(), cpu = menu_cpu_seconds();
         res->rc = menu_items[i].run(&env, res);
         res->elapsed = menu_now() - start;
+        res->cpu_seconds = menu_cpu_seconds() - cpu;
         menu_report_end(rep, i, res);
         if (res->rc != 0) {
             fprintf(stderr, "weft-menu: %s: %s\n", menu_items[i].id, weft_strerror(res->rc));

@@ -37,7 +37,8 @@ void menu_json(FILE *o, const menu_env *e, const menu_result *results, const men
             fprintf(o, "\"final\": %d, ", r->final);
         else
             fprintf(o, "\"final\": null, \"primes\": %ld, ", r->primes);
-        fprintf(o, "\"rc\": %d}%s\n", r->rc, i + 1 < menu_nitems ? "," : "");
+        fprintf(o, "\"cpu_seconds\": %.4f, \"rc\": %d}%s\n", r->cpu_seconds, r->rc,
+                i + 1 < menu_nitems ? "," : "");
     }
     fprintf(o, "  ],\n");
     fprintf(o,

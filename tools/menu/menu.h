@@ -39,6 +39,7 @@ typedef struct menu_result {
     int steps;                    /* sum of counts */
     int final;                    /* I/O: the counter at the end; -1 if none */
     long primes;                  /* CPU: primes found by all jobs (a checksum) */
+    double cpu_seconds;           /* CPU time this process and its children used */
 } menu_result;
 
 typedef int (*menu_run_fn)(const menu_env *env, menu_result *out);
@@ -62,6 +63,7 @@ extern const int menu_nitems;
 
 /* work.c */
 double menu_now(void);
+double menu_cpu_seconds(void);
 void menu_sleep(double seconds);
 void menu_progress_add(menu_shared *sh, long n);
 long menu_progress_get(menu_shared *sh);

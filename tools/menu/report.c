@@ -119,8 +119,8 @@ static void detail(const menu_item *it, const menu_result *res, char *buf, size_
         return;
     }
     if (res->final < 0) {
-        snprintf(buf, cap, "%d job%s, %ld primes", res->steps, res->steps == 1 ? "" : "s",
-                 res->primes);
+        snprintf(buf, cap, "%d jobs, %.1f cores busy, %ld primes", res->steps,
+                 res->elapsed > 0 ? res->cpu_seconds / res->elapsed : 0.0, res->primes);
         return;
     }
     n += (size_t)snprintf(buf + n, cap - n, "counted ");

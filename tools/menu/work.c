@@ -2,6 +2,7 @@
  * each: the talk's counter (I/O-bound: one step per sleep) and counting
  * primes (CPU-bound: real work), sized by a quick calibration. */
 #include <errno.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "menu.h"
@@ -18,6 +19,21 @@ double menu_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* CPU seconds used so far by every thread of this process and by its
+ * reaped children: over an item, divided by its wall time, the number of
+ * cores it kept busy. */
+double menu_cpu_seconds(void)
+{
+    struct rusage self, kids;
+    getrusage(RUSAGE_SELF, &self);
+    getrusage(RUSAGE_CHILDREN, &kids);
+    return (double)(self.ru_utime.tv_sec + self.ru_stime.tv_sec + kids.ru_utime.tv_sec +
+                    kids.ru_stime.tv_sec) +
+           (double)(self.ru_utime.tv_usec + self.ru_stime.tv_usec + kids.ru_utime.tv_usec +
+                    kids.ru_stime.tv_usec) *
+               1e-6;
 }
 
 /* time.sleep(): blocks the whole OS thread, resuming after EINTR. */
