@@ -119,7 +119,7 @@ static void detail(const menu_item *it, const menu_result *res, char *buf, size_
         return;
     }
     if (res->final < 0) {
-        snprintf(buf, cap, "%d jobs, %.1f cores busy, %ld primes", res->steps,
+        snprintf(buf, cap, "%.1f cores busy, %ld primes",
                  res->elapsed > 0 ? res->cpu_seconds / res->elapsed : 0.0, res->primes);
         return;
     }
@@ -196,9 +196,11 @@ static void race_text(menu_report *r, const menu_result *threads, const menu_rac
             "Up close: %d rounds of the same loop without the sleep, %.1f us between check\n"
             "and increment:\n",
             race->rounds, race->gap_us);
-    fprintf(o, "  pthreads:   final above 10 in %d rounds (max %d), a step lost in %d%s\n",
-            race->threads_over, race->threads_max, race->threads_lost,
-            r->env->ncpu < 2 ? " (one core: threads rarely interleave)" : "");
+    fprintf(o, "  pthreads:   final above 10 in %d rounds (max %d), a step lost in %d\n",
+            race->threads_over, race->threads_max, race->threads_lost);
+    if (race->threads_over == 0 && race->threads_lost == 0)
+        fprintf(o, "              (the threads never ran at the same moment: %s)\n",
+                r->env->ncpu < 2 ? "one core" : "other programs kept a core busy");
     if (race->weft_over == 0 && race->weft_lost == 0)
         fprintf(o,
                 "  weft tasks: final exactly 10 in all %d rounds: a task is only ever\n"
