@@ -91,7 +91,7 @@ aarch64:
 	qemu-aarch64 -L /usr/aarch64-linux-gnu build-aarch64/tests/weft_ctx_tests
 
 FORMAT_FILES = $(wildcard include/*.h include/weft/*.h src/*.c src/*.h src/ctx/*.c src/ctx/*.h \
-                 tests/*.c tests/*.h examples/*.c tools/*.c bench/*.c)
+                 tests/*.c tests/*.h examples/*.c tools/*.c tools/*/*.c tools/*/*.h bench/*.c)
 format:
 	@$(DEPS) format
 	clang-format -i $(FORMAT_FILES)

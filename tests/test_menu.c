@@ -36,7 +36,10 @@ static int find_menu(void **state)
         return -1;
     self[n] = '\0';
     snprintf(menu_path, sizeof(menu_path), "%s/../tools/weft-menu", dirname(self));
-    return access(menu_path, X_OK) == 0 ? 0 : -1;
+    if (access(menu_path, X_OK) == 0)
+        return 0;
+    fprintf(stderr, "test_menu: %s not found: build the tools (WEFT_BUILD_TOOLS=ON)\n", menu_path);
+    return -1;
 }
 
 /* Runs the menu with args through the shell; returns its exit status and

@@ -196,8 +196,9 @@ static void race_text(menu_report *r, const menu_result *threads, const menu_rac
             "Up close: %d rounds of the same loop without the sleep, %.1f us between check\n"
             "and increment:\n",
             race->rounds, race->gap_us);
-    fprintf(o, "  pthreads:   final above 10 in %d rounds (max %d), a step lost in %d\n",
-            race->threads_over, race->threads_max, race->threads_lost);
+    fprintf(o, "  pthreads:   final above 10 in %d round%s (max %d), a step lost in %d\n",
+            race->threads_over, race->threads_over == 1 ? "" : "s", race->threads_max,
+            race->threads_lost);
     if (race->threads_over == 0 && race->threads_lost == 0)
         fprintf(o, "              (the threads never ran at the same moment: %s)\n",
                 r->env->ncpu < 2 ? "one core" : "other programs kept a core busy");
