@@ -4,7 +4,7 @@
  * weft tasks, plus the CPU work handed to weft_to_thread; then the talk's
  * results table, and optionally JSON and an SVG chart. See docs/menu.md.
  *
- *   weft-menu [--demo | --full | --scale X] [--json] [--chart FILE]
+ *   weft-menu [--demo | --full | --scale X] [--only LIST] [--json] [--chart FILE]
  */
 #include <errno.h>
 #include <math.h>
@@ -24,14 +24,18 @@ typedef struct options {
     double scale; /* 0: not given, pick the demo scale */
     bool json;
     const char *chart;
+    const char *only; /* NULL: every item */
 } options;
 
 static void usage(FILE *o)
 {
-    fprintf(o, "usage: weft-menu [--demo | --full | --scale X] [--json] [--chart FILE]\n"
+    fprintf(o, "usage: weft-menu [--demo | --full | --scale X] [--only LIST] [--json] [--chart "
+               "FILE]\n"
                "  --demo        pick a scale that ends in under 30 s (the default)\n"
                "  --full        the talk's own timings: 1 s per step, ~1 s per CPU job\n"
                "  --scale X     shorten every sleep and CPU job to X times (0 < X <= 1)\n"
+               "  --only LIST   run only these items, comma-separated: ids (io-weft,\n"
+               "                cpu-to-thread, ...) or groups (io, cpu)\n"
                "  --json        print machine-readable results on stdout (progress on a\n"
                "                terminal's stderr)\n"
                "  --chart FILE  also write the results as an SVG bar chart\n");
@@ -81,6 +85,11 @@ static int parse_args(int argc, char **argv, options *opt)
                 return bad_usage("--scale wants a number greater than 0 and at most 1, "
                                  "got \"%s\"",
                                  val);
+        } else if (strcmp(a, "--only") == 0 || strncmp(a, "--only=", 7) == 0) {
+            val = a[6] == '=' ? a + 7 : (i + 1 < argc ? argv[++i] : NULL);
+            if (val == NULL || *val == '\0')
+                return bad_usage("%s needs a list: --only io,cpu-weft", a);
+            opt->only = val;
         } else if (strcmp(a, "--chart") == 0 || strncmp(a, "--chart=", 8) == 0) {
             val = a[7] == '=' ? a + 8 : (i + 1 < argc ? argv[++i] : NULL);
             if (val == NULL || *val == '\0')
@@ -93,18 +102,19 @@ static int parse_args(int argc, char **argv, options *opt)
     return -1;
 }
 
-/* Seconds the whole menu takes at scale 1: the I/O items' 10 + 5 + 10 + 5,
- * and two 1 s jobs per CPU item, which the parallel ones spread over up to
- * two cores. */
-static double full_seconds(int ncpu)
+/* Seconds the chosen items take at scale 1 (each item says for itself). */
+static double full_seconds(const bool *sel, int ncpu)
 {
-    double par = 2.0 / (ncpu >= 2 ? 2 : 1);
-    return 30 + 2 + par + par + 2 + par;
+    double sum = 0;
+    for (int i = 0; i < menu_nitems; i++)
+        if (sel[i])
+            sum += ncpu >= 2 ? menu_items[i].est2 : menu_items[i].est1;
+    return sum;
 }
 
-static void pick_scale(options *opt, int ncpu, char *why, size_t cap)
+static void pick_scale(options *opt, const bool *sel, int ncpu, char *why, size_t cap)
 {
-    double full = full_seconds(ncpu);
+    double full = full_seconds(sel, ncpu);
     if (opt->scale == 1) {
         snprintf(why, cap, "--full: the talk's own timings, about %.0f s in all.", full);
     } else if (opt->scale > 0) {
@@ -119,12 +129,21 @@ static void pick_scale(options *opt, int ncpu, char *why, size_t cap)
     }
 }
 
-int main(int argc, char **argv)
+/* Everything after the options; returns the exit status. */
+static int menu_main(const options *opt_, bool *sel, menu_result *results)
 {
-    options opt = {0};
-    int rc = parse_args(argc, argv, &opt);
-    if (rc >= 0)
-        return rc;
+    options opt = *opt_;
+    int rc;
+    const char *bad = opt.only != NULL ? menu_select(opt.only, sel) : NULL;
+    if (bad != NULL) {
+        fprintf(stderr, "weft-menu: --only: no item or group is called \"%s\"; the items:", bad);
+        for (int i = 0; i < menu_nitems; i++)
+            fprintf(stderr, " %s", menu_items[i].id);
+        fprintf(stderr, "; the groups: the part before the '-'\n");
+        return 2;
+    }
+    for (int i = 0; opt.only == NULL && i < menu_nitems; i++)
+        sel[i] = true;
 
     /* Open the chart now: a bad path should fail before a 20 s run. */
     FILE *chart = NULL;
@@ -139,13 +158,15 @@ int main(int argc, char **argv)
     if (env.ncpu < 1)
         env.ncpu = 1;
     char why[256];
-    pick_scale(&opt, env.ncpu, why, sizeof(why));
+    pick_scale(&opt, sel, env.ncpu, why, sizeof(why));
     env.scale = opt.scale;
     env.step = opt.scale * 1.0;
     env.sh =
         mmap(NULL, sizeof(menu_shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (env.sh == MAP_FAILED) {
         fprintf(stderr, "weft-menu: mmap: %s\n", strerror(errno));
+        if (chart != NULL)
+            fclose(chart);
         return 1;
     }
     env.block_seconds = menu_calibrate();
@@ -160,33 +181,40 @@ int main(int argc, char **argv)
     menu_report *rep = menu_report_new(opt.json && !live ? NULL : human, live, &env);
     if (rep == NULL) {
         fprintf(stderr, "weft-menu: out of memory\n");
+        if (chart != NULL)
+            fclose(chart);
+        munmap(env.sh, sizeof(menu_shared));
         return 1;
     }
     menu_report_header(rep, why);
 
-    menu_result *results = calloc((size_t)menu_nitems, sizeof(*results));
-    if (results == NULL) {
-        fprintf(stderr, "weft-menu: out of memory\n");
-        return 1;
-    }
     double t0 = menu_now();
     int status = 0;
+    bool race_wanted = false;
     for (int i = 0; i < menu_nitems; i++) {
         menu_result *res = &results[i];
         res->final = -1;
+        if (!sel[i])
+            continue;
+        res->ran = true;
+        /* The race probe belongs to row 2, the threads sharing the counter. */
+        race_wanted |= strcmp(menu_items[i].id, "io-pthreads") == 0;
         menu_report_begin(rep, i);
+        env.sh->wait_ns = 0;
+        env.sh->wait_unknown = 0;
         double start = menu_now(), cpu = menu_cpu_seconds();
         res->rc = menu_items[i].run(&env, res);
         res->elapsed = menu_now() - start;
         res->cpu_seconds = menu_cpu_seconds() - cpu;
+        res->wait_seconds = env.sh->wait_unknown ? -1 : (double)env.sh->wait_ns * 1e-9;
         menu_report_end(rep, i, res);
         if (res->rc != 0) {
             fprintf(stderr, "weft-menu: %s: %s\n", menu_items[i].id, weft_strerror(res->rc));
             status = 1;
         }
     }
-    menu_race race;
-    if ((rc = menu_race_probe(RACE_ROUNDS, &race)) != 0) {
+    menu_race race = {0};
+    if (race_wanted && (rc = menu_race_probe(RACE_ROUNDS, &race)) != 0) {
         fprintf(stderr, "weft-menu: race probe: %s\n", weft_strerror(rc));
         status = 1;
     }
@@ -199,8 +227,8 @@ int main(int argc, char **argv)
         fflush(stdout);
     }
     if (chart != NULL) {
-        int bad = menu_svg(chart, &env, results);
-        if (fclose(chart) != 0 || bad != 0) {
+        int failed = menu_svg(chart, &env, results);
+        if (fclose(chart) != 0 || failed != 0) {
             fprintf(stderr, "weft-menu: writing the chart \"%s\" failed: %s\n", opt.chart,
                     strerror(errno));
             status = 1;
@@ -208,7 +236,25 @@ int main(int argc, char **argv)
             printf("Chart written to %s\n", opt.chart);
         }
     }
-    free(results);
     munmap(env.sh, sizeof(menu_shared));
     return status;
+}
+
+int main(int argc, char **argv)
+{
+    options opt = {0};
+    int rc = parse_args(argc, argv, &opt);
+    if (rc >= 0)
+        return rc;
+    bool *sel = calloc((size_t)menu_nitems, sizeof(*sel));
+    menu_result *results = calloc((size_t)menu_nitems, sizeof(*results));
+    if (sel == NULL || results == NULL) {
+        fprintf(stderr, "weft-menu: out of memory\n");
+        rc = 1;
+    } else {
+        rc = menu_main(&opt, sel, results);
+    }
+    free(results);
+    free(sel);
+    return rc;
 }

@@ -17,10 +17,15 @@ void menu_json(FILE *o, const menu_env *e, const menu_result *results, const men
             e->cpu_blocks);
     fprintf(o, "  \"cpu_job_seconds_calibrated\": %.4f,\n",
             (double)e->cpu_blocks * e->block_seconds);
-    fprintf(o, "  \"items\": [\n");
+    fprintf(o, "  \"items\": [");
+    bool first = true;
     for (int i = 0; i < menu_nitems; i++) {
         const menu_item *it = &menu_items[i];
         const menu_result *r = &results[i];
+        if (!r->ran)
+            continue;
+        fprintf(o, "%s\n", first ? "" : ",");
+        first = false;
         fprintf(o,
                 "    {\"n\": %d, \"id\": \"%s\", \"kind\": \"%s\", \"variant\": \"%s\", "
                 "\"workers\": %d, \"elapsed\": %.4f, ",
@@ -37,16 +42,19 @@ void menu_json(FILE *o, const menu_env *e, const menu_result *results, const men
             fprintf(o, "\"final\": %d, ", r->final);
         else
             fprintf(o, "\"final\": null, \"primes\": %ld, ", r->primes);
-        fprintf(o, "\"cpu_seconds\": %.4f, \"rc\": %d}%s\n", r->cpu_seconds, r->rc,
-                i + 1 < menu_nitems ? "," : "");
+        fprintf(o, "\"cpu_seconds\": %.4f, \"wait_seconds\": %.4f, \"rc\": %d}", r->cpu_seconds,
+                r->wait_seconds, r->rc);
     }
-    fprintf(o, "  ],\n");
-    fprintf(o,
-            "  \"race\": {\"rounds\": %d, \"gap_us\": %.2f, \"threads_over\": %d, "
-            "\"threads_max\": %d, \"threads_lost\": %d, \"weft_over\": %d, \"weft_max\": %d, "
-            "\"weft_lost\": %d},\n",
-            race->rounds, race->gap_us, race->threads_over, race->threads_max, race->threads_lost,
-            race->weft_over, race->weft_max, race->weft_lost);
+    fprintf(o, "\n  ],\n");
+    if (race->rounds == 0)
+        fprintf(o, "  \"race\": null,\n");
+    else
+        fprintf(o,
+                "  \"race\": {\"rounds\": %d, \"gap_us\": %.2f, \"threads_over\": %d, "
+                "\"threads_max\": %d, \"threads_lost\": %d, \"weft_over\": %d, \"weft_max\": %d, "
+                "\"weft_lost\": %d},\n",
+                race->rounds, race->gap_us, race->threads_over, race->threads_max,
+                race->threads_lost, race->weft_over, race->weft_max, race->weft_lost);
     fprintf(o, "  \"total_seconds\": %.3f\n}\n", total);
 }
 
@@ -72,14 +80,18 @@ static double tick_step(double max)
 int menu_svg(FILE *o, const menu_env *e, const menu_result *results)
 {
     double max = 0;
+    int rows = 0;
     for (int i = 0; i < menu_nitems; i++) {
+        if (!results[i].ran)
+            continue;
+        rows++;
         max = fmax(max, results[i].elapsed);
         max = fmax(max, menu_items[i].python * e->scale);
     }
     if (max <= 0)
         max = 1;
     double step = tick_step(max), axis = ceil(max / step) * step;
-    int h = TOP + ROW * menu_nitems + BOTTOM, plot = W - LEFT - RIGHT;
+    int h = TOP + ROW * rows + BOTTOM, plot = W - LEFT - RIGHT;
 #define X(sec) (LEFT + (sec) / axis * plot)
 
     fprintf(o, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
@@ -102,15 +114,17 @@ int menu_svg(FILE *o, const menu_env *e, const menu_result *results)
         fprintf(o,
                 "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#ddd\"/>\n"
                 "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" fill=\"#555\">%g</text>\n",
-                x, TOP - 8, x, TOP + ROW * menu_nitems, x, TOP + ROW * menu_nitems + 18, t);
+                x, TOP - 8, x, TOP + ROW * rows, x, TOP + ROW * rows + 18, t);
     }
     fprintf(o, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" fill=\"#555\">seconds</text>\n",
-            X(axis / 2), TOP + ROW * menu_nitems + 40);
+            X(axis / 2), TOP + ROW * rows + 40);
 
-    for (int i = 0; i < menu_nitems; i++) {
+    for (int i = 0, row = 0; i < menu_nitems; i++) {
         const menu_item *it = &menu_items[i];
         const menu_result *r = &results[i];
-        int y = TOP + ROW * i;
+        if (!r->ran)
+            continue;
+        int y = TOP + ROW * row++;
         const char *colour = strcmp(it->kind, "I/O") == 0 ? C_IO : C_CPU;
         /* Labels hold only our own fixed strings: no XML escaping needed,
          * and none of them contains & or <. */

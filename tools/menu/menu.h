@@ -23,7 +23,9 @@ typedef struct menu_env {
 /* A page shared across fork(): progress for the live display, and what the
  * children report back (their counter is theirs alone, as in the talk). */
 typedef struct menu_shared {
-    long progress; /* steps or blocks done in the running item; atomic */
+    long progress;    /* steps or blocks done in the running item; atomic */
+    long wait_ns;     /* time CPU jobs were runnable but had no core; atomic */
+    int wait_unknown; /* set when a job could not read its schedstat */
     int counts[MENU_MAX_WORKERS];
     int finals[MENU_MAX_WORKERS];
     long primes[MENU_MAX_WORKERS];
@@ -32,6 +34,7 @@ typedef struct menu_shared {
 /* What one item measured. I/O items fill counts/final; CPU items fill
  * counts (jobs per worker) and primes. */
 typedef struct menu_result {
+    bool ran;       /* false: left out by --only */
     double elapsed; /* wall seconds */
     int rc;         /* 0, or a negative code (weft_strerror) */
     int nworkers;
@@ -40,6 +43,7 @@ typedef struct menu_result {
     int final;                    /* I/O: the counter at the end; -1 if none */
     long primes;                  /* CPU: primes found by all jobs (a checksum) */
     double cpu_seconds;           /* CPU time this process and its children used */
+    double wait_seconds;          /* CPU jobs waiting for a core; -1: unknown */
 } menu_result;
 
 typedef int (*menu_run_fn)(const menu_env *env, menu_result *out);
@@ -53,6 +57,7 @@ typedef struct menu_item {
     const char *how;     /* "2 pthreads" */
     menu_run_fn run;
     double python;                      /* the talk's Python figure at full scale; 0: none */
+    double est1, est2;                  /* seconds at full scale on 1 core, on 2 or more */
     long (*total)(const menu_env *env); /* progress units the item does */
     const char *why;                    /* one line: why this result */
     const char *why_1;                  /* the same on a single core; NULL: why */
@@ -60,6 +65,11 @@ typedef struct menu_item {
 
 extern const menu_item menu_items[];
 extern const int menu_nitems;
+
+/* --only: marks in sel[] the items a comma-separated list names, by id
+ * ("cpu-weft") or group ("io", "cpu": the id up to its '-'). Returns NULL,
+ * or the first name that matches nothing (in a static buffer). */
+const char *menu_select(const char *list, bool *sel);
 
 /* work.c */
 double menu_now(void);

@@ -227,11 +227,15 @@ void menu_report_table(menu_report *r, const menu_result *results, const menu_ra
     fprintf(o, "\n%3s  %-18s %-16s %9s  %-13s  %s\n", "#", "item", "workers", "C, weft", talk,
             "result");
     const menu_result *threads = NULL;
+    bool forked = false;
     for (int i = 0; i < menu_nitems; i++) {
         const menu_item *it = &menu_items[i];
         const menu_result *res = &results[i];
+        if (!res->ran)
+            continue;
         if (strcmp(it->id, "io-pthreads") == 0)
             threads = res;
+        forked |= strcmp(it->id, "io-fork") == 0;
         detail(it, res, buf, sizeof(buf));
         if (it->python > 0)
             snprintf(talk, sizeof(talk), "%7.2f s%s", it->python * e->scale,
@@ -243,8 +247,10 @@ void menu_report_table(menu_report *r, const menu_result *results, const menu_ra
         const char *why = e->ncpu < 2 && it->why_1 != NULL ? it->why_1 : it->why;
         fprintf(o, "     %s\n", why);
     }
-    fprintf(o, "\n  * the talk: \"it was actually doing double the work!\"\n");
-    race_text(r, threads, race);
+    if (forked)
+        fprintf(o, "\n  * the talk: \"it was actually doing double the work!\"\n");
+    if (threads != NULL)
+        race_text(r, threads, race);
     fprintf(o, "\nTotal %.1f s at scale %.2f.%s\n", total, e->scale,
             e->scale < 1.0 ? " --full runs the talk's own timings." : "");
     fflush(o);
