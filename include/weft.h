@@ -239,6 +239,8 @@ WEFT_API weft_task *weft_group_spawn_opts(weft_group *group, weft_fn fn, void *a
 WEFT_API int weft_group_wait(weft_group *group);
 WEFT_API void weft_group_free(weft_group *group);
 
+#include "weft/debug.h"
+
 #ifdef __cplusplus
 }
 #endif
