@@ -69,6 +69,10 @@ void weft__symbolize(const void *pc, char *buf, size_t len);
 /* Bytes of the task's stack touched so far (resident pages), 0 if unknown. */
 size_t weft__stack_used(const weft_task *task);
 
+/* dump.c: an unnamed frame of weft's own module (the task entry, the
+ * context boot) that backtraces leave out below the task function. */
+bool weft__frame_is_entry(void *pc);
+
 /* log.c */
 void weft__log_msg(weft_log_level level, const char *topic, const char *msg);
 bool weft__log_default_sink(void);

@@ -81,6 +81,16 @@ static bool named_frame(void *pc)
     return dladdr((char *)pc - 1, &info) && info.dli_sname != NULL;
 }
 
+/* Is this the frame of weft's task entry (an unnamed frame in weft's own
+ * module, below every task function)? */
+bool weft__frame_is_entry(void *pc)
+{
+    Dl_info mine, info;
+    if (!dladdr((void *)weft_tasks_dump, &mine) || !dladdr((char *)pc - 1, &info))
+        return false;
+    return info.dli_sname == NULL && info.dli_fbase == mine.dli_fbase;
+}
+
 static void print_frames(dumper *d, const char *prefix, void **pcs, int n)
 {
     for (int i = 0; i < n; i++) {
@@ -206,14 +216,19 @@ static void print_task(dumper *d, const weft_task *t, const char *prefix, const 
                 t->stack.size / 1024);
     void *pcs[MAX_FRAMES];
     int n = 0;
+    int skip = 0;
+    void **frames = pcs;
     if (t->state == WEFT_TASK_RUNNING && d->running_bt) {
-        print_frames(d, detail, d->running_bt, d->running_n);
+        frames = d->running_bt;
+        n = d->running_n;
     } else if ((n = parked_frames(t, pcs, MAX_FRAMES)) > 0) {
-        int skip = 0; /* weft's own frames above the wait call: park, switch */
         while (skip < n - 1 && !named_frame(pcs[skip]))
-            skip++;
-        print_frames(d, detail, pcs + skip, n - skip);
+            skip++; /* weft's own frames above the wait call: park, switch */
     }
+    while (n - 1 > skip && weft__frame_is_entry(frames[n - 1]))
+        n--; /* the task's entry and the context's boot, below the task function */
+    if (n > skip)
+        print_frames(d, detail, frames + skip, n - skip);
     if (depth >= MAX_DEPTH)
         return;
     for (size_t i = 0; i < kids; i++) {

@@ -168,7 +168,10 @@ static void report(weft_loop *loop, uint64_t held_ns, uint64_t threshold_ns, boo
     if (captured) {
         APPEND("\n  it is at:");
         int first = first_user_frame(d->bt, d->bt_n, d->bt_pc);
-        for (int i = first; i < d->bt_n; i++) {
+        int n = d->bt_n;
+        while (n - 1 > first && weft__frame_is_entry(d->bt[n - 1]))
+            n--; /* the task's entry and the context's boot, below the task function */
+        for (int i = first; i < n; i++) {
             char sym[256];
             weft__symbolize(i == first ? d->bt[i] : (char *)d->bt[i] - 1, sym, sizeof sym);
             APPEND("\n    #%-2d %s", i - first, sym);
