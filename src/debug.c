@@ -201,6 +201,10 @@ void weft__debug_loop_close(weft_loop *loop)
             report_error(task);
         report_task(task, "handle was never freed (weft_task_free)");
     }
+    if (d->debug && d->stack_hw_max) /* for sizing stacks: INFO, not a problem */
+        weft_log(WEFT_LOG_INFO, "stack",
+                 "deepest stack use of an ended task: %zu KiB (task #%" PRIu64 ")",
+                 d->stack_hw_max / 1024, d->stack_hw_task);
     while ((l = weft__list_pop_front(&d->zombies)) != NULL) {
         weft_task *task = WEFT_CONTAINER_OF(l, weft_task, all);
         if (report)
