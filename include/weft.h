@@ -241,6 +241,7 @@ WEFT_API void weft_group_free(weft_group *group);
 
 #include "weft/sync.h"
 #include "weft/thread.h"
+#include "weft/debug.h"
 
 #ifdef __cplusplus
 }

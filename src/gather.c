@@ -22,6 +22,7 @@ static int check_tasks(weft_task **tasks, size_t n)
             return WEFT_EFOREIGN;
         if (tasks[i] == loop->current)
             return -EDEADLK;
+        tasks[i]->observed = true; /* its code is seen (debug-mode reports) */
     }
     return 0;
 }
@@ -77,7 +78,7 @@ static int watch_all(collector *c, void (*fn)(weft__done_cb *, weft_task *))
         /* The same task twice in the array is counted twice, as asyncio's
          * gather returns its result twice. */
         c->pending++;
-        weft__task_on_done(c->tasks[i], &w->cb);
+        weft__task_on_done_by(c->tasks[i], &w->cb, weft__task_current());
     }
     return 0;
 }

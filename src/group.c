@@ -71,7 +71,9 @@ static void child_done(weft__done_cb *cb, weft_task *task)
         weft__wake(g->parent, 0);
 }
 
-weft_task *weft_group_spawn_opts(weft_group *g, weft_fn fn, void *arg, const weft_task_opts *opts)
+/* The names in parentheses: weft/debug.h makes them macros that pass the
+ * caller's file:line to weft_group_spawn_at. */
+weft_task *(weft_group_spawn_opts)(weft_group *g, weft_fn fn, void *arg, const weft_task_opts *opts)
 {
     int rc = 0;
     weft_task *task = NULL;
@@ -103,15 +105,26 @@ weft_task *weft_group_spawn_opts(weft_group *g, weft_fn fn, void *arg, const wef
     c->group = g;
     c->task = task;
     c->cb.fn = child_done;
-    weft__task_on_done(task, &c->cb);
+    weft__task_on_done_by(task, &c->cb, g->parent);
     g->children[g->count++] = c;
     g->live++;
     return task;
 }
 
-weft_task *weft_group_spawn(weft_group *g, weft_fn fn, void *arg)
+weft_task *(weft_group_spawn)(weft_group *g, weft_fn fn, void *arg)
 {
-    return weft_group_spawn_opts(g, fn, arg, NULL);
+    return (weft_group_spawn_opts)(g, fn, arg, NULL);
+}
+
+weft_task *weft_group_spawn_at(weft_group *g, weft_fn fn, void *arg, const weft_task_opts *opts,
+                               const char *file, int line)
+{
+    weft_task *task = (weft_group_spawn_opts)(g, fn, arg, opts);
+    if (task) {
+        task->site_file = file;
+        task->site_line = line;
+    }
+    return task;
 }
 
 /* Cancelling the parent while it waits cancels every child; the wait goes

@@ -148,8 +148,12 @@ typedef struct weft__done_cb weft__done_cb;
 struct weft__done_cb {
     weft__link link;
     void (*fn)(weft__done_cb *cb, weft_task *task);
+    weft_task *owner; /* the task that waits through this callback, or NULL (dumps) */
 };
+/* Registers cb with no owner; _by names the task that waits on it (await,
+ * gather, a group's parent), which task dumps show as the awaiter. */
 void weft__task_on_done(weft_task *task, weft__done_cb *cb);
+void weft__task_on_done_by(weft_task *task, weft__done_cb *cb, weft_task *owner);
 void weft__task_on_done_remove(weft__done_cb *cb);
 
 /* ------------------------------------------------------------------- task */
@@ -159,7 +163,7 @@ struct weft_task {
     uint8_t state;      /* weft_task_state */
     bool must_cancel;   /* a cancellation waits to be delivered at the next park */
     bool detached;      /* the handle was freed: free the task when it ends */
-    bool stack_failed;
+    bool observed;      /* awaited, gathered or its result read (debug-mode reports) */
     int result;
     int wake_code;
     unsigned cancel_requests; /* asyncio's cancelling() */
@@ -174,11 +178,18 @@ struct weft_task {
     weft__link all;              /* the loop's list of live tasks */
     struct weft_timeout *scopes; /* innermost open timeout scope */
     uint64_t id;
-    char *name; /* NULL: "Task-<id>", formatted into name_buf on demand */
+    char *name;          /* NULL: "Task-<id>", formatted into name_buf on demand */
+    uint64_t created_ns; /* the loop's clock at the turn it was spawned (dumps) */
+    /* The fields above are the ones a spawn writes: they fit in three cache
+     * lines. Below, what only the spawn macros and the reports touch. */
+    const char *site_file; /* where it was spawned (the spawn macros), or NULL */
+    int site_line;
     char name_buf[24];
 };
 
 /* ------------------------------------------------------------------- loop */
+
+#include "debug_state.h"
 
 struct weft_loop {
     uv_loop_t uv;
@@ -204,9 +215,18 @@ struct weft_loop {
     weft_task *main_task;      /* the task weft_runner_run runs (SIGINT cancels it) */
     weft__link handles;      /* call_soon/later handles still scheduled */
     weft_task *current;
-    /* statistics (weft_loop_stats) */
+    /* statistics (weft_loop_stats); the watchdog thread reads switches
+     * and iterations, so they are stored with relaxed atomics (plain moves) */
     uint64_t switches, iterations;
+    uint64_t now_ns; /* the clock at the start of the current turn (task ages) */
+    weft__loop_debug dbg;
 };
+
+/* A counter another thread samples: a relaxed store is a plain move. */
+static inline void weft__counter_bump(uint64_t *c)
+{
+    __atomic_store_n(c, *c + 1, __ATOMIC_RELAXED);
+}
 
 /* Bumped in the child of every fork() (a pthread_atfork handler), so that
  * a loop can tell it was inherited without a getpid() system call. */

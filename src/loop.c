@@ -91,13 +91,16 @@ int weft__loop_init(weft_loop *loop)
     weft__list_init(&loop->tasks);
     weft__list_init(&loop->handles);
     loop->next_task_id = 1;
+    loop->now_ns = weft__now_ns();
     rc = weft__inbox_init(loop);
     if (rc != 0) {
         uv_close((uv_handle_t *)&loop->wake_timer, NULL);
         uv_run(&loop->uv, UV_RUN_DEFAULT);
         uv_loop_close(&loop->uv);
+        return rc;
     }
-    return rc;
+    weft__debug_loop_init(loop);
+    return 0;
 }
 
 /* Runs what is ready, at most `budget` entries: tasks until they park or
@@ -150,11 +153,12 @@ static bool is_deadlocked(weft_loop *loop)
  * holds: the caller's condition may have come true in the tasks it ran. */
 static bool loop_turn(weft_loop *loop, bool (*done)(void *arg), void *arg)
 {
-    loop->iterations++;
+    weft__counter_bump(&loop->iterations);
     run_ready(loop, WEFT_TASKS_PER_POLL);
     if (done(arg))
         return true;
     uint64_t now = weft__now_ns();
+    loop->now_ns = now;
     weft__timers_run(loop, now);
     if (loop->ready_head != NULL) {
         if (now - loop->last_poll_ns >= WEFT_POLL_INTERVAL_NS) {
@@ -168,7 +172,8 @@ static bool loop_turn(weft_loop *loop, bool (*done)(void *arg), void *arg)
         return false;
     arm_wake_timer(loop, now);
     uv_run(&loop->uv, UV_RUN_ONCE);
-    weft__timers_run(loop, weft__now_ns());
+    loop->now_ns = weft__now_ns();
+    weft__timers_run(loop, loop->now_ns);
     return true;
 }
 
@@ -220,6 +225,7 @@ static void close_walk_cb(uv_handle_t *handle, void *arg)
 
 void weft__loop_close(weft_loop *loop)
 {
+    weft__debug_loop_close(loop);
     weft__inbox_close(loop);
     uv_walk(&loop->uv, close_walk_cb, NULL);
     while (uv_run(&loop->uv, UV_RUN_DEFAULT) != 0) {

@@ -65,6 +65,7 @@ int weft_runner_run(weft_runner *runner, weft_fn main, void *arg)
     rc = weft__loop_run_until(loop, task_ended, task);
     loop->main_task = NULL;
     if (rc == 0) {
+        task->observed = true; /* its code is returned to the caller */
         rc = task->result;
         if (loop->deadlocked && rc == WEFT_ECANCELED)
             rc = -EDEADLK;
@@ -111,6 +112,7 @@ void weft_runner_free(weft_runner *runner)
     weft_loop *loop = &runner->loop;
     runner->closed = true;
     weft__inbox_shutdown(loop); /* other threads' submissions now fail */
+    weft__debug_loop_closing(loop);
     if (loop->task_count > 0 && pthread_equal(loop->thread, pthread_self()) &&
         weft__loop_current() == NULL) {
         weft__loop_cancel_all(loop);

@@ -118,6 +118,9 @@ static int task_new(weft_loop *loop, weft_fn fn, void *arg, const weft_task_opts
     loop->task_count++;
     task->scopes = NULL;
     task->id = loop->next_task_id++;
+    task->site_file = NULL;
+    task->observed = false;
+    task->created_ns = loop->now_ns;
     weft__ready_push(loop, &task->run);
     *out = task;
     return 0;
@@ -129,7 +132,9 @@ int weft__task_spawn_on(weft_loop *loop, weft_fn fn, void *arg, const weft_task_
     return task_new(loop, fn, arg, opts, out);
 }
 
-weft_task *weft_spawn_opts(weft_fn fn, void *arg, const weft_task_opts *opts)
+/* The names in parentheses: weft/debug.h makes weft_spawn & co macros that
+ * pass the caller's file:line to the _at functions. */
+weft_task *(weft_spawn_opts)(weft_fn fn, void *arg, const weft_task_opts *opts)
 {
     weft_loop *loop = weft__loop_current();
     weft_task *task = NULL;
@@ -147,9 +152,20 @@ weft_task *weft_spawn_opts(weft_fn fn, void *arg, const weft_task_opts *opts)
     return task;
 }
 
-weft_task *weft_spawn(weft_fn fn, void *arg)
+weft_task *(weft_spawn)(weft_fn fn, void *arg)
 {
-    return weft_spawn_opts(fn, arg, NULL);
+    return (weft_spawn_opts)(fn, arg, NULL);
+}
+
+weft_task *weft_spawn_at(weft_fn fn, void *arg, const weft_task_opts *opts, const char *file,
+                         int line)
+{
+    weft_task *task = (weft_spawn_opts)(fn, arg, opts);
+    if (task) {
+        task->site_file = file;
+        task->site_line = line;
+    }
+    return task;
 }
 
 void weft__task_finish(weft_task *task, int code)
@@ -167,6 +183,8 @@ void weft__task_finish(weft_task *task, int code)
         weft__done_cb *cb = WEFT_CONTAINER_OF(l, weft__done_cb, link);
         cb->fn(cb, task);
     }
+    if (WEFT_UNLIKELY(loop->dbg.debug))
+        weft__debug_task_ended(task);
 }
 
 void weft__task_release_stack(weft_task *task)
@@ -177,6 +195,10 @@ void weft__task_release_stack(weft_task *task)
 
 void weft__task_free_ended(weft_task *task)
 {
+    /* Linked after its end only on debug mode's list of ended tasks (and
+     * never once its loop is closed, which may be gone by now). */
+    if (WEFT_UNLIKELY(weft__link_linked(&task->all)) && weft__debug_task_freed(task))
+        return; /* kept for the report at loop close */
     free(task->name);
     task_dealloc(task);
 }
@@ -206,11 +228,13 @@ void weft__task_resume(weft_task *task)
             task_after_end(task);
             return;
         }
+        if (WEFT_UNLIKELY(loop->dbg.debug))
+            weft__debug_stack_taken(task);
         weft__ctx_make(&task->ctx, task->stack.lo, task->stack.size, task_entry, task);
     }
     task->state = WEFT_TASK_RUNNING;
     loop->current = task;
-    loop->switches++;
+    weft__counter_bump(&loop->switches);
     weft__ctx_switch(&loop->sched_ctx, &task->ctx);
     /* Tasks may have handed the CPU to each other (switch_away): the one
      * that came back here is the current one, not necessarily `task`. */
@@ -236,7 +260,7 @@ static void switch_away(weft_loop *loop, weft_task *self)
         weft_task *next = (weft_task *)r;
         next->state = WEFT_TASK_RUNNING;
         loop->current = next;
-        loop->switches++;
+        weft__counter_bump(&loop->switches);
         if (next != self)
             weft__ctx_switch(&self->ctx, &next->ctx);
         return;
@@ -324,6 +348,13 @@ int weft__park_until(weft__wait *w, uint64_t deadline)
 
 void weft__task_on_done(weft_task *task, weft__done_cb *cb)
 {
+    weft__task_on_done_by(task, cb, NULL);
+}
+
+void weft__task_on_done_by(weft_task *task, weft__done_cb *cb, weft_task *owner)
+{
+    cb->owner = owner;
+    task->observed = true; /* someone will see how it ended */
     weft__list_push_back(&task->done_cbs, &cb->link);
 }
 
@@ -417,6 +448,7 @@ static int await_task(weft_task *task, bool shield)
         return -EINVAL;
     if (task->loop != weft__loop_current())
         return WEFT_EFOREIGN;
+    task->observed = true;
     if (task->state == WEFT_TASK_DONE)
         return task->result;
     if (task == weft__task_current())
@@ -426,7 +458,7 @@ static int await_task(weft_task *task, bool shield)
     a.w.what = "task";
     a.w.obj = task;
     a.done.fn = awaiter_done;
-    weft__task_on_done(task, &a.done);
+    weft__task_on_done_by(task, &a.done, a.self);
     weft__park(&a.w);
     return a.cancelled ? WEFT_ECANCELED : a.result;
 }
@@ -457,7 +489,10 @@ int weft_task_result(const weft_task *task)
 {
     if (task == NULL)
         return -EINVAL;
-    return task->state == WEFT_TASK_DONE ? task->result : -EAGAIN;
+    if (task->state != WEFT_TASK_DONE)
+        return -EAGAIN;
+    ((weft_task *)task)->observed = true; /* the error, if any, was retrieved */
+    return task->result;
 }
 
 int weft_task_cancelled(const weft_task *task)

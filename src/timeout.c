@@ -142,6 +142,15 @@ void weft__task_close_scopes(weft_task *task)
     }
 }
 
+uint64_t weft__task_scope_deadline(const weft_task *task)
+{
+    uint64_t when = UINT64_MAX;
+    for (const weft_timeout *s = task->scopes; s; s = s->outer)
+        if (s->when < when)
+            when = s->when;
+    return when;
+}
+
 int weft_wait_for(weft_task *task, double seconds)
 {
     if (task == NULL)

@@ -1,0 +1,84 @@
+/* debug_state: what the debug layer keeps in each loop (embedded in
+ * struct weft_loop, so that making a loop allocates nothing more) and the
+ * hooks the core calls. Included by internal.h after the list helpers. */
+#ifndef WEFT_DEBUG_STATE_H
+#define WEFT_DEBUG_STATE_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define WEFT__BT_MAX 48
+
+typedef struct weft__loop_debug {
+    bool debug;               /* debug mode (WEFT_DEBUG=1, weft_loop_set_debug) */
+    weft__link ended;         /* debug mode: ended tasks whose handle is still held */
+    weft__link zombies;       /* debug mode: freed tasks kept to report at close */
+    uv_signal_t *dump_signal; /* weft_dump_on_signal, or NULL */
+    FILE *dump_out;
+    size_t stack_hw_max; /* debug mode: deepest stack use of an ended task */
+    uint64_t stack_hw_task;
+
+    /* Blocked-loop watchdog (another thread reads these: atomics). */
+    weft__link registry; /* in the watchdog's list of loops */
+    bool registered;
+    uint64_t threshold_ns; /* UINT64_MAX: the process default */
+    uint64_t blocked_reports;
+    uint64_t longest_block_ns;
+    /* The watchdog's own view, touched only under its lock. */
+    uint64_t wd_switches, wd_iterations;
+    void *wd_task;
+    uint64_t wd_since_ns;
+    bool wd_reported;
+    /* Filled by the signal handler on the loop's thread, read by the
+     * watchdog once state says so: 0 idle, 1 requested, 2 captured. */
+    int sample_state;
+    uint64_t sample_switches;
+    int bt_n;
+    void *bt[WEFT__BT_MAX];
+    void *bt_pc; /* the interrupted instruction */
+    uint64_t bt_task_id;
+    char bt_task_name[64];
+    const char *bt_file;
+    int bt_line;
+
+    /* Stack overflow reports: this loop thread's alternate signal stack. */
+    void *altstack;
+    size_t altstack_size;
+} weft__loop_debug;
+
+/* Hooks the core calls (debug.c, watchdog.c, overflow.c). */
+void weft__debug_loop_init(weft_loop *loop);
+void weft__debug_loop_closing(weft_loop *loop); /* runner close, before cancelling */
+void weft__debug_loop_close(weft_loop *loop);   /* before libuv's handles are closed */
+void weft__debug_task_ended(weft_task *task);   /* debug mode only */
+bool weft__debug_task_freed(weft_task *task);   /* debug mode only; true: kept */
+void weft__debug_stack_taken(weft_task *task);  /* debug mode only */
+
+void weft__watchdog_register(weft_loop *loop);
+void weft__watchdog_unregister(weft_loop *loop);
+void weft__overflow_thread_init(weft_loop *loop);
+void weft__overflow_thread_fini(weft_loop *loop);
+
+/* Helpers shared by the reports (debug.c). */
+/* `#3 "name"`, then " (fn, spawned at file:line)" when detail is set. */
+void weft__task_describe(const weft_task *task, bool detail, char *buf, size_t len);
+/* "sym+0x1c (module)" or "module+0x1234" for a code address. */
+void weft__symbolize(const void *pc, char *buf, size_t len);
+/* Bytes of the task's stack touched so far (resident pages), 0 if unknown. */
+size_t weft__stack_used(const weft_task *task);
+
+/* dump.c: an unnamed frame of weft's own module (the task entry, the
+ * context boot) that backtraces leave out below the task function. */
+bool weft__frame_is_entry(void *pc);
+
+/* log.c */
+void weft__log_msg(weft_log_level level, const char *topic, const char *msg);
+bool weft__log_default_sink(void);
+
+/* timeout.c: the earliest deadline of the task's open timeout scopes (ns),
+ * UINT64_MAX if none. */
+uint64_t weft__task_scope_deadline(const weft_task *task);
+
+#endif

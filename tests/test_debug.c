@@ -1,0 +1,626 @@
+/* Debugging aids: the log hook, loop statistics, task dumps (each kind of
+ * wait the core has), dumps on a signal, blocked-loop reports, debug mode's
+ * leak reports and the stack overflow report (in a child process). Each
+ * report is provoked and its text checked. */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "internal.h"
+#include "weft.h"
+
+/* ------------------------------------------------------------ helpers */
+
+typedef int (*body_fn)(void);
+static int run_body(void *arg)
+{
+    return ((body_fn)arg)();
+}
+#define RUN(body) assert_int_equal(weft_run(run_body, (void *)(body)), 0)
+
+/* A log sink that keeps everything (the watchdog logs from its thread). */
+static pthread_mutex_t cap_lock = PTHREAD_MUTEX_INITIALIZER;
+static char cap_buf[65536];
+static size_t cap_len;
+static int cap_count;
+
+static void capture_sink(void *user, weft_log_level level, const char *topic, const char *msg)
+{
+    (void)user;
+    pthread_mutex_lock(&cap_lock);
+    int n = snprintf(cap_buf + cap_len, sizeof cap_buf - cap_len, "[%d %s] %s\n", (int)level, topic,
+                     msg);
+    if (n > 0)
+        cap_len += (size_t)n < sizeof cap_buf - cap_len ? (size_t)n : sizeof cap_buf - cap_len - 1;
+    cap_count++;
+    pthread_mutex_unlock(&cap_lock);
+}
+
+static void capture_start(weft_log_level level)
+{
+    pthread_mutex_lock(&cap_lock);
+    cap_len = 0;
+    cap_buf[0] = 0;
+    cap_count = 0;
+    pthread_mutex_unlock(&cap_lock);
+    weft_log_set_handler(level, capture_sink, NULL);
+}
+
+static void capture_stop(void)
+{
+    weft_log_set_handler(WEFT_LOG_WARN, NULL, NULL);
+}
+
+static int count_of(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    return n;
+}
+
+static void busy_ms(int ms)
+{
+    double end = weft_time() + ms / 1000.0;
+    while (weft_time() < end) {
+    }
+}
+
+int sleep_ms_task(void *arg)
+{
+    return weft_sleep((double)(intptr_t)arg / 1000.0);
+}
+
+/* --------------------------------------------------------------- log */
+
+static void test_log_levels_and_sinks(void **state)
+{
+    (void)state;
+    capture_start(WEFT_LOG_INFO);
+    assert_int_equal(weft_log(WEFT_LOG_WARN, "t", "warn %d", 1), 1);
+    assert_int_equal(weft_log(WEFT_LOG_INFO, "t", "info %s", "x"), 1);
+    assert_int_equal(weft_log(WEFT_LOG_DEBUG, "t", "debug"), 0);
+    assert_true(weft_log_enabled(WEFT_LOG_INFO));
+    assert_false(weft_log_enabled(WEFT_LOG_DEBUG));
+    assert_non_null(strstr(cap_buf, "[1 t] warn 1"));
+    assert_non_null(strstr(cap_buf, "[2 t] info x"));
+    assert_int_equal(cap_count, 2);
+    /* a long message is not cut */
+    char big[2000];
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    assert_int_equal(weft_log(WEFT_LOG_ERROR, "t", "%s!", big), 1);
+    assert_non_null(strstr(cap_buf, "a!"));
+    /* OFF silences even errors; bad levels are refused */
+    weft_log_set_handler(WEFT_LOG_OFF, capture_sink, NULL);
+    assert_int_equal(weft_log(WEFT_LOG_ERROR, "t", "no"), 0);
+    assert_int_equal(weft_log_set_handler(7, NULL, NULL), -EINVAL);
+    assert_int_equal(weft_log_set_handler(-2, NULL, NULL), -EINVAL);
+    /* the default: WARN and up to stderr, INFO dropped */
+    capture_stop();
+    assert_true(weft_log_enabled(WEFT_LOG_WARN));
+    assert_false(weft_log_enabled(WEFT_LOG_INFO));
+}
+
+/* ------------------------------------------------------------- stats */
+
+int forever_task(void *arg)
+{
+    (void)arg;
+    return weft_sleep(WEFT_FOREVER);
+}
+
+static int body_stats(void)
+{
+    struct weft_loop_stats st;
+    assert_int_equal(weft_loop_stats(NULL, NULL), -EINVAL);
+    weft_task *sleeper = weft_spawn(sleep_ms_task, (void *)(intptr_t)5000);
+    weft_task *forever = weft_spawn(forever_task, NULL);
+    weft_task *awaiter_target = weft_spawn(sleep_ms_task, (void *)(intptr_t)5000);
+    weft_task *fresh = weft_spawn(sleep_ms_task, (void *)(intptr_t)1);
+    assert_int_equal(weft_loop_stats(NULL, &st), 0);
+    assert_int_equal(st.tasks_alive, 5); /* main too */
+    assert_int_equal(st.tasks_new, 4);
+    assert_int_equal(st.tasks_running, 1);
+    assert_int_equal(st.tasks_spawned, 5);
+    weft_sleep(0);
+    assert_int_equal(weft_loop_stats(NULL, &st), 0);
+    assert_int_equal(st.tasks_waiting, 4);
+    assert_int_equal(st.tasks_sleeping, 4);
+    assert_true(st.switches >= 5);
+    assert_true(st.iterations >= 1);
+    assert_true(st.timers >= 3);
+    assert_int_equal(st.stacks_live, 5);
+    assert_true(st.block_threshold > 0);
+    weft_cancel(sleeper);
+    weft_cancel(forever);
+    weft_cancel(awaiter_target);
+    weft_await(fresh);
+    weft_await(sleeper);
+    weft_await(forever);
+    weft_await(awaiter_target);
+    assert_int_equal(weft_loop_stats(NULL, &st), 0);
+    assert_int_equal(st.tasks_alive, 1);
+    weft_task_free(sleeper);
+    weft_task_free(forever);
+    weft_task_free(awaiter_target);
+    weft_task_free(fresh);
+    return 0;
+}
+
+static void test_stats(void **state)
+{
+    (void)state;
+    struct weft_loop_stats st;
+    assert_int_equal(weft_loop_stats(NULL, &st), WEFT_ENOTASK);
+    RUN(body_stats);
+    weft_runner *r = weft_runner_new();
+    assert_int_equal(weft_loop_stats(weft_runner_loop(r), &st), 0); /* between runs */
+    assert_int_equal(st.tasks_alive, 0);
+    weft_runner_free(r);
+}
+
+/* ------------------------------------------------------------- dumps */
+
+static char *dump_to_string(void)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    assert_non_null(f);
+    int n = weft_tasks_dump(f);
+    fclose(f);
+    assert_true(n > 0);
+    return text;
+}
+
+int awaits_task(void *arg)
+{
+    return weft_await(arg);
+}
+
+int gathers_two(void *arg)
+{
+    (void)arg;
+    weft_task *t[2] = {weft_spawn(sleep_ms_task, (void *)(intptr_t)5000),
+                       weft_spawn(sleep_ms_task, (void *)(intptr_t)5000)};
+    int rc = weft_gather(t, 2, 0);
+    weft_task_free(t[0]);
+    weft_task_free(t[1]);
+    return rc;
+}
+
+int groups_two(void *arg)
+{
+    (void)arg;
+    weft_group *g;
+    int rc = weft_group_new(&g);
+    if (rc != 0)
+        return rc;
+    weft_group_spawn(g, sleep_ms_task, (void *)(intptr_t)5000);
+    weft_task_opts opts = {.name = "group-child"};
+    weft_group_spawn_opts(g, sleep_ms_task, (void *)(intptr_t)5000, &opts);
+    rc = weft_group_wait(g);
+    weft_group_free(g);
+    return rc;
+}
+
+int waits_for(void *arg)
+{
+    return weft_wait_for(arg, 3.0);
+}
+
+static int body_dump(void)
+{
+    weft_task_opts opts = {.name = "sleeper"};
+    int line = __LINE__ + 1;
+    weft_task *sleeper = weft_spawn_opts(sleep_ms_task, (void *)(intptr_t)5000, &opts);
+    weft_task *target = weft_spawn(sleep_ms_task, (void *)(intptr_t)5000);
+    weft_task *awaiter = weft_spawn(awaits_task, target);
+    weft_task *gatherer = weft_spawn(gathers_two, NULL);
+    weft_task *grouper = weft_spawn(groups_two, NULL);
+    weft_task *target2 = weft_spawn(sleep_ms_task, (void *)(intptr_t)5000);
+    weft_task *timed = weft_spawn(waits_for, target2);
+    weft_task *forever = weft_spawn(forever_task, NULL);
+    weft_task *all[] = {sleeper, target, awaiter, gatherer, grouper, target2, timed, forever};
+    weft_sleep(0.01);
+    char *text = dump_to_string();
+    print_message("%s", text);
+    char site[64];
+    snprintf(site, sizeof site, "test_debug.c:%d", line);
+    assert_non_null(strstr(text, site));
+    assert_non_null(strstr(text, "\"sleeper\" waiting: sleep, wakes in 4.9"));
+    assert_non_null(strstr(text, "waiting: sleep forever"));
+    char want[64];
+    snprintf(want, sizeof want, "waiting: await #%" PRIu64, weft_task_id(target));
+    assert_non_null(strstr(text, want));
+    assert_non_null(strstr(text, "waiting: gather, 2 tasks pending"));
+    assert_non_null(strstr(text, "waiting: task group, 2 children running"));
+    assert_non_null(strstr(text, "\"group-child\" waiting: sleep"));
+    assert_non_null(strstr(text, ", timeout in 2.9"));
+    assert_non_null(strstr(text, "running (this task)"));
+    assert_non_null(strstr(text, "└── "));
+    assert_non_null(strstr(text, "(awaits_task, spawned at"));
+    /* backtraces of parked stacks (not with the ucontext backend), and of
+     * the running task */
+#ifndef WEFT_CTX_UCONTEXT
+    assert_non_null(strstr(text, "weft_sleep+0x"));
+    assert_non_null(strstr(text, "weft_gather+0x"));
+    assert_non_null(strstr(text, "weft_group_wait+0x"));
+#endif
+    assert_non_null(strstr(text, "weft_tasks_dump+0x") == NULL ? "ok" : NULL);
+    assert_non_null(strstr(text, "dump_to_string+0x") ? "ok" : strstr(text, "test_debug+0x"));
+    free(text);
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        weft_cancel(all[i]);
+    weft_gather(all, sizeof all / sizeof *all, WEFT_RETURN_EXCEPTIONS);
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        weft_task_free(all[i]);
+    return 0;
+}
+
+static void test_dump_each_wait(void **state)
+{
+    (void)state;
+    assert_int_equal(weft_tasks_dump(stderr), WEFT_ENOTASK);
+    RUN(body_dump);
+}
+
+static int body_dump_errors(void)
+{
+    assert_int_equal(weft_tasks_dump(NULL), -EINVAL);
+    assert_int_equal(weft_loop_tasks_dump(NULL, stderr), -EINVAL);
+    weft_task *t = weft_spawn(sleep_ms_task, (void *)(intptr_t)1);
+    FILE *f = fopen("/dev/null", "w");
+    weft__fault_arm(WEFT__FAULT_ALLOC, 1);
+    assert_int_equal(weft_tasks_dump(f), -ENOMEM);
+    weft__fault_arm(WEFT__FAULT_ALLOC, 3);
+    assert_int_equal(weft_tasks_dump(f), -ENOMEM);
+    weft__fault_arm(WEFT__FAULT_ALLOC, 0);
+    assert_int_equal(weft_tasks_dump(f), 2);
+    fclose(f);
+    weft_await(t);
+    weft_task_free(t);
+    return 0;
+}
+
+static void test_dump_errors(void **state)
+{
+    (void)state;
+    RUN(body_dump_errors);
+}
+
+/* A dump between runs of a runner (the loop is not running). */
+static void test_dump_between_runs(void **state)
+{
+    (void)state;
+    weft_runner *r = weft_runner_new();
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    assert_int_equal(weft_loop_tasks_dump(weft_runner_loop(r), f), 0);
+    fclose(f);
+    assert_non_null(strstr(text, "0 tasks alive"));
+    free(text);
+    weft_runner_free(r);
+}
+
+static char *sig_text;
+static size_t sig_len;
+
+static int body_dump_on_signal(void)
+{
+    FILE *f = open_memstream(&sig_text, &sig_len);
+    assert_int_equal(weft_dump_on_signal(NULL, -1, f), -EINVAL);
+    weft__fault_arm(WEFT__FAULT_ALLOC, 1);
+    assert_int_equal(weft_dump_on_signal(NULL, SIGUSR2, f), -ENOMEM);
+    weft__fault_arm(WEFT__FAULT_ALLOC, 0);
+    assert_int_equal(weft_dump_on_signal(NULL, SIGUSR2, f), 0);
+    weft_task *t = weft_spawn(sleep_ms_task, (void *)(intptr_t)2000);
+    weft_sleep(0);
+    kill(getpid(), SIGUSR2);
+    for (int i = 0; i < 100 && ftell(f) == 0; i++)
+        weft_sleep(0.01); /* the loop polls, then runs the dump on its thread */
+    fflush(f);
+    assert_non_null(strstr(sig_text, "2 tasks alive"));
+    assert_non_null(strstr(sig_text, "waiting: sleep, wakes in"));
+    assert_int_equal(weft_dump_on_signal(NULL, 0, NULL), 0);
+    weft_cancel(t);
+    weft_await(t);
+    weft_task_free(t);
+    fclose(f);
+    return 0;
+}
+
+static void test_dump_on_signal(void **state)
+{
+    (void)state;
+    /* the signal handle is unreferenced: a loop with it still ends */
+    RUN(body_dump_on_signal);
+    free(sig_text);
+    sig_text = NULL;
+}
+
+/* --------------------------------------------------------- blocked loop */
+
+int blocks_in_sleep(void *arg)
+{
+    (void)arg;
+    sleep(1); /* the bug: a blocking call inside a task */
+    return 0;
+}
+
+int blocks_busy(void *arg)
+{
+    busy_ms((int)(intptr_t)arg);
+    return 0;
+}
+
+static struct weft_loop_stats blocked_stats;
+
+static int body_blocked(void)
+{
+    weft_task_opts opts = {.name = "sleepy"};
+    weft_task *t = weft_spawn_opts(blocks_in_sleep, NULL, &opts);
+    weft_await(t);
+    weft_task_free(t);
+    weft_loop_stats(NULL, &blocked_stats);
+    return 0;
+}
+
+static void test_blocked_loop_report(void **state)
+{
+    (void)state;
+    capture_start(WEFT_LOG_WARN);
+    weft_set_block_threshold(NULL, 0.05);
+    RUN(body_blocked);
+    weft_set_block_threshold(NULL, 0.1);
+    capture_stop();
+    print_message("%s", cap_buf);
+    assert_int_equal(blocked_stats.blocked_reports, 1);
+    assert_true(blocked_stats.longest_block >= 0.05);
+    assert_int_equal(count_of(cap_buf, "[1 blocked]"), 1);
+    assert_non_null(strstr(cap_buf, "task #2 \"sleepy\" (spawned at "));
+    assert_non_null(strstr(cap_buf, "has held the loop for"));
+    /* the backtrace was taken while it slept: sleep() and the task */
+    assert_non_null(strstr(cap_buf, "sleep+0x"));
+    assert_non_null(strstr(cap_buf, "blocks_in_sleep+0x"));
+}
+
+/* One report per episode however long it lasts; a per-loop threshold beats
+ * the default; 0 turns the reports off. */
+static int body_one_report(void)
+{
+    weft_set_block_threshold(weft_loop_current(), 0.03);
+    weft_task *t = weft_spawn(blocks_busy, (void *)(intptr_t)300);
+    weft_await(t);
+    weft_task_free(t);
+    t = weft_spawn(blocks_busy, (void *)(intptr_t)5); /* short: never reported */
+    weft_await(t);
+    weft_task_free(t);
+    weft_set_block_threshold(weft_loop_current(), 0);
+    t = weft_spawn(blocks_busy, (void *)(intptr_t)150);
+    weft_await(t);
+    weft_task_free(t);
+    struct weft_loop_stats st;
+    weft_loop_stats(NULL, &st);
+    assert_int_equal(st.blocked_reports, 1);
+    assert_true(st.block_threshold == 0);
+    return 0;
+}
+
+static void test_blocked_once_per_episode(void **state)
+{
+    (void)state;
+    capture_start(WEFT_LOG_WARN);
+    weft_set_block_threshold(NULL, 10.0);
+    RUN(body_one_report);
+    weft_set_block_threshold(NULL, 0.1);
+    capture_stop();
+    assert_int_equal(count_of(cap_buf, "[1 blocked]"), 1);
+    assert_non_null(strstr(cap_buf, "blocks_busy"));
+    assert_int_equal(weft_set_block_threshold(NULL, -1), -EINVAL);
+    assert_int_equal(weft_set_block_threshold(NULL, NAN), -EINVAL);
+    assert_int_equal(weft_set_block_signal(SIGUSR1), -EBUSY); /* the watchdog runs */
+    assert_int_equal(weft_set_block_signal(0), -EINVAL);
+}
+
+/* ----------------------------------------------------------- debug mode */
+
+static weft_task *kept_handle;
+
+int fails_quietly(void *arg)
+{
+    (void)arg;
+    return -EIO;
+}
+
+static int body_leaks(void)
+{
+    /* an error nobody reads: the handle is dropped while it runs */
+    weft_task_opts o1 = {.name = "lost-error"};
+    weft_task_free(weft_spawn_opts(fails_quietly, NULL, &o1));
+    /* an error read with weft_task_result: not reported */
+    weft_task *read = weft_spawn(fails_quietly, NULL);
+    /* a task nobody awaits, still pending at close */
+    weft_task_opts o2 = {.name = "forgotten"};
+    weft_task_free(weft_spawn_opts(forever_task, NULL, &o2));
+    /* a handle the program never frees */
+    weft_task_opts o3 = {.name = "kept"};
+    kept_handle = weft_spawn_opts(sleep_ms_task, (void *)(intptr_t)1, &o3);
+    weft_await(kept_handle);
+    weft_sleep(0.01);
+    assert_int_equal(weft_task_result(read), -EIO);
+    weft_task_free(read);
+    /* the dump shows stack high-water marks in debug mode */
+    char *text = dump_to_string();
+    assert_non_null(strstr(text, " KiB used of 256 KiB"));
+    free(text);
+    return 0;
+}
+
+static void test_debug_mode_leaks(void **state)
+{
+    (void)state;
+    capture_start(WEFT_LOG_WARN);
+    weft_runner *r = weft_runner_new();
+    assert_int_equal(weft_loop_set_debug(weft_runner_loop(r), 1), 0);
+    assert_int_equal(weft_runner_run(r, run_body, (void *)body_leaks), 0);
+    weft_runner_free(r);
+    capture_stop();
+    print_message("%s", cap_buf);
+    assert_non_null(strstr(cap_buf, "\"forgotten\" (forever_task, spawned at"));
+    assert_non_null(strstr(cap_buf, "was never awaited"));
+    assert_non_null(strstr(cap_buf, "\"lost-error\" (fails_quietly, spawned at"));
+    assert_non_null(strstr(cap_buf, "ended with EIO"));
+    assert_int_equal(count_of(cap_buf, "ended with EIO"), 1); /* not the one read */
+    assert_non_null(strstr(cap_buf, "\"kept\" (sleep_ms_task, spawned at"));
+    assert_non_null(strstr(cap_buf, "handle was never freed"));
+    assert_int_equal(weft_task_result(kept_handle), 0); /* still valid after close */
+    weft_task_free(kept_handle);
+    assert_int_equal(weft_loop_set_debug(NULL, 1), WEFT_ENOTASK);
+}
+
+static int body_leaks_quiet(void)
+{
+    weft_task_free(weft_spawn(fails_quietly, NULL));
+    weft_task_free(weft_spawn(forever_task, NULL));
+    kept_handle = weft_spawn(sleep_ms_task, (void *)(intptr_t)1);
+    weft_sleep(0.01);
+    return 0;
+}
+
+/* Without debug mode nothing is reported. */
+static void test_no_reports_without_debug(void **state)
+{
+    (void)state;
+    if (getenv("WEFT_DEBUG"))
+        skip();
+    capture_start(WEFT_LOG_DEBUG);
+    RUN(body_leaks_quiet);
+    capture_stop();
+    assert_int_equal(cap_count, 0);
+    weft_task_free(kept_handle);
+}
+
+/* ------------------------------------------------------- stack overflow */
+
+static volatile int depth_sink;
+
+int recurse(int depth)
+{
+    volatile char frame[512];
+    frame[0] = (char)depth;
+    if (depth_sink >= 0) /* always: a volatile read the compiler cannot see through */
+        depth_sink = recurse(depth + 1) + frame[0]; /* not a tail call */
+    return depth_sink;
+}
+
+int overflows(void *arg)
+{
+    (void)arg;
+    return recurse(0);
+}
+
+static int overflow_main(void *arg)
+{
+    (void)arg;
+    weft_task_opts opts = {.name = "deep", .stack_size = 32 * 1024};
+    weft_task *t = weft_spawn_opts(overflows, NULL, &opts);
+    return weft_await(t);
+}
+
+static void test_stack_overflow_report(void **state)
+{
+    (void)state;
+#if defined(WEFT_ASAN) || defined(__SANITIZE_ADDRESS__) || defined(WEFT_TSAN)
+    skip(); /* the sanitizer owns SIGSEGV and reports overflows itself */
+#endif
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) { /* a fresh image: none of cmocka's signal handlers */
+        dup2(fds[1], STDERR_FILENO);
+        close(fds[0]);
+        close(fds[1]);
+        execl("/proc/self/exe", "test_debug", "overflow-child", (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    char text[4096];
+    size_t len = 0;
+    ssize_t n;
+    while (len + 1 < sizeof text && (n = read(fds[0], text + len, sizeof text - 1 - len)) > 0)
+        len += (size_t)n;
+    text[len] = 0;
+    close(fds[0]);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    print_message("%s", text);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGSEGV);
+    assert_non_null(strstr(text, "weft: error: overflow: task #2 \"deep\" (spawned at "));
+    assert_non_null(strstr(text, "overflowed its stack of 32768 bytes"));
+    assert_non_null(strstr(text, "weft_task_opts.stack_size"));
+}
+
+/* ---------------------------------------------------- creation sites */
+
+static int body_sites(void)
+{
+    int line = __LINE__ + 1;
+    weft_task *t = weft_spawn(sleep_ms_task, NULL);
+    assert_non_null(strstr(t->site_file, "test_debug.c"));
+    assert_int_equal(t->site_line, line);
+    weft_task *plain = (weft_spawn)(sleep_ms_task, NULL); /* the function: no site */
+    assert_null(plain->site_file);
+    weft_gather((weft_task *[]){t, plain}, 2, 0);
+    weft_task_free(t);
+    weft_task_free(plain);
+    weft_task *(*fp)(weft_fn, void *) = weft_spawn; /* still a function to point at */
+    t = fp(sleep_ms_task, NULL);
+    weft_await(t);
+    weft_task_free(t);
+    return 0;
+}
+
+static void test_spawn_sites(void **state)
+{
+    (void)state;
+    RUN(body_sites);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "overflow-child") == 0)
+        return weft_run(overflow_main, NULL); /* dies of SIGSEGV */
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_log_levels_and_sinks),
+        cmocka_unit_test(test_stats),
+        cmocka_unit_test(test_dump_each_wait),
+        cmocka_unit_test(test_dump_errors),
+        cmocka_unit_test(test_dump_between_runs),
+        cmocka_unit_test(test_dump_on_signal),
+        cmocka_unit_test(test_blocked_loop_report),
+        cmocka_unit_test(test_blocked_once_per_episode),
+        cmocka_unit_test(test_debug_mode_leaks),
+        cmocka_unit_test(test_no_reports_without_debug),
+        cmocka_unit_test(test_stack_overflow_report),
+        cmocka_unit_test(test_spawn_sites),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
