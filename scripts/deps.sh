@@ -28,12 +28,25 @@ if ! command -v dpkg >/dev/null 2>&1; then
     exit 0
 fi
 
+# Installed for this machine's architecture? With another architecture
+# enabled (libuv1-dev:arm64 for make aarch64) a bare name is ambiguous, so
+# ask for the native one first; "Architecture: all" packages answer to the
+# bare name only.
+native=$(dpkg --print-architecture)
+is_installed() {
+    case "$1" in *:*) names="$1" ;; *) names="$1:$native $1" ;; esac
+    for n in $names; do
+        status=$(dpkg-query -W -f='${db:Status-Status}' "$n" 2>/dev/null) || continue
+        [ "$status" = installed ] && return 0
+        return 1
+    done
+    return 1
+}
+
 missing=""
 for p in $pkgs; do
     case " $missing " in *" $p "*) continue ;; esac
-    if ! dpkg -s "$p" 2>/dev/null | grep -q '^Status: install ok installed'; then
-        missing="$missing $p"
-    fi
+    is_installed "$p" || missing="$missing $p"
 done
 [ -z "$missing" ] && exit 0
 

@@ -38,6 +38,7 @@ struct collector {
     weft__wait w;
     weft_task *self;
     watch *watches;
+    size_t watches_bytes; /* their buffer's size */
     weft_task **tasks;
     size_t n, pending;
     int flags, return_when;
@@ -63,10 +64,43 @@ static void unwatch_all(collector *c)
             weft__task_on_done_remove(&c->watches[i].cb);
 }
 
+/* The watches' buffer: the loop keeps the last one for the next call, so
+ * that gathering batch after batch of thousands of tasks does not make
+ * malloc hand memory back to the kernel and fault it in again each time. */
+#define SCRATCH_MAX (2u << 20)
+
+static int watches_take(collector *c)
+{
+    weft_loop *loop = weft__loop_current();
+    size_t bytes = (c->n ? c->n : 1) * sizeof *c->watches;
+    if (loop->scratch != NULL && loop->scratch_size >= bytes) {
+        c->watches = loop->scratch;
+        c->watches_bytes = loop->scratch_size;
+        loop->scratch = NULL;
+        return 0;
+    }
+    c->watches = weft__malloc(bytes);
+    c->watches_bytes = bytes;
+    return c->watches ? 0 : -ENOMEM;
+}
+
+static void watches_give_back(collector *c)
+{
+    weft_loop *loop = weft__loop_current();
+    if (loop != NULL && c->watches_bytes <= SCRATCH_MAX &&
+        (loop->scratch == NULL || loop->scratch_size < c->watches_bytes)) {
+        free(loop->scratch);
+        loop->scratch = c->watches;
+        loop->scratch_size = c->watches_bytes;
+    } else {
+        free(c->watches);
+    }
+    c->watches = NULL;
+}
+
 static int watch_all(collector *c, void (*fn)(weft__done_cb *, weft_task *))
 {
-    c->watches = weft__calloc(c->n ? c->n : 1, sizeof *c->watches);
-    if (c->watches == NULL)
+    if (watches_take(c) != 0)
         return -ENOMEM;
     for (size_t i = 0; i < c->n; i++) {
         watch *w = &c->watches[i];
@@ -135,7 +169,7 @@ int weft_gather(weft_task **tasks, size_t n, int flags)
     if (c.pending > 0)
         weft__park(&c.w);
     unwatch_all(&c);
-    free(c.watches);
+    watches_give_back(&c);
     if (c.cancelled)
         return WEFT_ECANCELED;
     return collect ? 0 : c.first_error;
@@ -217,7 +251,7 @@ int weft_wait(weft_task **tasks, size_t n, int return_when, double timeout)
     if (c.pending > 0 && !ready)
         rc = weft__park_until(&c.w, deadline);
     unwatch_all(&c);
-    free(c.watches);
+    watches_give_back(&c);
     if (rc == WEFT_ECANCELED || rc == -ENOMEM)
         return rc;
     return count_done(tasks, n); /* a timeout is not an error for asyncio.wait */
@@ -307,7 +341,7 @@ void weft_as_completed_free(weft_as_completed *it)
     if (it == NULL)
         return;
     unwatch_all(&it->c);
-    free(it->c.watches);
+    watches_give_back(&it->c);
     free(it->c.order);
     free(it);
 }

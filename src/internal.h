@@ -206,14 +206,16 @@ struct weft_loop {
     uint64_t wake_armed_for; /* deadline wake_timer is armed for, or 0 */
     uint64_t last_poll_ns;   /* when libuv last polled for I/O */
     unsigned budget;         /* tasks left to run before timers and I/O get a look */
+    void *scratch;           /* a buffer gather reuses between calls (gather.c) */
+    size_t scratch_size;
     weft__stack_pool stacks;
     weft__link tasks; /* every task that has not ended */
     size_t task_count;
     uint64_t next_task_id;
-    unsigned external_holds; /* pending wakeups from outside the loop (threads) */
+    unsigned external_holds;   /* pending wakeups from outside the loop (threads) */
     struct weft__inbox *inbox; /* calls from other threads (threads layer, inbox.c) */
     weft_task *main_task;      /* the task weft_runner_run runs (SIGINT cancels it) */
-    weft__link handles;      /* call_soon/later handles still scheduled */
+    weft__link handles;        /* call_soon/later handles still scheduled */
     weft_task *current;
     /* statistics (weft_loop_stats); the watchdog thread reads switches
      * and iterations, so they are stored with relaxed atomics (plain moves) */

@@ -232,6 +232,8 @@ void weft__loop_close(weft_loop *loop)
     }
     uv_loop_close(&loop->uv);
     weft__stack_pool_destroy(&loop->stacks);
+    free(loop->scratch);
+    loop->scratch = NULL;
     free(loop->timers.items);
     loop->timers.items = NULL;
 }

@@ -123,6 +123,7 @@ struct weft__stack_arena {
     char *base;
     size_t span; /* bytes per stack, guard included */
     unsigned nfree;
+    unsigned *vg_ids;      /* Valgrind's ids of the stacks, registered once */
     unsigned free_slots[]; /* a stack of free slot numbers */
 };
 
@@ -152,9 +153,10 @@ static int arena_new(weft__stack_pool *pool)
 {
     size_t page = weft__page_size();
     size_t span = pool->size + page, n = pool->per_arena;
-    weft__stack_arena *a = weft__malloc(sizeof *a + n * sizeof a->free_slots[0]);
+    weft__stack_arena *a = weft__malloc(sizeof *a + 2 * n * sizeof a->free_slots[0]);
     if (a == NULL)
         return WEFT_ESTACK;
+    a->vg_ids = a->free_slots + n;
     if (weft__fault_hit(WEFT__FAULT_STACK))
         goto fail;
     a->base = mmap(NULL, span * n, PROT_READ | PROT_WRITE,
@@ -167,6 +169,10 @@ static int arena_new(weft__stack_pool *pool)
             goto fail;
         }
         a->free_slots[i] = (unsigned)(n - 1 - i); /* slot 0 is handed out first */
+    }
+    for (size_t i = 0; i < n; i++) {
+        char *lo = a->base + i * span + page;
+        a->vg_ids[i] = VALGRIND_STACK_REGISTER(lo, lo + pool->size);
     }
     a->span = span;
     a->nfree = (unsigned)n;
@@ -191,6 +197,8 @@ static void arena_free(weft__stack_pool *pool, weft__stack_arena *a)
     if (a->all_next)
         a->all_next->all_pprev = a->all_pprev;
     pool->count -= a->nfree;
+    for (unsigned i = 0; i < pool->per_arena; i++)
+        VALGRIND_STACK_DEREGISTER(a->vg_ids[i]);
     munmap(a->base, a->span * pool->per_arena);
     free(a);
 }
@@ -203,6 +211,7 @@ void weft__stack_pool_init(weft__stack_pool *pool, size_t size, size_t cap)
     pool->cap = cap;
     pool->size = weft__stack_round(size);
     pool->live = 0;
+    pool->page = weft__page_size();
     size_t per = ARENA_BYTES / (pool->size + weft__page_size());
     pool->per_arena = per < 1 ? 1 : (unsigned)per;
 }
@@ -229,10 +238,11 @@ int weft__stack_get(weft__stack_pool *pool, size_t size, weft__stack *out)
         partial_remove(pool, a);
     pool->count--;
     pool->live++;
-    out->lo = a->base + (size_t)slot * a->span + weft__page_size();
+    out->lo = a->base + (size_t)slot * a->span + pool->page;
     out->size = size;
     out->arena = a;
-    out->vg_id = VALGRIND_STACK_REGISTER(out->lo, (char *)out->lo + size);
+    out->slot = slot;
+    out->vg_id = a->vg_ids[slot];
     return 0;
 }
 
@@ -244,15 +254,13 @@ void weft__stack_put(weft__stack_pool *pool, weft__stack *s)
         weft__stack_unmap(s);
         return;
     }
-    VALGRIND_STACK_DEREGISTER(s->vg_id);
-    size_t slot = ((char *)s->lo - weft__page_size() - a->base) / a->span;
     if (a->nfree == 0)
         partial_push(pool, a);
     else if (pool->partial != a) { /* most recently used first: its pages are warm */
         partial_remove(pool, a);
         partial_push(pool, a);
     }
-    a->free_slots[a->nfree++] = (unsigned)slot;
+    a->free_slots[a->nfree++] = s->slot;
     pool->count++;
     s->lo = NULL;
     if (a->nfree == pool->per_arena && pool->count > pool->cap + pool->per_arena)

@@ -14,6 +14,7 @@ typedef struct weft__stack {
     size_t size;              /* usable bytes */
     unsigned vg_id;           /* Valgrind's id for the registered stack */
     weft__stack_arena *arena; /* where it came from; NULL: its own mapping */
+    unsigned slot;            /* its place in the arena */
 } weft__stack;
 
 typedef struct weft__stack_pool {
@@ -23,6 +24,7 @@ typedef struct weft__stack_pool {
     size_t size;                /* the size this pool serves from arenas */
     size_t live;                /* stacks handed out and not yet returned */
     unsigned per_arena;         /* stacks in one arena */
+    size_t page;                /* the guard's size */
 } weft__stack_pool;
 
 size_t weft__page_size(void);

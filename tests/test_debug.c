@@ -2,6 +2,7 @@
  * wait the core has), dumps on a signal, blocked-loop reports, debug mode's
  * leak reports and the stack overflow report (in a child process). Each
  * report is provoked and its text checked. */
+/* weft:no-valgrind (it re-executes itself and relies on SIGSEGV/SIGURG handlers) */
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
