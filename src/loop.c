@@ -39,12 +39,36 @@ weft_task *weft_current(void)
     return weft__task_current();
 }
 
+/* The process id, refreshed in the child after fork(): getpid() is a real
+ * system call on current glibc, too dear for every wait (two per echoed
+ * message in a TCP server). */
+static pid_t cached_pid;
+static pthread_once_t cached_pid_once = PTHREAD_ONCE_INIT;
+
+static void cached_pid_refresh(void)
+{
+    cached_pid = getpid();
+}
+
+static void cached_pid_init(void)
+{
+    cached_pid = getpid();
+    pthread_atfork(NULL, NULL, cached_pid_refresh);
+}
+
+pid_t weft__getpid(void)
+{
+    pthread_once(&cached_pid_once, cached_pid_init);
+    return cached_pid;
+}
+
 int weft__check_task(void)
 {
     weft_loop *loop = tl_loop;
     if (WEFT_UNLIKELY(loop == NULL || loop->current == NULL))
         return WEFT_ENOTASK;
-    if (WEFT_UNLIKELY(loop->pid != getpid()))
+    /* cached_pid is set: a loop runs, so weft__loop_init called weft__getpid */
+    if (WEFT_UNLIKELY(loop->pid != cached_pid))
         return WEFT_EFORKED;
     return 0;
 }
@@ -106,7 +130,7 @@ int weft__loop_init(weft_loop *loop)
     /* Referenced while armed, so that uv_run(UV_RUN_ONCE) sleeps until it. */
     uv_timer_init(&loop->uv, &loop->wake_timer);
     loop->thread = pthread_self();
-    loop->pid = getpid();
+    loop->pid = weft__getpid();
     weft__stack_pool_init(&loop->stacks, WEFT_DEFAULT_STACK_SIZE, WEFT_STACK_POOL_CAP);
     weft__list_init(&loop->tasks);
     weft__list_init(&loop->handles);
@@ -185,7 +209,7 @@ int weft__loop_run_until(weft_loop *loop, bool (*done)(void *arg), void *arg)
         return -EBUSY; /* another loop runs on this thread: asyncio refuses too */
     if (!pthread_equal(loop->thread, pthread_self()))
         return WEFT_EFOREIGN;
-    if (loop->pid != getpid())
+    if (loop->pid != weft__getpid())
         return WEFT_EFORKED;
     loop->running = true;
     tl_loop = loop;

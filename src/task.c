@@ -73,7 +73,7 @@ weft_task *weft_spawn_opts(weft_fn fn, void *arg, const weft_task_opts *opts)
     int rc;
     if (loop == NULL)
         rc = WEFT_ENOTASK;
-    else if (loop->pid != getpid())
+    else if (loop->pid != weft__getpid())
         rc = WEFT_EFORKED;
     else
         rc = task_new(loop, fn, arg, opts, &task);
@@ -187,6 +187,18 @@ void weft__wake(weft_task *task, int code)
     task->wake_code = code;
     task->state = WEFT_TASK_READY;
     weft__ready_push(task->loop, &task->run);
+}
+
+void weft__wake_now(weft_task *task, int code)
+{
+    weft_loop *loop = task->loop;
+    if (loop->current != NULL || !loop->running || weft__loop_current() != loop) {
+        weft__wake(task, code);
+        return;
+    }
+    task->wait = NULL;
+    task->wake_code = code;
+    weft__task_resume(task);
 }
 
 int weft__task_yield(weft_task *task)
