@@ -56,7 +56,9 @@ extern "C" {
     X(ECERT, -30014, "TLS certificate verification failed")                                        \
     X(EHTTP, -30015, "malformed HTTP message")                                                     \
     X(EREDIRECTS, -30016, "too many redirects")                                                    \
-    X(EINTERRUPTED, -30017, "interrupted by SIGINT (Ctrl-C)")
+    X(EINTERRUPTED, -30017, "interrupted by SIGINT (Ctrl-C)")                                      \
+    X(ENONAME, -30030, "host name not found (DNS)")                                                \
+    X(EDNS, -30031, "name resolution failed")
 
 enum weft_errno {
 #define WEFT_ERR_ENUM_(name, value, text) WEFT_##name = (value),
@@ -238,6 +240,8 @@ WEFT_API weft_task *weft_group_spawn_opts(weft_group *group, weft_fn fn, void *a
                                           const weft_task_opts *opts);
 WEFT_API int weft_group_wait(weft_group *group);
 WEFT_API void weft_group_free(weft_group *group);
+
+#include "weft/net.h"
 
 #ifdef __cplusplus
 }
