@@ -36,10 +36,13 @@ run() { # NAME CMD... -> prints "rt/s rss_kb"
     taskset -c 1 "$LG/loadgen" -h 127.0.0.1 -p $port -c "$CONNS" -d "$SECS" -s 1024 -w 15 >"$TMP/lg" 2>&1
     kill -TERM "$spid" 2>/dev/null
     wait $tpid 2>/dev/null
-    local rt rss
+    local rt rss cpu rts
     rt=$(awk '/^METRIC/ {print $2}' "$TMP/lg")
+    rts=$(awk '/^INFO/ {for (i=1;i<=NF;i++) if ($i ~ /^roundtrips=/) {sub("roundtrips=","",$i); print $i}}' "$TMP/lg")
     rss=$(awk -F': ' '/Maximum resident/ {print $2}' "$TMP/time")
-    printf '%-6s %10s rt/s  peak_rss %6s KiB   (%s)\n' "$name" "${rt:-FAIL}" "$rss" "$(grep ^INFO "$TMP/lg")" >&2
+    # server CPU (user+sys) per round trip: less sensitive than rt/s to other load on the machine
+    cpu=$(awk -F': ' -v n="${rts:-0}" '/User time|System time/ {s+=$2} END {if (n>0) printf "%.2f", s*1e6/n; else print "?"}' "$TMP/time")
+    printf '%-6s %10s rt/s  server_cpu %5s us/rt  peak_rss %6s KiB\n' "$name" "${rt:-FAIL}" "$cpu" "$rss" >&2
     echo "${rt:-0}"
     sleep 1
 }

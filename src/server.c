@@ -228,7 +228,6 @@ int weft__server_start(weft__uv_kind kind, const struct sockaddr *addr, const ch
         srv->opts = *opts;
     srv->port = -EINVAL;
     weft__list_init(&srv->conns);
-    weft__net_ignore_sigpipe();
     bool inited = false;
     int r = server_bind(srv, addr, path, &inited);
     if (r != 0) {

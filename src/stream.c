@@ -6,7 +6,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <limits.h>
-#include <signal.h>
 #include <string.h>
 
 #include "stream.h"
@@ -57,9 +56,24 @@ static bool find_sep(weft_stream *s, weft__read_cond *c, size_t *end)
     return false;
 }
 
+char *weft__stream_direct(weft_stream *s, size_t *cap)
+{
+    weft__read_cond *c = s->cond;
+    if (c == NULL || c->direct == NULL || s->rpos != s->rlen)
+        return NULL;
+    *cap = c->direct_cap;
+    return c->direct;
+}
+
+void weft__stream_direct_done(weft_stream *s, size_t n)
+{
+    s->cond->direct_got = n;
+    weft__stream_wake_reader(s, true);
+}
+
 bool weft__read_cond_met(weft_stream *s, weft__read_cond *c)
 {
-    if (s->reof || s->rerr || s->closed)
+    if (c->direct_got > 0 || s->reof || s->rerr || s->closed)
         return true;
     if (c->sep == NULL)
         return buffered(s) >= c->need;
@@ -213,8 +227,14 @@ int weft_stream_read(weft_stream *s, void *buf, size_t n)
     if (rc != 0 || n == 0)
         return rc;
     weft__read_cond cond = {.need = 1};
+    if (buffered(s) == 0) { /* let the transport recv straight into buf */
+        cond.direct = buf;
+        cond.direct_cap = n;
+    }
     if ((rc = wait_for(s, &cond)) != 0)
         return rc;
+    if (cond.direct_got > 0)
+        return (int)cond.direct_got;
     size_t k = buffered(s);
     if (k == 0)
         return s->rerr; /* 0 at end of stream */
@@ -449,19 +469,4 @@ int weft__uv_err(int code)
             return WEFT_EDNS;
         return code; /* -errno on Unix */
     }
-}
-
-static void ignore_sigpipe_once(void)
-{
-    struct sigaction sa;
-    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) {
-        sa.sa_handler = SIG_IGN;
-        sigaction(SIGPIPE, &sa, NULL);
-    }
-}
-
-void weft__net_ignore_sigpipe(void)
-{
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, ignore_sigpipe_once);
 }

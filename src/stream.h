@@ -21,6 +21,10 @@ typedef struct weft__read_cond {
     size_t seplen;
     size_t limit;
     size_t scanned; /* sep: bytes already searched without finding it */
+    /* A plain read with nothing buffered: the transport may put the bytes
+     * straight into the caller's buffer (and set direct_got), saving a copy. */
+    char *direct;
+    size_t direct_cap, direct_got;
 } weft__read_cond;
 
 typedef struct weft__stream_ops {
@@ -68,6 +72,9 @@ int weft__stream_init(weft_stream *s, const weft__stream_ops *ops, const weft_ne
 void weft__stream_free_buffers(weft_stream *s);
 /* true when the parked reader's condition holds. */
 bool weft__read_cond_met(weft_stream *s, weft__read_cond *c);
+/* The parked reader takes bytes straight into its buffer: where, how many. */
+char *weft__stream_direct(weft_stream *s, size_t *cap);
+void weft__stream_direct_done(weft_stream *s, size_t n);
 /* Makes room for at least `want` more bytes at rbuf + rlen (compacting or
  * growing up to what a reader needs). Returns the free space. */
 size_t weft__stream_reserve(weft_stream *s, size_t want);
@@ -105,8 +112,5 @@ void weft__uvstream_release(weft_stream *s);
 int weft__server_start(weft__uv_kind kind, const struct sockaddr *addr, const char *path,
                        weft_stream_handler handler, void *arg, const weft_net_opts *opts,
                        weft_server **out);
-
-/* SIGPIPE: writes to a reset socket must return EPIPE, not kill the process. */
-void weft__net_ignore_sigpipe(void);
 
 #endif

@@ -1,11 +1,16 @@
-/* uvstream: the stream transport over a libuv socket (TCP or Unix). Reading
- * stays started, so libuv reads straight into the stream's own buffer from
- * its callback: no per-read allocation, no extra copy, no epoll_ctl per
- * read; the reader task is woken only once its condition holds. Writes go
- * to the socket at once (uv_try_write) and only what it does not take is
- * copied and queued. */
+/* uvstream: the stream transport over a socket that libuv connected or
+ * accepted (TCP or Unix). The data path is recv/send on the socket itself,
+ * driven by a uv_poll_t that stays armed for reading: recv goes straight
+ * into the stream's own buffer (no per-read allocation, no extra copy, no
+ * epoll_ctl per read), the reader task is woken only once its condition
+ * holds, and a write is one send(MSG_NOSIGNAL) (no SIGPIPE); only what the
+ * socket does not take is copied and queued. This is the system calls of a
+ * plain epoll server: libuv's uv_read_start path costs a read(2)/write(2)
+ * through the VFS layer, measurably dearer than recv/send. */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/un.h>
 
 #include "stream.h"
@@ -17,17 +22,23 @@ typedef struct uvstream {
         uv_stream_t stream;
         uv_tcp_t tcp;
         uv_pipe_t pipe;
-    } h;
+    } h;            /* owns the socket: connect, accept, close */
+    uv_poll_t poll; /* drives the data path once connected */
+    int fd;
+    int poll_events; /* UV_READABLE / UV_WRITABLE armed now */
+    bool poll_inited;
+    int closes_pending; /* handles whose close callback has not run */
+    weft__link wq;      /* wchunk: bytes the socket did not take yet */
+    size_t wq_off;      /* sent from the first chunk */
+    bool shut_pending;  /* write_eof once the queue is empty */
     uv_connect_t connect_req;
-    uv_shutdown_t shutdown_req;
     weft_task *connector; /* parked in connect */
-    int connect_status;
     weft__uv_kind kind;
     bool handle_closed;
 } uvstream;
 
 typedef struct wchunk {
-    uv_write_t req;
+    weft__link link;
     size_t n;
     char data[];
 } wchunk;
@@ -39,12 +50,48 @@ static inline uvstream *to_uv(weft_stream *s)
     return WEFT_CONTAINER_OF(s, uvstream, s);
 }
 
+static void poll_cb(uv_poll_t *p, int status, int events);
+
+/* Arms the poll for what the stream needs now: reading unless paused or
+ * ended, writing while bytes are queued. */
+static void poll_update(uvstream *u)
+{
+    weft_stream *s = &u->s;
+    if (!u->poll_inited || s->closed)
+        return;
+    int ev = 0;
+    if (!s->rpaused && !s->reof && !s->rerr)
+        ev |= UV_READABLE;
+    if (!weft__list_empty(&u->wq))
+        ev |= UV_WRITABLE;
+    if (ev == u->poll_events)
+        return;
+    if (ev == 0 ? uv_poll_stop(&u->poll) == 0 : uv_poll_start(&u->poll, ev, poll_cb) == 0)
+        u->poll_events = ev;
+}
+
 /* ------------------------------------------------------------ reading */
 
-static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+static void do_read(uvstream *u)
 {
-    (void)suggested;
-    weft_stream *s = &((uvstream *)h->data)->s;
+    weft_stream *s = &u->s;
+    size_t cap;
+    char *direct = s->reader ? weft__stream_direct(s, &cap) : NULL;
+    if (direct) { /* the reader's own buffer: no copy, no touching ours */
+        ssize_t n = recv(u->fd, direct, cap, 0);
+        if (WEFT_LIKELY(n > 0)) {
+            weft__stream_direct_done(s, (size_t)n);
+            return;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            return;
+        if (n == 0)
+            s->reof = true;
+        else
+            s->rerr = -errno;
+        weft__stream_wake_reader(s, true);
+        return;
+    }
     size_t want = 1;
     if (s->reader) { /* grow for what the reader needs, not more */
         weft__read_cond *c = s->cond;
@@ -54,41 +101,32 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
             want = target - have;
     }
     size_t room = weft__stream_reserve(s, want);
-    buf->base = s->rbuf + s->rlen;
-    buf->len = room; /* 0: libuv reports UV_ENOBUFS, we pause */
-}
-
-static void read_cb(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
-{
-    (void)buf;
-    weft_stream *s = &((uvstream *)h->data)->s;
-    if (WEFT_LIKELY(nread > 0)) {
-        s->rlen += (size_t)nread;
+    if (room == 0) {
+        s->rpaused = true; /* the buffer is full: resume once the reader consumes */
+        return;
+    }
+    ssize_t n = recv(u->fd, s->rbuf + s->rlen, room, 0);
+    if (WEFT_LIKELY(n > 0)) {
+        s->rlen += (size_t)n;
         if (s->reader)
             weft__stream_wake_reader(s, false);
         return;
     }
-    if (nread == 0) /* EAGAIN */
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
         return;
-    uv_read_stop(h);
-    if (nread == UV_ENOBUFS) {
-        s->rpaused = true; /* the buffer is full: resume once the reader consumes */
-        return;
-    }
-    if (nread == UV_EOF)
+    if (n == 0)
         s->reof = true;
     else
-        s->rerr = weft__uv_err((int)nread);
+        s->rerr = -errno;
     weft__stream_wake_reader(s, true);
 }
 
 static void uv_resume(weft_stream *s)
 {
-    uvstream *u = to_uv(s);
-    if (!s->rpaused || s->reof || s->rerr || s->closed)
+    if (!s->rpaused)
         return;
-    if (uv_read_start(&u->h.stream, alloc_cb, read_cb) == 0)
-        s->rpaused = false;
+    s->rpaused = false;
+    poll_update(to_uv(s));
 }
 
 static int uv_fill(weft_stream *s, weft__read_cond *cond)
@@ -100,14 +138,41 @@ static int uv_fill(weft_stream *s, weft__read_cond *cond)
 
 /* ------------------------------------------------------------ writing */
 
-static void write_cb(uv_write_t *req, int status)
+static void wq_clear(uvstream *u)
 {
-    wchunk *c = WEFT_CONTAINER_OF(req, wchunk, req);
-    weft_stream *s = &((uvstream *)req->handle->data)->s;
-    s->wqueued -= c->n;
-    free(c);
-    if (status < 0 && status != UV_ECANCELED && s->werr == 0)
-        s->werr = weft__uv_err(status);
+    weft__link *l;
+    while ((l = weft__list_pop_front(&u->wq)) != NULL)
+        free(WEFT_CONTAINER_OF(l, wchunk, link));
+    u->wq_off = 0;
+    u->s.wqueued = 0;
+}
+
+/* The socket is writable: send what is queued, in order. */
+static void flush_queue(uvstream *u)
+{
+    weft_stream *s = &u->s;
+    while (!weft__list_empty(&u->wq)) {
+        wchunk *c = WEFT_CONTAINER_OF(u->wq.next, wchunk, link);
+        ssize_t r = send(u->fd, c->data + u->wq_off, c->n - u->wq_off, MSG_NOSIGNAL);
+        if (r < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+                break;
+            s->werr = -errno;
+            wq_clear(u);
+            break;
+        }
+        u->wq_off += (size_t)r;
+        s->wqueued -= (size_t)r;
+        if (u->wq_off < c->n)
+            break;
+        weft__list_remove(&c->link);
+        free(c);
+        u->wq_off = 0;
+    }
+    if (weft__list_empty(&u->wq) && u->shut_pending) {
+        u->shut_pending = false;
+        shutdown(u->fd, SHUT_WR);
+    }
     if (!weft__list_empty(&s->drainers))
         weft__stream_wake_drainers(s, s->werr);
 }
@@ -116,15 +181,14 @@ static int uv_write_op(weft_stream *s, const void *buf, size_t n)
 {
     uvstream *u = to_uv(s);
     size_t done = 0;
-    if (s->wqueued == 0) {
-        uv_buf_t b = uv_buf_init((char *)buf, (unsigned)n);
-        int r = uv_try_write(&u->h.stream, &b, 1);
-        if (r >= 0) {
+    if (weft__list_empty(&u->wq)) {
+        ssize_t r = send(u->fd, buf, n, MSG_NOSIGNAL);
+        if (WEFT_LIKELY(r >= 0)) {
             done = (size_t)r;
-            if (done == n)
+            if (WEFT_LIKELY(done == n))
                 return 0;
-        } else if (r != UV_EAGAIN && r != UV_ENOSYS) {
-            return s->werr = weft__uv_err(r);
+        } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            return s->werr = -errno;
         }
     }
     wchunk *c = weft__malloc(sizeof *c + (n - done));
@@ -135,27 +199,35 @@ static int uv_write_op(weft_stream *s, const void *buf, size_t n)
     }
     c->n = n - done;
     memcpy(c->data, (const char *)buf + done, c->n);
-    uv_buf_t b = uv_buf_init(c->data, (unsigned)c->n);
-    int r = uv_write(&c->req, &u->h.stream, &b, 1, write_cb);
-    if (r != 0) {
-        free(c);
-        return s->werr = weft__uv_err(r);
-    }
+    weft__list_push_back(&u->wq, &c->link);
     s->wqueued += c->n;
+    poll_update(u);
     return 0;
-}
-
-static void shutdown_cb(uv_shutdown_t *req, int status)
-{
-    (void)req;
-    (void)status; /* a failed shutdown shows up as an error of the next read */
 }
 
 static int uv_write_eof(weft_stream *s)
 {
     uvstream *u = to_uv(s);
-    int r = uv_shutdown(&u->shutdown_req, &u->h.stream, shutdown_cb);
-    return r == 0 ? 0 : weft__uv_err(r);
+    if (!weft__list_empty(&u->wq)) {
+        u->shut_pending = true; /* after the queued bytes */
+        return 0;
+    }
+    return shutdown(u->fd, SHUT_WR) == 0 ? 0 : -errno;
+}
+
+static void poll_cb(uv_poll_t *p, int status, int events)
+{
+    uvstream *u = p->data;
+    if (status < 0) {
+        /* POLLERR: libuv stopped the poll; recv/send tell the error. */
+        u->poll_events = 0;
+        events = UV_READABLE | UV_WRITABLE;
+    }
+    if ((events & UV_WRITABLE) && !weft__list_empty(&u->wq))
+        flush_queue(u);
+    if ((events & UV_READABLE) && !u->s.rpaused && !u->s.reof && !u->s.rerr)
+        do_read(u); /* may run the reader, which may close the stream */
+    poll_update(u);
 }
 
 /* ------------------------------------------------------------ closing */
@@ -169,6 +241,8 @@ static void uv_free(uvstream *u)
 static void close_cb(uv_handle_t *h)
 {
     uvstream *u = h->data;
+    if (--u->closes_pending > 0)
+        return;
     u->handle_closed = true;
     if (!u->s.server_owned)
         uv_free(u);
@@ -179,8 +253,16 @@ static void uv_close_op(weft_stream *s, bool abort)
     uvstream *u = to_uv(s);
     if (uv_is_closing(&u->h.handle))
         return;
-    if (abort && u->kind == WEFT__UV_TCP && uv_tcp_close_reset(&u->h.tcp, close_cb) == 0)
-        return;
+    wq_clear(u);
+    if (abort && u->kind == WEFT__UV_TCP && u->fd >= 0) {
+        struct linger lg = {.l_onoff = 1, .l_linger = 0}; /* close sends a reset */
+        setsockopt(u->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    }
+    if (u->poll_inited) { /* first: the socket is still open */
+        u->closes_pending++;
+        uv_close((uv_handle_t *)&u->poll, close_cb);
+    }
+    u->closes_pending++;
     uv_close(&u->h.handle, close_cb);
 }
 
@@ -260,6 +342,13 @@ int weft__uvstream_new(weft_loop *loop, weft__uv_kind kind, const weft_net_opts 
     }
     u->s.loop = loop;
     u->kind = kind;
+    u->fd = -1;
+    u->poll_events = 0;
+    u->poll_inited = false;
+    u->closes_pending = 0;
+    weft__list_init(&u->wq);
+    u->wq_off = 0;
+    u->shut_pending = false;
     u->connector = NULL;
     u->handle_closed = false;
     rc = kind == WEFT__UV_TCP ? uv_tcp_init(&loop->uv, &u->h.tcp)
@@ -269,7 +358,6 @@ int weft__uvstream_new(weft_loop *loop, weft__uv_kind kind, const weft_net_opts 
         return weft__uv_err(rc);
     }
     u->h.handle.data = u;
-    weft__net_ignore_sigpipe();
     *out = &u->s;
     return 0;
 }
@@ -282,13 +370,23 @@ uv_stream_t *weft__uvstream_handle(weft_stream *s)
 int weft__uvstream_start(weft_stream *s, const weft_net_opts *opts)
 {
     uvstream *u = to_uv(s);
+    uv_os_fd_t fd;
+    int r = uv_fileno(&u->h.handle, &fd);
+    if (r != 0)
+        return weft__uv_err(r);
+    u->fd = fd;
     if (u->kind == WEFT__UV_TCP) {
         /* Best effort, as asyncio: a socket that refuses an option still works. */
         uv_tcp_nodelay(&u->h.tcp, !(opts && opts->no_delay_off));
         if (opts && opts->keepalive > 0)
             uv_tcp_keepalive(&u->h.tcp, 1, (unsigned)opts->keepalive);
     }
-    return weft__uv_err(uv_read_start(&u->h.stream, alloc_cb, read_cb));
+    if ((r = uv_poll_init_socket(u->h.handle.loop, &u->poll, fd)) != 0)
+        return weft__uv_err(r);
+    u->poll.data = u;
+    u->poll_inited = true;
+    poll_update(u);
+    return u->poll_events ? 0 : -ENOMEM;
 }
 
 void weft__uvstream_discard(weft_stream *s)
@@ -311,7 +409,7 @@ void weft__uvstream_release(weft_stream *s)
         s->closed = true;
         weft__stream_wake_reader(s, true);
         weft__stream_wake_drainers(s, WEFT_ECLOSED);
-        uv_close_op(s, true);
+        uv_close_op(s, false);
     }
 }
 
