@@ -36,6 +36,11 @@ int weft_tcp_connect(const char *host, int port, const weft_net_opts *opts, weft
     int rc = weft__check_task();
     if (rc != 0)
         return rc;
+    /* A numeric address needs no resolver (nor a trip to the thread pool). */
+    struct sockaddr_storage ss;
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) == 0 ||
+        uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) == 0)
+        return connect_addr((struct sockaddr *)&ss, opts, out);
     char service[8];
     snprintf(service, sizeof service, "%d", port);
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};

@@ -11,6 +11,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -626,18 +628,45 @@ static int t_cancel_waits(void *arg)
     assert_int_equal(weft_await(r), WEFT_ECLOSED);
     weft_task_free(r);
 
-    /* connect and DNS cancelled by a timeout scope that has expired */
+    /* connect (by name: the DNS wait) cancelled by an expired scope */
     weft_timeout *to;
     weft_stream *s = NULL;
     assert_int_equal(weft_timeout_begin(0, &to), 0);
-    int rc = weft_tcp_connect("127.0.0.1", c->port, NULL, &s);
+    int rc = weft_tcp_connect("localhost", c->port, NULL, &s);
     assert_int_equal(weft_timeout_end(to, rc), WEFT_ETIMEDOUT);
     assert_null(s);
-    /* connect itself cancelled (the name resolves at once? not always: try
-     * until the connect wait is the one cancelled) */
     weft_stream *s2 = dial(c);
     weft_stream_close(s2);
     assert_int_equal(weft_server_close(c->srv, 1.0), 0);
+
+    /* The connect wait itself: a listener that never accepts, its backlog
+     * full, drops our SYN; the timeout scope ends the wait. */
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t slen = sizeof sa;
+    assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(lfd, 0), 0);
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &slen), 0);
+    int port = ntohs(sa.sin_port);
+    weft_stream *fill[4] = {0};
+    int nfill = 0;
+    for (int i = 0; i < 4; i++) { /* fill the backlog; the one that hangs times out */
+        assert_int_equal(weft_timeout_begin(0.2, &to), 0);
+        double t0 = weft_time();
+        rc = weft_tcp_connect("127.0.0.1", port, NULL, &fill[nfill]);
+        rc = weft_timeout_end(to, rc);
+        if (rc == 0) {
+            nfill++;
+            continue;
+        }
+        assert_int_equal(rc, WEFT_ETIMEDOUT);
+        assert_true(weft_time() - t0 >= 0.19);
+        break;
+    }
+    assert_true(nfill < 4);
+    while (nfill > 0)
+        weft_stream_close(fill[--nfill]);
+    close(lfd);
     return 0;
 }
 
@@ -820,11 +849,24 @@ static int t_alloc(void *arg)
             assert_null(s);
         }
     }
-    /* accept: the nth allocation in the server fails while a client connects */
-    for (int nth = 1; nth < 5; nth++) {
+    /* accept: the nth allocation in the server fails while a plain socket
+     * (which allocates nothing in weft) connects: the connection is served
+     * or dropped, never leaked, and the server goes on. */
+    for (int nth = 1; nth < 8; nth++) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in sa = {.sin_family = AF_INET,
+                                 .sin_port = htons((uint16_t)c->port),
+                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        weft__fault_arm(WEFT__FAULT_ALLOC, nth);
+        assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+        weft_sleep(0.05); /* the server accepts (or fails to) meanwhile */
         weft__fault_arm(WEFT__FAULT_ALLOC, 0);
-        weft_stream *s = dial(c);
-        weft_stream_close(s);
+        assert_int_equal(send(fd, "x\n", 2, MSG_NOSIGNAL), 2);
+        weft_sleep(0.05);
+        char b[4];
+        ssize_t r = recv(fd, b, sizeof b, MSG_DONTWAIT);
+        assert_true(r == 2 || r == 0 || (r < 0 && errno == ECONNRESET));
+        close(fd);
     }
     weft_server *srv;
     for (int nth = 1; nth < 6; nth++) {
