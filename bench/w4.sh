@@ -23,8 +23,9 @@ trap 'rm -rf "$TMP"' EXIT
 port=${W4_PORT:-9311}
 
 run() { # NAME CMD... -> prints "rt/s rss_kb"
+    trap - EXIT # runs in $(...): the temp dir is the caller's to remove
     local name=$1; shift
-    port=$((port + 1))
+    port=$((port + RANDOM % 50 + 1))
     timeout -k 5 $((SECS + 90)) /usr/bin/time -v -o "$TMP/time" taskset -c 0 "$@" $port $((SECS + 60)) >"$TMP/out" 2>&1 &
     local tpid=$! spid="" i
     for i in $(seq 1 150); do
@@ -47,9 +48,18 @@ run() { # NAME CMD... -> prints "rt/s rss_kb"
     sleep 1
 }
 
-sum_w=0; sum_c=0
+# Runs alternate c-ref and weft; on a shared machine the load changes from
+# one minute to the next, so besides the means the ratio of each adjacent
+# pair is kept and their median printed.
+sum_w=0; sum_c=0; ratios=""
 for r in $(seq 1 "$ROUNDS"); do
-    c=$(run c-ref "$LG/echo_ref"); w=$(run weft "$WEFT")
+    if [ $((r % 2)) = 1 ]; then
+        c=$(run c-ref "$LG/echo_ref"); w=$(run weft "$WEFT")
+    else
+        w=$(run weft "$WEFT"); c=$(run c-ref "$LG/echo_ref")
+    fi
     sum_c=$(echo "$sum_c + $c" | bc); sum_w=$(echo "$sum_w + $w" | bc)
+    [ "$c" != 0 ] && ratios="$ratios $(echo "scale=3; $w / $c" | bc)"
 done
-echo "W4 ($CONNS conns, 1 KiB, ${SECS}s x $ROUNDS): weft $(echo "$sum_w / $ROUNDS" | bc) rt/s, c-ref $(echo "$sum_c / $ROUNDS" | bc) rt/s, ratio $(echo "scale=3; $sum_w / $sum_c" | bc)"
+median=$(echo $ratios | tr ' ' '\n' | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}')
+echo "W4 ($CONNS conns, 1 KiB, ${SECS}s x $ROUNDS): weft $(echo "$sum_w / $ROUNDS" | bc) rt/s, c-ref $(echo "$sum_c / $ROUNDS" | bc) rt/s, ratio of means $(echo "scale=3; $sum_w / $sum_c" | bc), median pair ratio $median"

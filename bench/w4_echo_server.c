@@ -14,7 +14,7 @@ static double lifetime = 60;
 static int echo(weft_stream *s, void *arg)
 {
     (void)arg;
-    char buf[65536];
+    char buf[16384];
     for (;;) {
         int n = weft_stream_read(s, buf, sizeof buf);
         if (n <= 0)
