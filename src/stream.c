@@ -58,11 +58,12 @@ static bool find_sep(weft_stream *s, weft__read_cond *c, size_t *end)
 
 char *weft__stream_direct(weft_stream *s, size_t *cap)
 {
-    weft__read_cond *c = s->cond;
-    if (c == NULL || c->direct == NULL || s->rpos != s->rlen)
+    /* Kept in the stream (hot) rather than read from the cond on the
+     * parked task's stack (cold until the task runs). */
+    if (s->direct == NULL || s->rpos != s->rlen)
         return NULL;
-    *cap = c->direct_cap;
-    return c->direct;
+    *cap = s->direct_cap;
+    return s->direct;
 }
 
 void weft__stream_direct_done(weft_stream *s, size_t n)
@@ -109,6 +110,7 @@ void weft__stream_wake_reader(weft_stream *s, bool force)
     if (t && (force || weft__read_cond_met(s, s->cond))) {
         s->reader = NULL;
         s->cond = NULL;
+        s->direct = NULL;
         if (s->closed)
             weft__wake(t, WEFT_ECLOSED);
         else
@@ -126,6 +128,7 @@ static bool reader_cancel(weft__wait *w)
     reader_wait *rw = WEFT_CONTAINER_OF(w, reader_wait, w);
     rw->s->reader = NULL;
     rw->s->cond = NULL;
+    rw->s->direct = NULL;
     return true;
 }
 
@@ -134,6 +137,8 @@ int weft__stream_park_reader(weft_stream *s, weft__read_cond *cond)
     reader_wait rw = {.w = {.cancel = reader_cancel, .what = "stream read", .obj = s}, .s = s};
     s->reader = weft__task_current();
     s->cond = cond;
+    s->direct = cond->direct;
+    s->direct_cap = cond->direct_cap;
     return weft__park(&rw.w); /* on WEFT_ECLOSED, s may be gone: do not touch it */
 }
 

@@ -52,10 +52,12 @@ struct weft_stream {
     /* read side: bytes [rpos, rlen) of rbuf are buffered */
     char *rbuf;
     size_t rpos, rlen, rcap;
-    int rerr;              /* sticky read error */
-    bool reof;             /* the peer sent EOF */
-    bool rpaused;          /* the transport stopped reading: buffer full */
-    weft_task *reader;     /* the one task parked in a read */
+    int rerr;          /* sticky read error */
+    bool reof;         /* the peer sent EOF */
+    bool rpaused;      /* the transport stopped reading: buffer full */
+    weft_task *reader; /* the one task parked in a read */
+    char *direct;      /* its buffer, for a plain read of an empty stream */
+    size_t direct_cap;
     weft__read_cond *cond; /* what it waits for */
     /* write side */
     size_t wqueued; /* bytes queued, not yet taken by the kernel */

@@ -70,6 +70,14 @@ int weft_tcp_serve(const char *host, int port, weft_stream_handler handler, void
     int rc = weft__check_task();
     if (rc != 0)
         return rc;
+    /* A numeric address needs no resolver. Besides the trip, that keeps
+     * libuv's thread pool unstarted: in a single-threaded process the
+     * kernel skips a file reference count on every recv and send. */
+    struct sockaddr_storage ss;
+    if (host && (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) == 0 ||
+                 uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) == 0))
+        return weft__server_start(WEFT__UV_TCP, (struct sockaddr *)&ss, NULL, handler, arg, opts,
+                                  out);
     char service[8];
     snprintf(service, sizeof service, "%d", port);
     struct addrinfo hints = {

@@ -35,16 +35,25 @@ int weft_udp_bind(const char *host, int port, weft_udp **out)
     int rc = weft__check_task();
     if (rc != 0)
         return rc;
-    char service[8];
-    snprintf(service, sizeof service, "%d", port);
-    struct addrinfo hints = {
-        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM, .ai_flags = AI_PASSIVE};
-    struct addrinfo *ai;
-    if ((rc = weft_getaddrinfo(host ? host : "0.0.0.0", service, &hints, &ai)) != 0)
-        return rc;
+    /* Numeric addresses skip the resolver (and libuv's thread pool). */
+    struct sockaddr_storage ss;
+    struct addrinfo numeric = {.ai_addr = (struct sockaddr *)&ss};
+    struct addrinfo *ai = &numeric;
+    if (host == NULL)
+        host = "0.0.0.0";
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0 &&
+        uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0) {
+        char service[8];
+        snprintf(service, sizeof service, "%d", port);
+        struct addrinfo hints = {
+            .ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM, .ai_flags = AI_PASSIVE};
+        if ((rc = weft_getaddrinfo(host, service, &hints, &ai)) != 0)
+            return rc;
+    }
     weft_udp *u = weft__calloc(1, sizeof *u);
     if (u == NULL) {
-        weft_freeaddrinfo(ai);
+        if (ai != &numeric)
+            weft_freeaddrinfo(ai);
         return -ENOMEM;
     }
     u->loop = weft__loop_current();
@@ -57,7 +66,8 @@ int weft_udp_bind(const char *host, int port, weft_udp **out)
     } else {
         free(u);
     }
-    weft_freeaddrinfo(ai);
+    if (ai != &numeric)
+        weft_freeaddrinfo(ai);
     if (r != 0)
         return weft__uv_err(r);
     *out = u;
