@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -894,6 +895,27 @@ static void test_alloc_failures(void **state)
     RUN(t_alloc);
 }
 
+/* The core change this layer needed: getpid() is cached, and the cache is
+ * refreshed by fork() (pthread_atfork), so a child still gets EFORKED. */
+static int t_forked(void *arg)
+{
+    (void)arg;
+    assert_int_equal(weft_sleep(0), 0);
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(weft_sleep(0) == WEFT_EFORKED ? 0 : 1);
+    int status = -1;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    return 0;
+}
+
+static void test_fork_still_detected(void **state)
+{
+    (void)state;
+    RUN(t_forked);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -916,6 +938,7 @@ int main(void)
         cmocka_unit_test(test_udp),
         cmocka_unit_test(test_outside_task),
         cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_fork_still_detected),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
