@@ -57,7 +57,8 @@ tsan:
 # stacks are registered with VALGRIND_STACK_REGISTER so switches are clean.
 # A test whose file says /* weft:no-valgrind */ (races of many threads that
 # Valgrind, running one thread at a time, makes take minutes) is skipped.
-VALGRIND = valgrind -q --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite
+VALGRIND = valgrind -q --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite \
+           --suppressions=scripts/valgrind.supp
 valgrind: build
 	@mkdir -p build/valgrind; for t in build/tests/test_*; do \
 		[ -x "$$t" ] || continue; log=build/valgrind/$$(basename $$t).log; \

@@ -56,7 +56,9 @@ extern "C" {
     X(ECERT, -30014, "TLS certificate verification failed")                                        \
     X(EHTTP, -30015, "malformed HTTP message")                                                     \
     X(EREDIRECTS, -30016, "too many redirects")                                                    \
-    X(EINTERRUPTED, -30017, "interrupted by SIGINT (Ctrl-C)")
+    X(EINTERRUPTED, -30017, "interrupted by SIGINT (Ctrl-C)")                                      \
+    X(ENONAME, -30030, "host name not found (DNS)")                                                \
+    X(EDNS, -30031, "name resolution failed")
 
 enum weft_errno {
 #define WEFT_ERR_ENUM_(name, value, text) WEFT_##name = (value),
@@ -242,6 +244,7 @@ WEFT_API void weft_group_free(weft_group *group);
 #include "weft/sync.h"
 #include "weft/thread.h"
 #include "weft/debug.h"
+#include "weft/net.h"
 
 #ifdef __cplusplus
 }

@@ -139,6 +139,11 @@ int weft__park_until(weft__wait *w, uint64_t deadline);
 int weft__task_yield(weft_task *task);
 /* Makes a parked task ready; its weft__park returns code. */
 void weft__wake(weft_task *task, int code);
+/* Wakes a parked task and runs it at once, until it parks or ends, when
+ * called from a libuv callback on the scheduler's stack (else as
+ * weft__wake). For I/O completions: the task answers while the data is
+ * hot, as a plain epoll loop would, instead of after the whole batch. */
+void weft__wake_now(weft_task *task, int code);
 
 /* --------------------------------------------------------- completion callbacks */
 

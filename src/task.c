@@ -303,6 +303,18 @@ void weft__wake(weft_task *task, int code)
     weft__ready_push(task->loop, &task->run);
 }
 
+void weft__wake_now(weft_task *task, int code)
+{
+    weft_loop *loop = task->loop;
+    if (loop->current != NULL || !loop->running || weft__loop_current() != loop) {
+        weft__wake(task, code);
+        return;
+    }
+    task->wait = NULL;
+    task->wake_code = code;
+    weft__task_resume(task);
+}
+
 int weft__task_yield(weft_task *task)
 {
     if (task->must_cancel) {

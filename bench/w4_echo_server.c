@@ -1,0 +1,50 @@
+/* W4 of ../shared/peers: TCP echo server on 127.0.0.1:PORT, one weft task
+ * per connection, the same command line and behaviour as the peers' W4
+ * servers (prints "READY <pid>", exits by itself after LIFETIME seconds).
+ *   w4_echo_server [PORT [LIFETIME_S]] */
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "weft.h"
+
+static int port = 9101;
+static double lifetime = 60;
+
+static int echo(weft_stream *s, void *arg)
+{
+    (void)arg;
+    char buf[16384];
+    for (;;) {
+        int n = weft_stream_read(s, buf, sizeof buf);
+        if (n <= 0)
+            return n;
+        int rc = weft_stream_write(s, buf, (size_t)n);
+        if (rc != 0)
+            return rc;
+    }
+}
+
+static int serve(void *arg)
+{
+    (void)arg;
+    weft_server *srv;
+    int rc = weft_tcp_serve("127.0.0.1", port, echo, NULL, NULL, &srv);
+    if (rc != 0) {
+        fprintf(stderr, "w4_echo_server: %s\n", weft_strerror(rc));
+        return rc;
+    }
+    printf("READY %d\n", (int)getpid());
+    fflush(stdout);
+    weft_sleep(lifetime);
+    return weft_server_close(srv, 0);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1)
+        port = atoi(argv[1]);
+    if (argc > 2)
+        lifetime = atof(argv[2]);
+    return weft_run(serve, NULL) == 0 ? 0 : 1;
+}
