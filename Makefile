@@ -80,13 +80,16 @@ demo:
 	$(call compile,build)
 	scripts/demo.sh build
 
+# The benchmarks beside the peers; a second Release build without the
+# always-on debugging aids shows what they cost on W2 and W3.
 bench:
 	@$(DEPS) bench
 	$(call configure,build-release,-DCMAKE_BUILD_TYPE=Release)
 	$(call compile,build-release)
-	@if [ -x bench/run.sh ]; then BUILD_DIR=build-release bench/run.sh; \
-	elif [ -f bench/run.sh ]; then BUILD_DIR=build-release sh bench/run.sh; \
-	else echo "bench/run.sh not found; benchmarks are in build-release/bench/"; fi
+	$(call configure,build-release-noaids,-DCMAKE_BUILD_TYPE=Release -DWEFT_DEBUG_AIDS=OFF \
+		-DWEFT_BUILD_EXAMPLES=OFF)
+	$(CMAKE) --build build-release-noaids -j $(JOBS) --target bench_w2_pingpong bench_w3_spawn
+	BUILD_DIR=build-release NOAIDS_DIR=build-release-noaids bash bench/run.sh $(BENCH)
 
 # make install [PREFIX=/usr/local] [DESTDIR=/tmp/stage]
 install:

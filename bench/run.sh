@@ -274,6 +274,38 @@ table() {
         }' "$SESSION" "$PEER_SESSION" "$stored"
 }
 
+# ------------------------------------------------------------------ debug aids
+# Issue 8's promise: the always-on debugging aids cost nothing measurable.
+# NOAIDS_DIR is a Release build with -DWEFT_DEBUG_AIDS=OFF (make bench makes
+# one); W2 and W3 run alternately in both, best of 5 each.
+best_metric() { # BINARY ARGS... -> the lowest METRIC of 5 runs
+    local best="" m
+    for _ in 1 2 3 4 5; do
+        m=$("$@" 2>/dev/null | awk '/^METRIC/ { print $2; exit }')
+        [ -n "$m" ] || continue
+        if [ -z "$best" ] || awk -v a="$m" -v b="$best" 'BEGIN { exit !(a < b) }'; then best=$m; fi
+    done
+    echo "${best:-NA}"
+}
+
+debug_aids_cost() {
+    [ -n "${NOAIDS_DIR:-}" ] && [ -x "$NOAIDS_DIR/bench/w3_spawn" ] || return 0
+    echo
+    echo "# the always-on debugging aids (watchdog, creation sites): W2 and W3 with and without"
+    local w with without
+    for w in w2_pingpong w3_spawn; do
+        [ -x "$BIN/$w" ] && [ -x "$NOAIDS_DIR/bench/$w" ] || continue
+        with=$(best_metric "$BIN/$w")
+        without=$(best_metric "$NOAIDS_DIR/bench/$w")
+        awk -v w="$w" -v a="$with" -v b="$without" 'BEGIN {
+            if (a == "NA" || b == "NA") { printf "  %-12s no figure\n", w; exit }
+            d = (a - b) / b * 100
+            printf "  %-12s with %8.1f  without %8.1f  (%+.1f%%: %s)\n", w, a, b, d,
+                   (d <= 5 ? "within 5%" : "OVER 5%")
+        }'
+    done
+}
+
 # ------------------------------------------------------------------ main
 
 WORKLOADS=${*:-"w1 w2 w3 w4 w5"}
@@ -288,3 +320,4 @@ fi
 echo
 echo "# weft beside the peers (medians; rss x = peer RSS / weft RSS)"
 table
+debug_aids_cost

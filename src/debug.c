@@ -89,6 +89,8 @@ void weft__debug_loop_init(weft_loop *loop)
     weft__list_init(&d->zombies);
     weft__list_init(&d->registry);
     d->threshold_ns = UINT64_MAX;
+    if (!WEFT__DEBUG_AIDS)
+        return;
     weft__watchdog_register(loop);
     weft__overflow_thread_init(loop);
 }

@@ -120,7 +120,7 @@ weft_task *weft_group_spawn_at(weft_group *g, weft_fn fn, void *arg, const weft_
                                const char *file, int line)
 {
     weft_task *task = (weft_group_spawn_opts)(g, fn, arg, opts);
-    if (task) {
+    if (task && WEFT__DEBUG_AIDS) {
         task->site_file = file;
         task->site_line = line;
     }

@@ -16,6 +16,15 @@
 #include "stack.h"
 #include "weft.h"
 
+/* The always-on debugging aids (creation sites, ages, the blocked-loop
+ * watchdog, "never retrieved" marks) can be compiled out with
+ * -DWEFT_DEBUG_AIDS=OFF, so that make bench can show what they cost. */
+#ifdef WEFT_NO_DEBUG_AIDS
+#define WEFT__DEBUG_AIDS 0
+#else
+#define WEFT__DEBUG_AIDS 1
+#endif
+
 #define WEFT_LIKELY(x)                       __builtin_expect(!!(x), 1)
 #define WEFT_UNLIKELY(x)                     __builtin_expect(!!(x), 0)
 #define WEFT_CONTAINER_OF(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
@@ -326,6 +335,9 @@ int weft__loop_init(weft_loop *loop);
 void weft__loop_close(weft_loop *loop);
 
 void weft__timers_run(weft_loop *loop, uint64_t now);
+/* libuv's timer that wakes the loop for the earliest weft timer (loop.c;
+ * declared for the test that arms it the way libuv's clock can). */
+void weft__loop_wake_timer_cb(uv_timer_t *timer);
 
 /* The loop's inbox (inbox.c): other threads post weft__msg to it and one
  * uv_async_t wakes the loop. init at loop init; shutdown refuses new

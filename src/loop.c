@@ -71,10 +71,15 @@ __attribute__((constructor)) static void install_fork_hook(void)
     pthread_atfork(NULL, NULL, forked_child);
 }
 
-static void wake_timer_cb(uv_timer_t *timer)
+/* libuv runs due timers first in uv_run and only then computes how long to
+ * poll, from its own timers: if this one fired there, the poll would block
+ * with no timeout while weft's timers wait. uv_stop makes that poll return at
+ * once, so the loop gets back to weft__timers_run. */
+void weft__loop_wake_timer_cb(uv_timer_t *timer)
 {
     weft_loop *loop = WEFT_CONTAINER_OF(timer, weft_loop, wake_timer);
     loop->wake_armed_for = 0;
+    uv_stop(&loop->uv);
 }
 
 int weft__loop_init(weft_loop *loop)
@@ -136,7 +141,7 @@ static void arm_wake_timer(weft_loop *loop, uint64_t now)
         return;
     uint64_t ms = when > now ? (when - now + 999999) / 1000000 : 0;
     uv_update_time(&loop->uv);
-    uv_timer_start(&loop->wake_timer, wake_timer_cb, ms, 0);
+    uv_timer_start(&loop->wake_timer, weft__loop_wake_timer_cb, ms, 0);
     loop->wake_armed_for = when;
 }
 

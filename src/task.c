@@ -85,7 +85,7 @@ static void task_entry(void *arg)
 }
 
 static int task_new(weft_loop *loop, weft_fn fn, void *arg, const weft_task_opts *opts,
-                    weft_task **out)
+                    const char *file, int line, weft_task **out)
 {
     if (fn == NULL)
         return -EINVAL;
@@ -118,9 +118,11 @@ static int task_new(weft_loop *loop, weft_fn fn, void *arg, const weft_task_opts
     loop->task_count++;
     task->scopes = NULL;
     task->id = loop->next_task_id++;
-    task->site_file = NULL;
     task->observed = false;
-    task->created_ns = loop->now_ns;
+    task->site_file = file;
+    task->site_line = line;
+    if (WEFT__DEBUG_AIDS)
+        task->created_ns = loop->now_ns;
     weft__ready_push(loop, &task->run);
     *out = task;
     return 0;
@@ -129,12 +131,12 @@ static int task_new(weft_loop *loop, weft_fn fn, void *arg, const weft_task_opts
 int weft__task_spawn_on(weft_loop *loop, weft_fn fn, void *arg, const weft_task_opts *opts,
                         weft_task **out)
 {
-    return task_new(loop, fn, arg, opts, out);
+    return task_new(loop, fn, arg, opts, NULL, 0, out);
 }
 
-/* The names in parentheses: weft/debug.h makes weft_spawn & co macros that
- * pass the caller's file:line to the _at functions. */
-weft_task *(weft_spawn_opts)(weft_fn fn, void *arg, const weft_task_opts *opts)
+/* Spawns on the current loop; NULL and errno on failure. */
+static weft_task *spawn_here(weft_fn fn, void *arg, const weft_task_opts *opts, const char *file,
+                             int line)
 {
     weft_loop *loop = weft__loop_current();
     weft_task *task = NULL;
@@ -144,7 +146,7 @@ weft_task *(weft_spawn_opts)(weft_fn fn, void *arg, const weft_task_opts *opts)
     else if (weft__loop_forked(loop))
         rc = WEFT_EFORKED;
     else
-        rc = task_new(loop, fn, arg, opts, &task);
+        rc = task_new(loop, fn, arg, opts, file, line, &task);
     if (rc != 0) {
         errno = -rc;
         return NULL;
@@ -152,20 +154,22 @@ weft_task *(weft_spawn_opts)(weft_fn fn, void *arg, const weft_task_opts *opts)
     return task;
 }
 
+/* The names in parentheses: weft/debug.h makes weft_spawn & co macros that
+ * pass the caller's file:line to the _at functions. */
+weft_task *(weft_spawn_opts)(weft_fn fn, void *arg, const weft_task_opts *opts)
+{
+    return spawn_here(fn, arg, opts, NULL, 0);
+}
+
 weft_task *(weft_spawn)(weft_fn fn, void *arg)
 {
-    return (weft_spawn_opts)(fn, arg, NULL);
+    return spawn_here(fn, arg, NULL, NULL, 0);
 }
 
 weft_task *weft_spawn_at(weft_fn fn, void *arg, const weft_task_opts *opts, const char *file,
                          int line)
 {
-    weft_task *task = (weft_spawn_opts)(fn, arg, opts);
-    if (task) {
-        task->site_file = file;
-        task->site_line = line;
-    }
-    return task;
+    return spawn_here(fn, arg, opts, file, line);
 }
 
 void weft__task_finish(weft_task *task, int code)
@@ -183,7 +187,7 @@ void weft__task_finish(weft_task *task, int code)
         weft__done_cb *cb = WEFT_CONTAINER_OF(l, weft__done_cb, link);
         cb->fn(cb, task);
     }
-    if (WEFT_UNLIKELY(loop->dbg.debug))
+    if (WEFT__DEBUG_AIDS && WEFT_UNLIKELY(loop->dbg.debug))
         weft__debug_task_ended(task);
 }
 
@@ -228,7 +232,7 @@ void weft__task_resume(weft_task *task)
             task_after_end(task);
             return;
         }
-        if (WEFT_UNLIKELY(loop->dbg.debug))
+        if (WEFT__DEBUG_AIDS && WEFT_UNLIKELY(loop->dbg.debug))
             weft__debug_stack_taken(task);
         weft__ctx_make(&task->ctx, task->stack.lo, task->stack.size, task_entry, task);
     }

@@ -5,9 +5,11 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -470,6 +472,48 @@ static void test_detached_task(void **state)
     RUN(body_detached_task);
 }
 
+/* ------------------------------------------------------------ timers vs I/O */
+
+/* With an I/O handle active (here a pipe nobody writes to), libuv's poll
+ * blocks until its own timers are due. libuv counts whole milliseconds, so
+ * the timer that wakes the loop for weft's earliest deadline can fall due a
+ * little early and fire in the first phase of uv_run; the poll after it then
+ * had no timeout and the sleeper never woke (seen as a rare hang). The test
+ * arms that timer as libuv's clock can, due at once for a future deadline. */
+static void never_called(uv_poll_t *p, int status, int events)
+{
+    (void)p, (void)status, (void)events;
+}
+
+static int body_sleeps_with_io_handle_active(void)
+{
+    weft_loop *loop = weft_loop_current();
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    uv_poll_t poll;
+    assert_int_equal(uv_poll_init(&loop->uv, &poll, fds[0]), 0);
+    assert_int_equal(uv_poll_start(&poll, UV_READABLE, never_called), 0);
+    weft_task *t = weft_spawn(sleep_arg_ms, (void *)20);
+    weft_sleep(0); /* t parks with the only timer */
+    assert_int_equal(loop->timers.count, 1);
+    uv_update_time(&loop->uv);
+    uv_timer_start(&loop->wake_timer, weft__loop_wake_timer_cb, 0, 0);
+    loop->wake_armed_for = loop->timers.items[0]->when;
+    assert_int_equal(weft_await(t), 0); /* hung here before the fix */
+    weft_task_free(t);
+    uv_close((uv_handle_t *)&poll, NULL);
+    weft_sleep(0.001); /* let the close complete */
+    close(fds[0]);
+    close(fds[1]);
+    return 0;
+}
+
+static void test_sleeps_with_io_handle_active(void **state)
+{
+    (void)state;
+    RUN(body_sleeps_with_io_handle_active);
+}
+
 /* ------------------------------------------------------------ deadlock */
 
 static void test_deadlock_is_reported(void **state)
@@ -645,6 +689,7 @@ int main(void)
         cmocka_unit_test(test_cancel_propagates_through_await),
         cmocka_unit_test(test_shield),
         cmocka_unit_test(test_detached_task),
+        cmocka_unit_test(test_sleeps_with_io_handle_active),
         cmocka_unit_test(test_deadlock_is_reported),
         cmocka_unit_test(test_call_soon_later_at),
         cmocka_unit_test(test_callback_cannot_wait),
