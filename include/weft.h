@@ -242,6 +242,7 @@ WEFT_API int weft_group_wait(weft_group *group);
 WEFT_API void weft_group_free(weft_group *group);
 
 #include "weft/net.h"
+#include "weft/http.h"
 
 #ifdef __cplusplus
 }
