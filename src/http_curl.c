@@ -128,8 +128,15 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *
     }
     if (k == NULL) {
         k = sock_new(s, fd);
-        if (k == NULL)
-            return -1;
+        if (k == NULL) {
+            /* Returning -1 would kill the whole multi handle: fail this
+             * socket only, from the timer. */
+            if (s->n_err_fds < sizeof s->err_fds / sizeof *s->err_fds)
+                s->err_fds[s->n_err_fds++] = fd;
+            s->timer_err = true;
+            weft__timer_start(s->loop, &s->timer, weft__now_ns());
+            return 0;
+        }
         curl_multi_assign(s->multi, fd, k);
     }
     if (k->failed || !k->poll_open || k->closing)
@@ -157,13 +164,22 @@ static int closesocket_cb(void *clientp, curl_socket_t fd)
 
 /* ------------------------------------------------------------- timer */
 
+/* While transfers run, the session's timer stays in the loop's heap (parked
+ * far away when libcurl wants none), so that re-arming it only moves it and
+ * cannot fail: a timer callback returning -1 kills libcurl's multi handle. */
+#define FAR_AWAY (UINT64_MAX / 2)
+
 /* CURLMOPT_TIMERFUNCTION: only arms our timer; libcurl runs when it fires. */
 static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
 {
     (void)multi;
     weft_http_session *s = userp;
     if (timeout_ms < 0) {
-        if (!s->timer_err)
+        if (s->timer_err)
+            return 0;
+        if (s->active > 0)
+            weft__timer_start(s->loop, &s->timer, FAR_AWAY);
+        else
             weft__timer_stop(s->loop, &s->timer);
         return 0;
     }
@@ -179,6 +195,10 @@ static void timer_fired(weft__timer *timer)
     int running;
     /* Sockets that could not be polled: one CURL_CSELECT_ERR each. The
      * list may change under the call, so start over after each. */
+    while (s->n_err_fds > 0) {
+        curl_socket_t fd = s->err_fds[--s->n_err_fds];
+        curl_multi_socket_action(s->multi, fd, CURL_CSELECT_ERR, &running);
+    }
     while (s->timer_err) {
         s->timer_err = false;
         for (weft__link *l = s->socks.next; l != &s->socks; l = l->next) {
@@ -240,9 +260,12 @@ void weft__http_finish(weft_http_response *t, int rc)
         curl_easy_getinfo(t->easy, CURLINFO_EFFECTIVE_URL, &url);
         if (url && t->url == NULL)
             t->url = weft__strdup(url);
+        weft_http_session *s = t->session;
         t->in_multi = false;
-        curl_multi_remove_handle(t->session->multi, t->easy);
-        weft__timer_stop(t->session->loop, &t->read_timer);
+        curl_multi_remove_handle(s->multi, t->easy);
+        weft__timer_stop(s->loop, &t->read_timer);
+        if (--s->active == 0 && weft__timer_armed(&s->timer) && s->timer.when == FAR_AWAY)
+            weft__timer_stop(s->loop, &s->timer); /* let the loop see it is idle */
     }
     if (!t->done) {
         t->done = true;
@@ -274,11 +297,19 @@ int weft__http_start(weft_http_session *s, weft_http_response *t)
     curl_easy_setopt(t->easy, CURLOPT_CLOSESOCKETDATA, s);
     t->last_activity = weft__now_ns();
     weft__timer_init(&t->read_timer, read_timer_fired);
-    if (t->read_ns != UINT64_MAX &&
-        weft__timer_start(s->loop, &t->read_timer, t->last_activity + t->read_ns) != 0)
+    if (!weft__timer_armed(&s->timer) && weft__timer_start(s->loop, &s->timer, FAR_AWAY) != 0)
         return -ENOMEM;
+    if (t->read_ns != UINT64_MAX &&
+        weft__timer_start(s->loop, &t->read_timer, t->last_activity + t->read_ns) != 0) {
+        if (s->active == 0)
+            weft__timer_stop(s->loop, &s->timer);
+        return -ENOMEM;
+    }
+    s->active++;
     CURLMcode mc = curl_multi_add_handle(s->multi, t->easy);
     if (mc != CURLM_OK) {
+        if (--s->active == 0)
+            weft__timer_stop(s->loop, &s->timer);
         weft__timer_stop(s->loop, &t->read_timer);
         return mc == CURLM_OUT_OF_MEMORY ? -ENOMEM : -EINVAL;
     }
@@ -337,6 +368,7 @@ int weft__http_map_error(weft_http_response *t, CURLcode cc)
     case CURLE_URL_MALFORMAT:
         return -EINVAL;
     case CURLE_OUT_OF_MEMORY:
+    case CURLE_WRITE_ERROR: /* our header or body callback ran out of memory */
         return -ENOMEM;
     case CURLE_FILESIZE_EXCEEDED:
         return WEFT_ELIMIT;

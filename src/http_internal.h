@@ -55,7 +55,11 @@ struct weft_http_session {
     CURLM *multi;
     weft__timer timer; /* libcurl's CURLMOPT_TIMERFUNCTION deadline */
     bool timer_err;    /* some socket has an error to report */
-    weft__link socks;  /* weft__http_sock */
+    size_t active;     /* transfers in the multi handle */
+    /* sockets we could not even allocate a watcher for: CURL_CSELECT_ERR */
+    curl_socket_t err_fds[8];
+    size_t n_err_fds;
+    weft__link socks; /* weft__http_sock */
     weft__http_sock **by_fd;
     size_t by_fd_cap;
     weft__link transfers; /* every live weft_http_response of the session */

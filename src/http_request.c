@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -318,6 +319,8 @@ static int setup(weft_http_response *t, weft_http_session *s, const weft_http_re
         curl_easy_setopt(e, CURLOPT_MAXREDIRS, s->max_redirects);
     }
     set_tls(t, s);
+    if (getenv("WEFT_HTTP_VERBOSE"))
+        curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
     return 0;
 }
 

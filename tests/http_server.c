@@ -100,6 +100,7 @@ static int send_body(weft_stream *io, const char *body, size_t len, double slow,
 }
 
 typedef struct request {
+    char pre;
     char head[16384];
     char method[16];
     char target[4096];
@@ -111,9 +112,13 @@ typedef struct request {
 /* Reads one request; 1 when one came, 0 at the end of the connection. */
 static int read_request(weft_stream *io, request *r)
 {
-    int n = weft_stream_read_until(io, "\r\n\r\n", 4, r->head, sizeof r->head - 1);
+    size_t pre = r->pre ? 1 : 0; /* a first byte already read */
+    r->head[0] = r->pre;
+    r->pre = 0;
+    int n = weft_stream_read_until(io, "\r\n\r\n", 4, r->head + pre, sizeof r->head - 1 - pre);
     if (n <= 0)
         return n == WEFT_EINCOMPLETE ? 0 : n;
+    n += (int)pre;
     r->head[n] = '\0';
     if (sscanf(r->head, "%15s %4095s", r->method, r->target) != 2)
         return -EPROTO;
@@ -269,7 +274,23 @@ static int handler(weft_stream *stream, void *arg)
     request *r = malloc(sizeof *r);
     if (r == NULL)
         return -ENOMEM;
+    r->pre = 0;
     int rc;
+    if (!s->tls) {
+        /* A TLS ClientHello sent to plain HTTP: answer 400 and close, as
+         * nginx does, so that the client sees a protocol error at once. */
+        rc = weft_stream_read_exactly(io, &r->pre, 1);
+        if (rc == 0 && r->pre == 0x16) {
+            const char *m = "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n";
+            send_all(io, m, strlen(m));
+            free(r);
+            return 0;
+        }
+        if (rc != 0) {
+            free(r);
+            return 0;
+        }
+    }
     for (;;) {
         rc = read_request(io, r);
         if (rc <= 0)
