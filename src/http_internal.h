@@ -73,6 +73,7 @@ struct weft_http_session {
     weft_http_timeout timeout;
     long max_redirects;
     bool insecure;
+    bool verbose; /* WEFT_HTTP_VERBOSE set: libcurl's trace on stderr */
     char *ca_file;
     char *ca_pem;
     size_t stream_buffer;

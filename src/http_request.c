@@ -55,7 +55,8 @@ static size_t header_cb(char *line, size_t size, size_t n, void *arg)
 {
     weft_http_response *t = arg;
     size_t len = size * n;
-    t->last_activity = weft__now_ns();
+    if (t->read_ns != UINT64_MAX)
+        t->last_activity = weft__now_ns();
     size_t l = len;
     while (l > 0 && (line[l - 1] == '\n' || line[l - 1] == '\r'))
         l--;
@@ -92,7 +93,8 @@ static size_t write_cb(char *data, size_t size, size_t n, void *arg)
 {
     weft_http_response *t = arg;
     size_t len = size * n;
-    t->last_activity = weft__now_ns();
+    if (t->read_ns != UINT64_MAX)
+        t->last_activity = weft__now_ns();
     size_t buffered = t->body_len - t->body_off;
     if (t->stream) {
         /* Bounded: when the reader is behind, hold the data in libcurl. */
@@ -288,6 +290,7 @@ static int setup(weft_http_response *t, weft_http_session *s, const weft_http_re
         rc = set_method(t, req);
     if (rc == 0 && curl_easy_setopt(e, CURLOPT_URL, url) != CURLE_OK)
         rc = -ENOMEM;
+    bool https = rc == 0 && strncasecmp(url, "https:", 6) == 0;
     curl_free(url);
     if (rc != 0)
         return rc;
@@ -311,7 +314,11 @@ static int setup(weft_http_response *t, weft_http_session *s, const weft_http_re
     curl_easy_setopt(e, CURLOPT_USERAGENT, s->user_agent);
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    /* Waiting for a connection that may multiplex only pays over TLS (h2
+     * is negotiated there); on plain HTTP it would hold every request of a
+     * burst until the first connection is known to be HTTP/1.1. */
+    if (https)
+        curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     if (s->max_redirects >= 0) {
@@ -319,7 +326,10 @@ static int setup(weft_http_response *t, weft_http_session *s, const weft_http_re
         curl_easy_setopt(e, CURLOPT_MAXREDIRS, s->max_redirects);
     }
     set_tls(t, s);
-    if (getenv("WEFT_HTTP_VERBOSE"))
+    /* aiohttp's trust_env=False: no proxy from the environment (and no
+     * getenv per request) */
+    curl_easy_setopt(e, CURLOPT_PROXY, "");
+    if (s->verbose)
         curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
     return 0;
 }

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "http_internal.h"
@@ -86,6 +87,7 @@ static int set_defaults(weft_http_session *s, const weft_http_opts *o)
     s->timeout = o->timeout;
     s->max_redirects = o->max_redirects == 0 ? 10 : o->max_redirects;
     s->insecure = o->insecure != 0;
+    s->verbose = getenv("WEFT_HTTP_VERBOSE") != NULL;
     s->stream_buffer = o->stream_buffer ? o->stream_buffer : 64 * 1024;
     return rc;
 }
