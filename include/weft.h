@@ -245,6 +245,7 @@ WEFT_API void weft_group_free(weft_group *group);
 #include "weft/thread.h"
 #include "weft/debug.h"
 #include "weft/net.h"
+#include "weft/http.h"
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,423 @@
+/* http_curl: libcurl's multi-socket API driven by weft's loop. libcurl says
+ * which sockets to watch (one uv_poll_t each, on the loop's libuv loop) and
+ * when to call it back (one weft__timer); our callbacks run on the
+ * scheduler's stack, feed events to curl_multi_socket_action, and wake the
+ * tasks whose transfers made progress. libcurl is never called from inside
+ * its own socket or timer callback: work is deferred through the timer. */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "http_internal.h"
+
+static void drain(weft_http_session *s);
+
+/* ------------------------------------------------------------ sockets */
+
+static void sock_free_if_done(weft__http_sock *k)
+{
+    if (!k->known && !k->poll_open) {
+        weft__list_remove(&k->link);
+        free(k);
+    }
+}
+
+static void sock_closed_cb(uv_handle_t *h)
+{
+    weft__http_sock *k = WEFT_CONTAINER_OF((uv_poll_t *)h, weft__http_sock, poll);
+    k->poll_open = false;
+    sock_free_if_done(k);
+}
+
+/* Stops watching the socket: closes the poll handle while the fd is still
+ * open (libcurl closes it right after), and forgets the fd. */
+static void sock_unwatch(weft__http_sock *k)
+{
+    weft_http_session *s = k->session;
+    if (s && (size_t)k->fd < s->by_fd_cap && s->by_fd[k->fd] == k)
+        s->by_fd[k->fd] = NULL;
+    if (k->poll_open && !k->closing) {
+        k->closing = true;
+        uv_close((uv_handle_t *)&k->poll, sock_closed_cb);
+    }
+}
+
+static void poll_cb(uv_poll_t *h, int status, int events)
+{
+    weft__http_sock *k = WEFT_CONTAINER_OF(h, weft__http_sock, poll);
+    weft_http_session *s = k->session;
+    int flags = 0;
+    if (status < 0) {
+        /* libuv stopped the watcher: libcurl must hear of the error, and a
+         * later request for events must start it again. */
+        flags = CURL_CSELECT_ERR;
+        k->events = 0;
+    } else {
+        if (events & (UV_READABLE | UV_DISCONNECT))
+            flags |= CURL_CSELECT_IN;
+        if (events & UV_WRITABLE)
+            flags |= CURL_CSELECT_OUT;
+    }
+    int running;
+    curl_multi_socket_action(s->multi, k->fd, flags, &running);
+    drain(s);
+}
+
+/* A socket we cannot poll (uv_poll_init or start failed, e.g. libcurl
+ * handed us an fd already closed): report CURL_CSELECT_ERR for it soon,
+ * from the timer, not from inside libcurl's callback. */
+static void sock_fail(weft_http_session *s, weft__http_sock *k)
+{
+    k->failed = true;
+    s->timer_err = true;
+    weft__timer_start(s->loop, &s->timer, weft__now_ns());
+}
+
+static int by_fd_set(weft_http_session *s, curl_socket_t fd, weft__http_sock *k)
+{
+    if ((size_t)fd >= s->by_fd_cap) {
+        size_t cap = s->by_fd_cap ? s->by_fd_cap : 64;
+        while (cap <= (size_t)fd)
+            cap *= 2;
+        weft__http_sock **p = weft__realloc(s->by_fd, cap * sizeof *p);
+        if (p == NULL)
+            return -ENOMEM;
+        memset(p + s->by_fd_cap, 0, (cap - s->by_fd_cap) * sizeof *p);
+        s->by_fd = p;
+        s->by_fd_cap = cap;
+    }
+    s->by_fd[fd] = k;
+    return 0;
+}
+
+static weft__http_sock *sock_new(weft_http_session *s, curl_socket_t fd)
+{
+    weft__http_sock *k = weft__calloc(1, sizeof *k);
+    if (k == NULL)
+        return NULL;
+    if ((size_t)fd < s->by_fd_cap && s->by_fd[fd] != NULL)
+        sock_unwatch(s->by_fd[fd]); /* a stale watcher of a reused fd number */
+    if (by_fd_set(s, fd, k) != 0) {
+        free(k);
+        return NULL;
+    }
+    k->session = s;
+    k->fd = fd;
+    k->known = true;
+    weft__list_push_back(&s->socks, &k->link);
+    if (uv_poll_init_socket(&s->loop->uv, &k->poll, fd) == 0)
+        k->poll_open = true;
+    else
+        sock_fail(s, k);
+    return k;
+}
+
+/* CURLMOPT_SOCKETFUNCTION: never calls back into libcurl's transfers. */
+static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    (void)easy;
+    weft_http_session *s = userp;
+    weft__http_sock *k = socketp;
+    if (what == CURL_POLL_REMOVE) {
+        if (k) {
+            sock_unwatch(k);
+            k->known = false;
+            sock_free_if_done(k);
+        }
+        return 0;
+    }
+    if (k == NULL) {
+        k = sock_new(s, fd);
+        if (k == NULL) {
+            /* Returning -1 would kill the whole multi handle: fail this
+             * socket only, from the timer. */
+            if (s->n_err_fds < sizeof s->err_fds / sizeof *s->err_fds)
+                s->err_fds[s->n_err_fds++] = fd;
+            s->timer_err = true;
+            weft__timer_start(s->loop, &s->timer, weft__now_ns());
+            return 0;
+        }
+        curl_multi_assign(s->multi, fd, k);
+    }
+    if (k->failed || !k->poll_open || k->closing)
+        return 0;
+    int events = (what & CURL_POLL_IN ? UV_READABLE : 0) | (what & CURL_POLL_OUT ? UV_WRITABLE : 0);
+    if (events != k->events) {
+        if (uv_poll_start(&k->poll, events, poll_cb) != 0)
+            sock_fail(s, k);
+        else
+            k->events = events;
+    }
+    return 0;
+}
+
+/* CURLOPT_CLOSESOCKETFUNCTION: libcurl closes a socket. If it has not yet
+ * asked us to stop watching it, close the poll handle first, while the fd
+ * is still valid, so that no poll ever touches a closed (or reused) fd. */
+static int closesocket_cb(void *clientp, curl_socket_t fd)
+{
+    weft_http_session *s = clientp;
+    if (s && (size_t)fd < s->by_fd_cap && s->by_fd[fd] != NULL)
+        sock_unwatch(s->by_fd[fd]);
+    return close(fd);
+}
+
+/* ------------------------------------------------------------- timer */
+
+/* While transfers run, the session's timer stays in the loop's heap (parked
+ * far away when libcurl wants none), so that re-arming it only moves it and
+ * cannot fail: a timer callback returning -1 kills libcurl's multi handle. */
+#define FAR_AWAY (UINT64_MAX / 2)
+
+/* CURLMOPT_TIMERFUNCTION: only arms our timer; libcurl runs when it fires. */
+static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
+{
+    (void)multi;
+    weft_http_session *s = userp;
+    if (timeout_ms < 0) {
+        if (s->timer_err)
+            return 0;
+        if (s->active > 0)
+            weft__timer_start(s->loop, &s->timer, FAR_AWAY);
+        else
+            weft__timer_stop(s->loop, &s->timer);
+        return 0;
+    }
+    uint64_t when = weft__now_ns() + (uint64_t)timeout_ms * 1000000u;
+    if (s->timer_err && weft__timer_armed(&s->timer) && s->timer.when < when)
+        return 0;
+    return weft__timer_start(s->loop, &s->timer, when) == 0 ? 0 : -1;
+}
+
+static void timer_fired(weft__timer *timer)
+{
+    weft_http_session *s = WEFT_CONTAINER_OF(timer, weft_http_session, timer);
+    int running;
+    /* Sockets that could not be polled: one CURL_CSELECT_ERR each. The
+     * list may change under the call, so start over after each. */
+    while (s->n_err_fds > 0) {
+        curl_socket_t fd = s->err_fds[--s->n_err_fds];
+        curl_multi_socket_action(s->multi, fd, CURL_CSELECT_ERR, &running);
+    }
+    while (s->timer_err) {
+        s->timer_err = false;
+        for (weft__link *l = s->socks.next; l != &s->socks; l = l->next) {
+            weft__http_sock *k = WEFT_CONTAINER_OF(l, weft__http_sock, link);
+            if (k->failed && k->known) {
+                k->failed = false;
+                s->timer_err = true;
+                curl_multi_socket_action(s->multi, k->fd, CURL_CSELECT_ERR, &running);
+                break;
+            }
+        }
+    }
+    curl_multi_socket_action(s->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    drain(s);
+}
+
+/* -------------------------------------------------------- completions */
+
+static void drain(weft_http_session *s)
+{
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(s->multi, &left)) != NULL) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        CURLcode cc = msg->data.result;
+        weft_http_response *t = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+        weft__http_finish(t, weft__http_map_error(t, cc));
+    }
+}
+
+void weft__http_poke(weft_http_response *t)
+{
+    bool ready = false;
+    switch (t->wait_kind) {
+    case WAIT_DONE:
+        ready = t->done;
+        break;
+    case WAIT_HEADERS:
+        ready = t->done || t->headers_done;
+        break;
+    case WAIT_DATA:
+        ready = t->done || t->body_len > t->body_off;
+        break;
+    }
+    if (ready && t->waiter) {
+        weft_task *task = t->waiter;
+        t->waiter = NULL;
+        t->wait_kind = WAIT_NONE;
+        weft__wake(task, 0);
+    }
+}
+
+void weft__http_finish(weft_http_response *t, int rc)
+{
+    if (t->in_multi) {
+        char *url = NULL;
+        curl_easy_getinfo(t->easy, CURLINFO_EFFECTIVE_URL, &url);
+        if (url && t->url == NULL)
+            t->url = weft__strdup(url);
+        weft_http_session *s = t->session;
+        t->in_multi = false;
+        curl_multi_remove_handle(s->multi, t->easy);
+        weft__timer_stop(s->loop, &t->read_timer);
+        if (--s->active == 0 && weft__timer_armed(&s->timer) && s->timer.when == FAR_AWAY)
+            weft__timer_stop(s->loop, &s->timer); /* let the loop see it is idle */
+    }
+    if (!t->done) {
+        t->done = true;
+        t->rc = rc;
+        if (rc != 0 && rc != WEFT_ECANCELED)
+            weft__http_log(WEFT__LOG_DEBUG, "http: %s: %s%s%s", t->url ? t->url : "request",
+                           weft_strerror(rc), t->errbuf[0] ? ": " : "", t->errbuf);
+    }
+    weft__http_poke(t);
+}
+
+/* ClientTimeout.read: fires when the transfer has been silent too long. */
+static void read_timer_fired(weft__timer *timer)
+{
+    weft_http_response *t = WEFT_CONTAINER_OF(timer, weft_http_response, read_timer);
+    uint64_t now = weft__now_ns();
+    if (t->paused) /* waiting on our reader, not on the peer */
+        t->last_activity = now;
+    if (now - t->last_activity >= t->read_ns) {
+        weft__http_finish(t, WEFT_ETIMEDOUT);
+        return;
+    }
+    weft__timer_start(t->session->loop, &t->read_timer, t->last_activity + t->read_ns);
+}
+
+int weft__http_start(weft_http_session *s, weft_http_response *t)
+{
+    curl_easy_setopt(t->easy, CURLOPT_CLOSESOCKETFUNCTION, closesocket_cb);
+    curl_easy_setopt(t->easy, CURLOPT_CLOSESOCKETDATA, s);
+    t->last_activity = weft__now_ns();
+    weft__timer_init(&t->read_timer, read_timer_fired);
+    if (!weft__timer_armed(&s->timer) && weft__timer_start(s->loop, &s->timer, FAR_AWAY) != 0)
+        return -ENOMEM;
+    if (t->read_ns != UINT64_MAX &&
+        weft__timer_start(s->loop, &t->read_timer, t->last_activity + t->read_ns) != 0) {
+        if (s->active == 0)
+            weft__timer_stop(s->loop, &s->timer);
+        return -ENOMEM;
+    }
+    s->active++;
+    CURLMcode mc = curl_multi_add_handle(s->multi, t->easy);
+    if (mc != CURLM_OK) {
+        if (--s->active == 0)
+            weft__timer_stop(s->loop, &s->timer);
+        weft__timer_stop(s->loop, &t->read_timer);
+        return mc == CURLM_OUT_OF_MEMORY ? -ENOMEM : -EINVAL;
+    }
+    t->in_multi = true;
+    return 0;
+}
+
+/* ------------------------------------------------------------- errors */
+
+int weft__http_map_error(weft_http_response *t, CURLcode cc)
+{
+    long os = 0;
+    switch (cc) {
+    case CURLE_OK:
+        return 0;
+    case CURLE_COULDNT_CONNECT:
+        curl_easy_getinfo(t->easy, CURLINFO_OS_ERRNO, &os);
+        return os > 0 ? -(int)os : -ECONNREFUSED;
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+        curl_easy_getinfo(t->easy, CURLINFO_OS_ERRNO, &os);
+        return os > 0 ? -(int)os : -ECONNRESET;
+    case CURLE_GOT_NOTHING:
+        return -ECONNRESET;
+    case CURLE_OPERATION_TIMEDOUT:
+        return WEFT_ETIMEDOUT;
+    case CURLE_COULDNT_RESOLVE_HOST:
+        return WEFT_ENONAME;
+    case CURLE_COULDNT_RESOLVE_PROXY:
+        return WEFT_EDNS;
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+        return WEFT_ECERT;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_SHUTDOWN_FAILED:
+    case CURLE_USE_SSL_FAILED:
+        return WEFT_ETLS;
+    case CURLE_TOO_MANY_REDIRECTS:
+        return WEFT_EREDIRECTS;
+    case CURLE_PARTIAL_FILE:
+        return WEFT_EINCOMPLETE;
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+    case CURLE_BAD_CONTENT_ENCODING:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_HTTP_RETURNED_ERROR:
+        return WEFT_EHTTP;
+    case CURLE_URL_MALFORMAT:
+        return -EINVAL;
+    case CURLE_OUT_OF_MEMORY:
+    case CURLE_WRITE_ERROR: /* our header or body callback ran out of memory */
+        return -ENOMEM;
+    case CURLE_FILESIZE_EXCEEDED:
+        return WEFT_ELIMIT;
+    default:
+        return -EIO;
+    }
+}
+
+/* ------------------------------------------------------- setup/teardown */
+
+int weft__http_multi_init(weft_http_session *s)
+{
+    s->multi = curl_multi_init();
+    if (s->multi == NULL)
+        return -ENOMEM;
+    weft__list_init(&s->socks);
+    weft__list_init(&s->transfers);
+    weft__timer_init(&s->timer, timer_fired);
+    curl_multi_setopt(s->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+    curl_multi_setopt(s->multi, CURLMOPT_SOCKETDATA, s);
+    curl_multi_setopt(s->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+    curl_multi_setopt(s->multi, CURLMOPT_TIMERDATA, s);
+    return 0;
+}
+
+void weft__http_multi_cleanup(weft_http_session *s)
+{
+    /* Transfers still running (other tasks' requests) end with ECLOSED;
+     * every response forgets the session (response_free then frees its
+     * easy handle itself). */
+    while (!weft__list_empty(&s->transfers)) {
+        weft_http_response *t = WEFT_CONTAINER_OF(s->transfers.next, weft_http_response, link);
+        weft__http_finish(t, WEFT_ECLOSED);
+        weft__list_remove(&t->link);
+        t->session = NULL;
+    }
+    curl_multi_cleanup(s->multi); /* closes the pooled connections */
+    weft__timer_stop(s->loop, &s->timer);
+    /* Sockets libcurl did not hand back: stop polling, free once closed.
+     * Unlink them first: their close callbacks run after the session is
+     * gone. */
+    while (!weft__list_empty(&s->socks)) {
+        weft__http_sock *k = WEFT_CONTAINER_OF(s->socks.next, weft__http_sock, link);
+        weft__list_remove(&k->link);
+        sock_unwatch(k);
+        k->session = NULL;
+        k->known = false;
+        sock_free_if_done(k);
+    }
+    free(s->by_fd);
+    s->by_fd = NULL;
+}

@@ -1,0 +1,98 @@
+/* http_internal.h: what the HTTP client's files share — the session (one
+ * libcurl multi handle driven by weft's loop), the transfer behind each
+ * response, and the glue between them (http_curl.c). */
+#ifndef WEFT_HTTP_INTERNAL_H
+#define WEFT_HTTP_INTERNAL_H
+
+#include <curl/curl.h>
+
+#include "internal.h"
+
+/* One socket libcurl asked us to watch: one uv_poll_t per socket. */
+typedef struct weft__http_sock {
+    uv_poll_t poll;
+    weft__link link; /* session->socks, until the session is freed */
+    weft_http_session *session;
+    curl_socket_t fd;
+    int events;     /* UV_READABLE | UV_WRITABLE being polled */
+    bool known;     /* libcurl has not said CURL_POLL_REMOVE yet */
+    bool poll_open; /* poll handle initialised and its close callback not run */
+    bool closing;   /* uv_close called */
+    bool failed;    /* polling is impossible: report CURL_CSELECT_ERR */
+} weft__http_sock;
+
+enum { WAIT_NONE, WAIT_DONE, WAIT_HEADERS, WAIT_DATA };
+
+struct weft_http_response {
+    weft__link link;            /* session->transfers, from creation until freed */
+    weft_http_session *session; /* NULL once the session is freed */
+    CURL *easy;
+    struct curl_slist *req_headers;
+    bool in_multi, done, headers_done, stream, paused, redirecting;
+    int rc;     /* the transfer's code, once done */
+    int status; /* of the response whose headers are being read */
+    /* headers of the latest response: "name\0value\0" entries */
+    char *hdr;
+    size_t hdr_len, hdr_cap, n_hdr;
+    /* body; a streamed body is read from body_off */
+    char *body;
+    size_t body_len, body_cap, body_off, stream_limit;
+    /* the task waiting on this transfer */
+    weft_task *waiter;
+    int wait_kind;
+    weft__wait w;
+    /* ClientTimeout.read: silence allowed between two pieces of data */
+    weft__timer read_timer;
+    uint64_t read_ns, last_activity;
+    char *url; /* effective URL, read when done */
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+#define WEFT__HTTP_EASY_POOL 128
+
+struct weft_http_session {
+    weft_loop *loop;
+    CURLM *multi;
+    weft__timer timer; /* libcurl's CURLMOPT_TIMERFUNCTION deadline */
+    bool timer_err;    /* some socket has an error to report */
+    size_t active;     /* transfers in the multi handle */
+    /* sockets we could not even allocate a watcher for: CURL_CSELECT_ERR */
+    curl_socket_t err_fds[8];
+    size_t n_err_fds;
+    weft__link socks; /* weft__http_sock */
+    weft__http_sock **by_fd;
+    size_t by_fd_cap;
+    weft__link transfers; /* every live weft_http_response of the session */
+    CURL *easy_pool[WEFT__HTTP_EASY_POOL];
+    size_t n_easy_pool;
+    /* defaults */
+    char *base_url;
+    weft_http_header *headers;
+    size_t n_headers;
+    char *user_agent;
+    weft_http_timeout timeout;
+    long max_redirects;
+    bool insecure;
+    bool verbose; /* WEFT_HTTP_VERBOSE set: libcurl's trace on stderr */
+    char *ca_file;
+    char *ca_pem;
+    size_t stream_buffer;
+};
+
+/* http_curl.c: the multi handle's glue */
+int weft__http_multi_init(weft_http_session *s);
+void weft__http_multi_cleanup(weft_http_session *s);
+int weft__http_start(weft_http_session *s, weft_http_response *t);
+/* Removes a transfer from libcurl (closing its connection if it is not
+ * finished) and marks it done with rc. */
+void weft__http_finish(weft_http_response *t, int rc);
+/* Wakes the waiting task if what it waits for has happened. */
+void weft__http_poke(weft_http_response *t);
+int weft__http_map_error(weft_http_response *t, CURLcode cc);
+
+/* http_log.c: the layer's log calls, forwarded to the library's log hook
+ * when there is one (silent otherwise). */
+enum { WEFT__LOG_DEBUG = 10, WEFT__LOG_INFO = 20, WEFT__LOG_WARNING = 30, WEFT__LOG_ERROR = 40 };
+void weft__http_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,543 @@
+/* http_request: one request and its response — building the libcurl easy
+ * handle from the session's defaults and the request, collecting headers
+ * and body as they arrive (pausing a streamed transfer when its reader is
+ * behind), and the task-side waits: a cancelled wait removes the transfer
+ * from libcurl, which closes its connection. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "http_internal.h"
+
+/* ------------------------------------------------- libcurl's callbacks */
+
+static int grow(char **buf, size_t *cap, size_t need)
+{
+    if (need <= *cap)
+        return 0;
+    size_t c = *cap ? *cap : 256;
+    while (c < need)
+        c *= 2;
+    char *p = weft__realloc(*buf, c);
+    if (p == NULL)
+        return -ENOMEM;
+    *buf = p;
+    *cap = c;
+    return 0;
+}
+
+static int add_header(weft_http_response *t, const char *name, size_t nlen, const char *value,
+                      size_t vlen)
+{
+    if (grow(&t->hdr, &t->hdr_cap, t->hdr_len + nlen + vlen + 2) != 0)
+        return -ENOMEM;
+    memcpy(t->hdr + t->hdr_len, name, nlen);
+    t->hdr[t->hdr_len + nlen] = '\0';
+    memcpy(t->hdr + t->hdr_len + nlen + 1, value, vlen);
+    t->hdr[t->hdr_len + nlen + 1 + vlen] = '\0';
+    t->hdr_len += nlen + vlen + 2;
+    t->n_hdr++;
+    return 0;
+}
+
+static bool is_redirect(int status)
+{
+    return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+/* A status line starts a new header block (after 1xx or a redirect, the
+ * previous block is dropped); the empty line ends it. The headers are
+ * final unless libcurl will follow a redirect from them. */
+static size_t header_cb(char *line, size_t size, size_t n, void *arg)
+{
+    weft_http_response *t = arg;
+    size_t len = size * n;
+    if (t->read_ns != UINT64_MAX)
+        t->last_activity = weft__now_ns();
+    size_t l = len;
+    while (l > 0 && (line[l - 1] == '\n' || line[l - 1] == '\r'))
+        l--;
+    if (len >= 5 && memcmp(line, "HTTP/", 5) == 0) {
+        t->hdr_len = t->n_hdr = 0;
+        t->redirecting = false;
+        const char *sp = memchr(line, ' ', l);
+        t->status = sp ? atoi(sp + 1) : 0;
+        return len;
+    }
+    if (l == 0) { /* end of the block */
+        if (t->status >= 200 && !t->redirecting) {
+            t->headers_done = true;
+            weft__http_poke(t);
+        }
+        return len;
+    }
+    const char *colon = memchr(line, ':', l);
+    if (colon == NULL)
+        return len; /* a folded or junk line: libcurl has judged it */
+    size_t nlen = (size_t)(colon - line);
+    const char *v = colon + 1;
+    while (v < line + l && (*v == ' ' || *v == '\t'))
+        v++;
+    if (nlen == 8 && strncasecmp(line, "location", 8) == 0 && is_redirect(t->status) &&
+        t->session && t->session->max_redirects >= 0)
+        t->redirecting = true;
+    if (add_header(t, line, nlen, v, (size_t)(line + l - v)) != 0)
+        return 0; /* out of memory: libcurl fails the transfer */
+    return len;
+}
+
+static size_t write_cb(char *data, size_t size, size_t n, void *arg)
+{
+    weft_http_response *t = arg;
+    size_t len = size * n;
+    if (t->read_ns != UINT64_MAX)
+        t->last_activity = weft__now_ns();
+    size_t buffered = t->body_len - t->body_off;
+    if (t->stream) {
+        /* Bounded: when the reader is behind, hold the data in libcurl. */
+        if (buffered > 0 && buffered + len > t->stream_limit) {
+            t->paused = true;
+            return CURL_WRITEFUNC_PAUSE;
+        }
+        if (t->body_off > 0) { /* compact what the reader has taken */
+            memmove(t->body, t->body + t->body_off, buffered);
+            t->body_len = buffered;
+            t->body_off = 0;
+        }
+    }
+    if (grow(&t->body, &t->body_cap, t->body_len + len + 1) != 0)
+        return 0;
+    memcpy(t->body + t->body_len, data, len);
+    t->body_len += len;
+    t->body[t->body_len] = '\0';
+    if (!t->headers_done) { /* a body without a header block (HTTP/0.9-like) */
+        t->headers_done = true;
+    }
+    weft__http_poke(t);
+    return len;
+}
+
+/* ------------------------------------------------------ building a request */
+
+static uint64_t seconds_ns(double s, double dflt)
+{
+    if (s == 0)
+        s = dflt;
+    if (s >= 1.8e10 || isinf(s))
+        return UINT64_MAX;
+    return (uint64_t)(s * 1e9);
+}
+
+static long ms_opt(uint64_t ns)
+{
+    if (ns == UINT64_MAX)
+        return 0; /* no limit */
+    long ms = (long)((ns + 999999) / 1000000);
+    return ms > 0 ? ms : 1;
+}
+
+/* The URL: the request's, resolved against the base URL, with the query
+ * parameters escaped and appended. Returns a curl_free'd string. */
+static int build_url(weft_http_session *s, const weft_http_req *req, char **out)
+{
+    CURLU *u = curl_url();
+    if (u == NULL)
+        return -ENOMEM;
+    int rc = 0;
+    if (s->base_url && curl_url_set(u, CURLUPART_URL, s->base_url, 0) != CURLUE_OK)
+        rc = -EINVAL;
+    if (rc == 0 && curl_url_set(u, CURLUPART_URL, req->url, 0) != CURLUE_OK)
+        rc = -EINVAL;
+    for (size_t i = 0; rc == 0 && i < req->n_params; i++) {
+        const weft_http_param *p = &req->params[i];
+        if (p->name == NULL) {
+            rc = -EINVAL;
+            break;
+        }
+        /* "name=value", each side escaped (%XX, as aiohttp's yarl does) */
+        char *name = curl_easy_escape(NULL, p->name, 0);
+        char *value = curl_easy_escape(NULL, p->value ? p->value : "", 0);
+        size_t cap = (name ? strlen(name) : 0) + (value ? strlen(value) : 0) + 2;
+        char *pair = name && value ? weft__malloc(cap) : NULL;
+        if (pair)
+            snprintf(pair, cap, "%s=%s", name, value);
+        curl_free(name);
+        curl_free(value);
+        if (pair == NULL) {
+            rc = -ENOMEM;
+            break;
+        }
+        CURLUcode uc = curl_url_set(u, CURLUPART_QUERY, pair, CURLU_APPENDQUERY);
+        free(pair);
+        if (uc != CURLUE_OK)
+            rc = uc == CURLUE_OUT_OF_MEMORY ? -ENOMEM : -EINVAL;
+    }
+    if (rc == 0 && curl_url_get(u, CURLUPART_URL, out, 0) != CURLUE_OK)
+        rc = -EINVAL;
+    curl_url_cleanup(u);
+    return rc;
+}
+
+static bool header_overridden(const weft_http_req *req, const char *name)
+{
+    for (size_t i = 0; i < req->n_headers; i++)
+        if (strcasecmp(req->headers[i].name, name) == 0)
+            return true;
+    return false;
+}
+
+static int append_header(struct curl_slist **list, const weft_http_header *h)
+{
+    if (h->name == NULL || h->name[0] == '\0' || strpbrk(h->name, ":\r\n") ||
+        (h->value && strpbrk(h->value, "\r\n")))
+        return -EINVAL;
+    size_t cap = strlen(h->name) + (h->value ? strlen(h->value) : 0) + 3;
+    char *line = weft__malloc(cap);
+    if (line == NULL)
+        return -ENOMEM;
+    /* "Name:" removes a header libcurl would add; "Name;" sends it empty */
+    if (h->value == NULL)
+        snprintf(line, cap, "%s:", h->name);
+    else if (h->value[0] == '\0')
+        snprintf(line, cap, "%s;", h->name);
+    else
+        snprintf(line, cap, "%s: %s", h->name, h->value);
+    struct curl_slist *l = curl_slist_append(*list, line);
+    free(line);
+    if (l == NULL)
+        return -ENOMEM;
+    *list = l;
+    return 0;
+}
+
+/* Defaults not overridden, then the request's own. */
+static int build_headers(weft_http_session *s, const weft_http_req *req, struct curl_slist **out)
+{
+    if (req->n_headers && req->headers == NULL)
+        return -EINVAL;
+    for (size_t i = 0; i < req->n_headers; i++)
+        if (req->headers[i].name == NULL)
+            return -EINVAL;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < s->n_headers; i++)
+        if (!header_overridden(req, s->headers[i].name))
+            rc = append_header(out, &s->headers[i]);
+    for (size_t i = 0; rc == 0 && i < req->n_headers; i++)
+        rc = append_header(out, &req->headers[i]);
+    return rc;
+}
+
+static CURL *easy_get(weft_http_session *s)
+{
+    if (s->n_easy_pool > 0) {
+        CURL *e = s->easy_pool[--s->n_easy_pool];
+        curl_easy_reset(e);
+        return e;
+    }
+    return curl_easy_init();
+}
+
+static void easy_put(weft_http_session *s, CURL *e)
+{
+    if (s && s->n_easy_pool < WEFT__HTTP_EASY_POOL)
+        s->easy_pool[s->n_easy_pool++] = e;
+    else
+        curl_easy_cleanup(e);
+}
+
+static int set_method(weft_http_response *t, const weft_http_req *req)
+{
+    const char *m = req->method ? req->method : req->body ? "POST" : "GET";
+    if (m[0] == '\0' || strpbrk(m, " \r\n"))
+        return -EINVAL;
+    if (strcmp(m, "HEAD") == 0)
+        curl_easy_setopt(t->easy, CURLOPT_NOBODY, 1L);
+    else if (strcmp(m, "GET") != 0 && strcmp(m, "POST") != 0)
+        curl_easy_setopt(t->easy, CURLOPT_CUSTOMREQUEST, m);
+    if (req->body || strcmp(m, "POST") == 0) {
+        curl_easy_setopt(t->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+        if (curl_easy_setopt(t->easy, CURLOPT_COPYPOSTFIELDS, req->body ? req->body : "") !=
+            CURLE_OK)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+static void set_tls(weft_http_response *t, weft_http_session *s)
+{
+    CURL *e = t->easy;
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, s->insecure ? 0L : 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, s->insecure ? 0L : 2L);
+    if (s->ca_file)
+        curl_easy_setopt(e, CURLOPT_CAINFO, s->ca_file);
+    if (s->ca_pem) {
+        struct curl_blob blob = {s->ca_pem, strlen(s->ca_pem), CURL_BLOB_COPY};
+        curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &blob);
+    }
+}
+
+static int setup(weft_http_response *t, weft_http_session *s, const weft_http_req *req)
+{
+    CURL *e = t->easy;
+    char *url = NULL;
+    int rc = build_url(s, req, &url);
+    if (rc == 0)
+        rc = build_headers(s, req, &t->req_headers);
+    if (rc == 0)
+        rc = set_method(t, req);
+    if (rc == 0 && curl_easy_setopt(e, CURLOPT_URL, url) != CURLE_OK)
+        rc = -ENOMEM;
+    bool https = rc == 0 && strncasecmp(url, "https:", 6) == 0;
+    curl_free(url);
+    if (rc != 0)
+        return rc;
+    const weft_http_timeout *to = req->timeout ? req->timeout : &s->timeout;
+    if (!(!isnan(to->total) && !isnan(to->connect) && !isnan(to->read) && to->total >= 0 &&
+          to->connect >= 0 && to->read >= 0))
+        return -EINVAL;
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, ms_opt(seconds_ns(to->total, 300)));
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, ms_opt(seconds_ns(to->connect, WEFT_FOREVER)));
+    if (to->connect == 0) /* libcurl's default is 300 s; ours is the total */
+        curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, ms_opt(seconds_ns(to->total, 300)));
+    t->read_ns = seconds_ns(to->read, WEFT_FOREVER);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->req_headers);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, s->user_agent);
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    /* Waiting for a connection that may multiplex only pays over TLS (h2
+     * is negotiated there); on plain HTTP it would hold every request of a
+     * burst until the first connection is known to be HTTP/1.1. */
+    if (https)
+        curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    if (s->max_redirects >= 0) {
+        curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+        curl_easy_setopt(e, CURLOPT_MAXREDIRS, s->max_redirects);
+    }
+    set_tls(t, s);
+    /* aiohttp's trust_env=False: no proxy from the environment (and no
+     * getenv per request) */
+    curl_easy_setopt(e, CURLOPT_PROXY, "");
+    if (s->verbose)
+        curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
+    return 0;
+}
+
+static void response_release(weft_http_response *t)
+{
+    weft_http_session *s = t->session;
+    if (t->in_multi)
+        weft__http_finish(t, WEFT_ECANCELED); /* removes it: closes its connection */
+    if (s)
+        weft__list_remove(&t->link);
+    if (t->easy)
+        easy_put(s, t->easy);
+    curl_slist_free_all(t->req_headers);
+    free(t->hdr);
+    free(t->body);
+    free(t->url);
+    free(t);
+}
+
+static int response_new(weft_http_session *s, const weft_http_req *req, weft_http_response **out)
+{
+    weft_http_response *t = weft__calloc(1, sizeof *t);
+    if (t == NULL)
+        return -ENOMEM;
+    t->session = s;
+    t->stream = req->stream != 0;
+    t->stream_limit = s->stream_buffer;
+    weft__list_push_back(&s->transfers, &t->link);
+    t->easy = easy_get(s);
+    int rc = t->easy ? setup(t, s, req) : -ENOMEM;
+    if (rc != 0) {
+        response_release(t);
+        return rc;
+    }
+    *out = t;
+    return 0;
+}
+
+/* --------------------------------------------------------------- waits */
+
+static bool transfer_cancel(weft__wait *w)
+{
+    weft_http_response *t = WEFT_CONTAINER_OF(w, weft_http_response, w);
+    int kind = t->wait_kind;
+    t->waiter = NULL;
+    t->wait_kind = WAIT_NONE;
+    /* A request's wait takes the transfer down with it; a streamed read
+     * leaves it (the response is still the caller's). */
+    if (t->in_multi && kind != WAIT_DATA)
+        weft__http_finish(t, WEFT_ECANCELED);
+    return true;
+}
+
+static int transfer_wait(weft_http_response *t, int kind, const char *what)
+{
+    t->waiter = weft__task_current();
+    t->wait_kind = kind;
+    t->w.cancel = transfer_cancel;
+    t->w.what = what;
+    t->w.obj = t;
+    weft__http_poke(t); /* it may be there already */
+    if (t->waiter == NULL)
+        return 0;
+    return weft__park(&t->w);
+}
+
+static int check_session(weft_http_session *s)
+{
+    int rc = weft__check_task();
+    return rc != 0 ? rc : weft__check_loop(s->loop);
+}
+
+int weft_http_request(weft_http_session *s, const weft_http_req *req, weft_http_response **out)
+{
+    if (s == NULL || req == NULL || req->url == NULL || out == NULL ||
+        (req->n_params && req->params == NULL) || (req->body_len && req->body == NULL))
+        return -EINVAL;
+    int rc = check_session(s);
+    if (rc != 0)
+        return rc;
+    weft_http_response *t = NULL;
+    rc = response_new(s, req, &t);
+    if (rc != 0)
+        return rc;
+    rc = weft__http_start(s, t);
+    if (rc == 0)
+        rc = transfer_wait(t, t->stream ? WAIT_HEADERS : WAIT_DONE, "http request");
+    if (rc == 0 && t->done && t->rc != 0 && !(t->stream && t->headers_done))
+        rc = t->rc;
+    if (rc != 0) {
+        response_release(t);
+        return rc;
+    }
+    *out = t;
+    return 0;
+}
+
+int weft_http_get(weft_http_session *s, const char *url, weft_http_response **out)
+{
+    weft_http_req req = {.url = url};
+    return weft_http_request(s, &req, out);
+}
+
+/* ------------------------------------------------------------ responses */
+
+int weft_http_response_status(const weft_http_response *t)
+{
+    return t ? t->status : -EINVAL;
+}
+
+int weft_http_response_header_at(const weft_http_response *t, size_t i, const char **name,
+                                 const char **value)
+{
+    if (t == NULL)
+        return -EINVAL;
+    if (i >= t->n_hdr)
+        return -ENOENT;
+    const char *p = t->hdr;
+    for (size_t k = 0; k < i; k++) {
+        p += strlen(p) + 1;
+        p += strlen(p) + 1;
+    }
+    if (name)
+        *name = p;
+    if (value)
+        *value = p + strlen(p) + 1;
+    return 0;
+}
+
+const char *weft_http_response_header(const weft_http_response *t, const char *name)
+{
+    if (t == NULL || name == NULL)
+        return NULL;
+    const char *found = NULL;
+    const char *p = t->hdr;
+    for (size_t k = 0; k < t->n_hdr; k++) {
+        const char *v = p + strlen(p) + 1;
+        if (strcasecmp(p, name) == 0)
+            found = v;
+        p = v + strlen(v) + 1;
+    }
+    return found;
+}
+
+const char *weft_http_response_url(const weft_http_response *t)
+{
+    if (t == NULL)
+        return NULL;
+    if (t->url == NULL && t->easy && t->in_multi) {
+        char *u = NULL;
+        curl_easy_getinfo(t->easy, CURLINFO_EFFECTIVE_URL, &u);
+        return u;
+    }
+    return t->url;
+}
+
+const char *weft_http_response_body(const weft_http_response *t, size_t *len)
+{
+    if (len)
+        *len = 0;
+    if (t == NULL)
+        return NULL;
+    if (t->stream || t->body == NULL)
+        return "";
+    if (len)
+        *len = t->body_len;
+    return t->body;
+}
+
+int weft_http_response_read(weft_http_response *t, void *buf, size_t n)
+{
+    if (t == NULL || (buf == NULL && n > 0) || !t->stream)
+        return -EINVAL;
+    if (n > INT32_MAX)
+        n = INT32_MAX;
+    if (t->session) {
+        int rc = check_session(t->session);
+        if (rc != 0)
+            return rc;
+    }
+    for (;;) {
+        size_t avail = t->body_len - t->body_off;
+        if (avail > 0 || n == 0) {
+            size_t k = avail < n ? avail : n;
+            memcpy(buf, t->body + t->body_off, k);
+            t->body_off += k;
+            if (t->body_off == t->body_len)
+                t->body_off = t->body_len = 0;
+            if (t->paused && t->in_multi && t->body_len - t->body_off <= t->stream_limit / 2) {
+                /* may deliver held data right here, through write_cb */
+                t->paused = false;
+                t->last_activity = weft__now_ns();
+                curl_easy_pause(t->easy, CURLPAUSE_CONT);
+            }
+            return (int)k;
+        }
+        if (t->done)
+            return t->rc;
+        int rc = transfer_wait(t, WAIT_DATA, "read http body");
+        if (rc != 0)
+            return rc;
+    }
+}
+
+void weft_http_response_free(weft_http_response *t)
+{
+    if (t == NULL)
+        return;
+    response_release(t);
+}
