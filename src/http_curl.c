@@ -271,8 +271,8 @@ void weft__http_finish(weft_http_response *t, int rc)
         t->done = true;
         t->rc = rc;
         if (rc != 0 && rc != WEFT_ECANCELED)
-            weft__http_log(WEFT__LOG_DEBUG, "http: %s: %s%s%s", t->url ? t->url : "request",
-                           weft_strerror(rc), t->errbuf[0] ? ": " : "", t->errbuf);
+            weft_log(WEFT_LOG_DEBUG, "http", "%s: %s%s%s", t->url ? t->url : "request",
+                     weft_strerror(rc), t->errbuf[0] ? ": " : "", t->errbuf);
     }
     weft__http_poke(t);
 }

@@ -90,9 +90,4 @@ void weft__http_finish(weft_http_response *t, int rc);
 void weft__http_poke(weft_http_response *t);
 int weft__http_map_error(weft_http_response *t, CURLcode cc);
 
-/* http_log.c: the layer's log calls, forwarded to the library's log hook
- * when there is one (silent otherwise). */
-enum { WEFT__LOG_DEBUG = 10, WEFT__LOG_INFO = 20, WEFT__LOG_WARNING = 30, WEFT__LOG_ERROR = 40 };
-void weft__http_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
 #endif
