@@ -1,8 +1,8 @@
 /* weft/thread.h: threads and processes. Thread-safe submission to a loop
  * (asyncio.run_coroutine_threadsafe, call_soon_threadsafe) with
- * concurrent.futures-style futures, loops in background threads, to_thread
- * and executors, subprocesses, signals and a process pool. Included by
- * weft.h; see docs/threads.md. */
+ * concurrent.futures-style futures, thread-safe queues (janus), loops in
+ * background threads, to_thread and executors, subprocesses, signals and a
+ * process pool. Included by weft.h; see docs/threads.md. */
 #ifndef WEFT_THREAD_H
 #define WEFT_THREAD_H
 
