@@ -485,6 +485,85 @@ static void test_cancel_simple(void **state)
     assert_int_equal(weft_run(main_cancel_simple, NULL), 0);
 }
 
+/* A loop stopped under a parked getter: the getter is cancelled and
+ * unlinked, so a later put goes to the queue, not to a gone task. */
+static void test_loop_stops_under_getter(void **state)
+{
+    (void)state;
+    weft_tsqueue *q;
+    assert_int_equal(weft_tsqueue_new(&q, 0), 0);
+    weft_loop_thread *lt;
+    assert_int_equal(weft_loop_thread_start(&lt), 0);
+    weft_cfuture *cf;
+    assert_int_equal(weft_submit(weft_loop_thread_loop(lt), task_get_forever, q, &cf), 0);
+    struct timespec ts = {0, 20 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    assert_int_equal(weft_loop_thread_stop(lt), 0);
+    assert_int_equal(weft_cfuture_result(cf, 5.0), WEFT_ECANCELED);
+    weft_cfuture_free(cf);
+    assert_int_equal(weft_tsqueue_put_nowait(q, (void *)1), 0);
+    assert_int_equal(weft_tsqueue_size(q), 1);
+    weft_loop_thread_free(lt);
+    weft_tsqueue_free(q);
+}
+
+/* Timeouts of tasks racing a thread's put: a get either times out having
+ * taken nothing or returns the item; none is lost. */
+enum { TIMEOUT_ROUNDS = 300 };
+
+static void *timeout_producer(void *arg)
+{
+    race *r = arg;
+    for (int i = 1; i <= TIMEOUT_ROUNDS; i++) {
+        while (atomic_load(&r->go) < i)
+            sched_yield();
+        struct timespec ts = {0, (i % 9) * 500 * 1000}; /* around the 2 ms timeout */
+        nanosleep(&ts, NULL);
+        weft_tsqueue_put(r->q, (void *)(intptr_t)i, WEFT_FOREVER);
+    }
+    return NULL;
+}
+
+static int main_timeout_race(void *arg)
+{
+    race *r = arg;
+    pthread_t t;
+    if (pthread_create(&t, NULL, timeout_producer, r) != 0)
+        return -1;
+    for (int round = 1; round <= TIMEOUT_ROUNDS; round++) {
+        atomic_store(&r->go, round);
+        void *item;
+        int rc = weft_tsqueue_get(r->q, &item, 0.002);
+        if (rc == 0) {
+            r->sum += (intptr_t)item;
+            r->count++;
+        } else if (rc == WEFT_ETIMEDOUT) {
+            r->late++; /* timed out */
+        } else {
+            return rc;
+        }
+    }
+    pthread_join(t, NULL);
+    void *item;
+    while (weft_tsqueue_get_nowait(r->q, &item) == 0) {
+        r->sum += (intptr_t)item;
+        r->count++;
+    }
+    return 0;
+}
+
+static void test_timeout_races_handoff(void **state)
+{
+    (void)state;
+    race r = {0};
+    assert_int_equal(weft_tsqueue_new(&r.q, 0), 0);
+    assert_int_equal(weft_run(main_timeout_race, &r), 0);
+    assert_int_equal(r.count, TIMEOUT_ROUNDS);
+    assert_int_equal(r.sum, (long long)TIMEOUT_ROUNDS * (TIMEOUT_ROUNDS + 1) / 2);
+    print_message("timeout race: %ld of %d gets timed out\n", r.late, TIMEOUT_ROUNDS);
+    weft_tsqueue_free(r.q);
+}
+
 /* ------------------------------------------------ close */
 
 static void *thread_get_code(void *arg)
@@ -626,6 +705,8 @@ int main(void)
         cmocka_unit_test(test_backpressure),
         cmocka_unit_test(test_cancel_races_handoff),
         cmocka_unit_test(test_cancel_simple),
+        cmocka_unit_test(test_loop_stops_under_getter),
+        cmocka_unit_test(test_timeout_races_handoff),
         cmocka_unit_test(test_close_wakes_everyone),
         cmocka_unit_test(test_errors),
     };
