@@ -1,8 +1,8 @@
 /* weft/thread.h: threads and processes. Thread-safe submission to a loop
  * (asyncio.run_coroutine_threadsafe, call_soon_threadsafe) with
- * concurrent.futures-style futures, loops in background threads, to_thread
- * and executors, subprocesses, signals and a process pool. Included by
- * weft.h; see docs/threads.md. */
+ * concurrent.futures-style futures, thread-safe queues (janus), loops in
+ * background threads, to_thread and executors, subprocesses, signals and a
+ * process pool. Included by weft.h; see docs/threads.md. */
 #ifndef WEFT_THREAD_H
 #define WEFT_THREAD_H
 
@@ -73,6 +73,38 @@ WEFT_API void weft_loop_thread_free(weft_loop_thread *lt);
  * on lt's loop and returns its code (or WEFT_ECLOSED, -ENOMEM). -EDEADLK
  * from lt's own thread, where it could only deadlock. */
 WEFT_API int weft_call_sync(weft_loop_thread *lt, weft_fn fn, void *arg);
+
+/* ------------------------------------------------- thread-safe queues */
+
+/* A FIFO of void * items (never owned or freed by the queue) that any
+ * thread may use: janus, or queue.Queue and asyncio.Queue in one. Made
+ * and used without a loop; maxsize 0 means unbounded. 0, -EINVAL,
+ * -ENOMEM. */
+typedef struct weft_tsqueue weft_tsqueue;
+WEFT_API int weft_tsqueue_new(weft_tsqueue **out, size_t maxsize);
+/* Waits while the queue is full, at most timeout seconds (WEFT_FOREVER;
+ * 0: do not wait): called from a task it parks the task, from a plain
+ * thread it blocks the thread. 0, WEFT_ETIMEDOUT, WEFT_ESHUTDOWN (closed),
+ * WEFT_ECANCELED (the task was cancelled: the item was not put), -ENOMEM
+ * (growing an unbounded queue), WEFT_ENOTASK (in a loop's callback, where
+ * it cannot wait), -EINVAL. */
+WEFT_API int weft_tsqueue_put(weft_tsqueue *q, void *item, double timeout);
+/* Waits while the queue is empty, as put does. WEFT_ESHUTDOWN once closed
+ * and drained. An item handed to a task is its own even if a cancel
+ * arrives meanwhile: the get returns 0 and the cancel comes at the task's
+ * next wait. */
+WEFT_API int weft_tsqueue_get(weft_tsqueue *q, void **item, double timeout);
+/* Without waiting: -EAGAIN when full (empty), else as above. Any thread,
+ * loop callbacks included. */
+WEFT_API int weft_tsqueue_put_nowait(weft_tsqueue *q, void *item);
+WEFT_API int weft_tsqueue_get_nowait(weft_tsqueue *q, void **item);
+/* Items in the queue now (a snapshot). */
+WEFT_API size_t weft_tsqueue_size(const weft_tsqueue *q);
+/* Closes for good: puts fail with WEFT_ESHUTDOWN, gets drain what is left
+ * then fail with WEFT_ESHUTDOWN; every waiter is woken. 0 or -EINVAL. */
+WEFT_API int weft_tsqueue_close(weft_tsqueue *q);
+/* Frees the queue (not its items). Only once no thread or task uses it. */
+WEFT_API void weft_tsqueue_free(weft_tsqueue *q);
 
 /* ------------------------------------------------ to_thread and executors */
 
