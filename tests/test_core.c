@@ -117,7 +117,7 @@ static void *run_from_thread(void *arg)
 static void test_runner_belongs_to_its_thread(void **state)
 {
     (void)state;
-    if (getenv("WEFT_TEST_NO_THREADS")) /* qemu-user hangs in pthread_create here */
+    if (getenv("WEFT_TEST_NO_THREADS")) /* qemu-user 7.2 hangs in pthread_create */
         skip();
     weft_runner *r = weft_runner_new();
     pthread_t th;

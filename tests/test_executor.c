@@ -1,6 +1,7 @@
 /* to_thread and executors: results, parallel CPU work (no GIL), a
  * cancelled awaiter that leaves at once while the function runs on,
  * shutdown, and allocation failures. */
+/* weft:serial (it times CPU-bound work on both cores) */
 /* weft:timeout=180 */
 #define _GNU_SOURCE
 #include <stdarg.h>

@@ -5,6 +5,7 @@
  * nothing), then the bad arguments. Timing relations get up to three runs
  * (the later ones of the group that was off only): the machine is shared,
  * and one unlucky run proves nothing. */
+/* weft:serial (it times CPU-bound work on both cores) */
 /* weft:timeout=90 */
 #include <stdarg.h>
 #include <stddef.h>
