@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # weft's side of the peer comparison (issue 2, "Benchmarks"): runs weft's
-# W1..W5 as ../shared/peers/run.sh runs the peers', appends one line per run
+# W1..W5 as ../shared/peers/run.sh runs the peers' (and W6, HTTP, with its
+# peers, through bench/w6.sh), appends one line per run
 # to bench/results.tsv in the peers' format, and prints weft beside each peer.
 #
 #   BUILD_DIR=build-release bench/run.sh [WORKLOAD...]    (make bench does this)
 #
-# WORKLOAD: w1 w2 w3 w4 w5 (default: all; W4/W5 only if their binaries exist).
+# WORKLOAD: w1 w2 w3 w4 w5 w6 (default: all; W4..W6 only if their binaries exist).
+# W6 (1,000 GETs at concurrency 100 against a local nginx) always runs its
+# peers now (aiohttp, Go net/http, Node fetch: those installed) through
+# bench/w6.sh, and needs nginx.
 # Builds nothing of weft: `make bench` configures and builds BUILD_DIR.
 #
 # Environment:
@@ -20,6 +24,7 @@
 #   WEFT_SHARED_DIR    the shared dir (default: the first ../shared above the repo root, or
 #                      beside the main worktree)
 #   RESULTS, LOGDIR, LIMIT (seconds per run, default 180), W4_SECS (10), W4_PORT (9411)
+#   W6_ROUNDS (5; bench/w6.sh's median of), W6_REQUESTS, W6_CONC (see bench/w6.sh)
 #
 # Workloads and metrics are those of ../shared/peers/README.md; the programs print
 # "METRIC <value> <unit>" as the peers do, so one parser serves all.
@@ -174,6 +179,30 @@ run_w4() {
     sleep 1 # let TIME_WAIT sockets settle
 }
 
+# W6 through bench/w6.sh: weft and each installed peer, ROUNDS runs each; its
+# "W6 <client> <req/s> <rss_kb>" lines go to weft's results (weft) and to
+# this session's peer figures (the others), so the table shows them.
+run_w6() {
+    local peers="" p n=${W6_REQUESTS:-1000} c=${W6_CONC:-100} out client rate rss wall
+    command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { note "W6 skipped: nginx not installed (scripts/deps.sh bench)"; return; }
+    if /usr/bin/python3 -c 'import aiohttp' 2>/dev/null; then peers="$peers aiohttp"; else note "W6: aiohttp skipped (python3-aiohttp not installed)"; fi
+    if command -v go >/dev/null; then peers="$peers go"; else note "W6: go skipped (golang-go not installed)"; fi
+    if command -v node >/dev/null; then peers="$peers node"; else note "W6: node skipped (nodejs not installed)"; fi
+    out=$LOGDIR/$(date +%Y%m%dT%H%M%S)_w6.out
+    W6_PEERS="$peers" timeout -k 5 "$LIMIT" bash "$ROOT/bench/w6.sh" "$BUILD_DIR" "${W6_ROUNDS:-5}" >"$out" 2>&1
+    while read -r _ client rate rss; do
+        [ "${rate:-0}" != 0 ] || { note "W6: $client failed (see $out)"; continue; }
+        wall=$(awk -v n="$n" -v r="$rate" 'BEGIN { printf "%.3f", n / r }')
+        if [ "$client" = weft ]; then
+            append w6 "$n/c$c" "$wall" "$rss" "$rate" "req/s"
+        else
+            printf '%s	%s	w6	%s	%s	%s	%s	req/s
+' "$(date -Iseconds)" "$client" "$n/c$c" "$wall" "$rss" "$rate" >>"$PEER_SESSION"
+        fi
+    done < <(grep '^W6 ' "$out")
+    grep -q '^W6 weft ' "$out" || append w6 "$n/c$c" 0 0 FAIL "see $out"
+}
+
 have() { [ -x "$BIN/$1" ] || { note "$2 skipped: $BIN/$1 not built${3:+ ($3)}"; return 1; }; }
 
 run_weft() { # WORKLOAD
@@ -184,7 +213,8 @@ run_weft() { # WORKLOAD
     w3) have w3_spawn W3 && for n in 1 2; do run_simple w3 w3_spawn "1000000/$W3_BATCH" 1000000 "$W3_BATCH"; done ;;
     w4) have w4_echo_server W4 && for n in 1 2; do run_w4 100; done ;;
     w5) have w5_threadsafe W5 && run_simple w5 w5_threadsafe 100000 100000 ;;
-    *) die "unknown workload '$1' (w1..w5)" ;;
+    w6) have w6_http W6 && run_w6 ;;
+    *) die "unknown workload '$1' (w1..w6)" ;;
     esac
 }
 
@@ -233,7 +263,7 @@ run_peers() { # WORKLOAD...
 table() {
     local stored=${PEERS_DIR:+$PEERS_DIR/results.tsv}
     [ -n "$stored" ] && [ -f "$stored" ] || stored=/dev/null
-    awk -F'\t' -v peers="$PEERS c-ref" '
+    awk -F'\t' -v peers="$PEERS aiohttp c-ref" '
         function median(key,   n, i, j, t, v) {
             n = split(vals[key], v, " ")
             for (i = 2; i <= n; i++) for (j = i; j > 1 && v[j-1] + 0 > v[j] + 0; j--) { t = v[j]; v[j] = v[j-1]; v[j-1] = t }
@@ -308,14 +338,14 @@ debug_aids_cost() {
 
 # ------------------------------------------------------------------ main
 
-WORKLOADS=${*:-"w1 w2 w3 w4 w5"}
+WORKLOADS=${*:-"w1 w2 w3 w4 w5 w6"}
 [ -n "$PEERS_DIR" ] || note "../shared/peers not found (set WEFT_SHARED_DIR): no peer figures"
 echo "# weft benchmarks: $BIN -> $RESULTS (logs: $LOGDIR)"
 printf 'peer\tworkload\tparam\twall_s\tpeak_rss_kb\tmetric\tunit\n'
 for wl in $WORKLOADS; do run_weft "$wl"; done
 if [ "${RUN_PEERS:-0}" = 1 ] && [ -n "$PEERS_DIR" ]; then
     # only the workloads weft ran
-    run_peers $(cut -f3 "$SESSION" | sort -u)
+    run_peers $(cut -f3 "$SESSION" | sort -u | grep -v '^w6$') # W6 ran its peers already
 fi
 echo
 echo "# weft beside the peers (medians; rss x = peer RSS / weft RSS)"

@@ -16,7 +16,7 @@ for group in "$@"; do
     case "$group" in
     build | test | asan | tsan | demo | install) pkgs="$pkgs $base" ;;
     aarch64) pkgs="$pkgs cmake pkg-config gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libuv1-dev:arm64 libcmocka-dev:arm64" ;;
-    bench) pkgs="$pkgs $base hyperfine wrk nginx-light time" ;;
+    bench) pkgs="$pkgs $base hyperfine wrk nginx-light time golang-go python3-aiohttp nodejs" ;;
     format) pkgs="$pkgs clang-format" ;;
     none) ;;
     *) echo "deps.sh: unknown group '$group'" >&2; exit 2 ;;

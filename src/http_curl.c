@@ -6,6 +6,7 @@
  * its own socket or timer callback: work is deferred through the timer. */
 #include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "http_internal.h"
@@ -46,6 +47,14 @@ static void poll_cb(uv_poll_t *h, int status, int events)
 {
     weft__http_sock *k = WEFT_CONTAINER_OF(h, weft__http_sock, poll);
     weft_http_session *s = k->session;
+    if (k->idle) {
+        /* A pooled connection stirred (the peer closed it, most likely):
+         * libcurl is not watching it and will check it before reuse. Stop
+         * polling until it asks again. */
+        uv_poll_stop(&k->poll);
+        k->events = 0;
+        return;
+    }
     int flags = 0;
     if (status < 0) {
         /* libuv stopped the watcher: libcurl must hear of the error, and a
@@ -73,19 +82,32 @@ static void sock_fail(weft_http_session *s, weft__http_sock *k)
     weft__timer_start(s->loop, &s->timer, weft__now_ns());
 }
 
+/* Grows the per-fd tables (watchers, owned flags) to hold fd. */
+static int fd_tables_grow(weft_http_session *s, curl_socket_t fd)
+{
+    if ((size_t)fd < s->by_fd_cap)
+        return 0;
+    size_t cap = s->by_fd_cap ? s->by_fd_cap : 64;
+    while (cap <= (size_t)fd)
+        cap *= 2;
+    weft__http_sock **p = weft__realloc(s->by_fd, cap * sizeof *p);
+    if (p == NULL)
+        return -ENOMEM;
+    memset(p + s->by_fd_cap, 0, (cap - s->by_fd_cap) * sizeof *p);
+    s->by_fd = p;
+    unsigned char *o = weft__realloc(s->owned, cap);
+    if (o == NULL)
+        return -ENOMEM; /* by_fd grew: harmless, the capacity did not */
+    memset(o + s->by_fd_cap, 0, cap - s->by_fd_cap);
+    s->owned = o;
+    s->by_fd_cap = cap;
+    return 0;
+}
+
 static int by_fd_set(weft_http_session *s, curl_socket_t fd, weft__http_sock *k)
 {
-    if ((size_t)fd >= s->by_fd_cap) {
-        size_t cap = s->by_fd_cap ? s->by_fd_cap : 64;
-        while (cap <= (size_t)fd)
-            cap *= 2;
-        weft__http_sock **p = weft__realloc(s->by_fd, cap * sizeof *p);
-        if (p == NULL)
-            return -ENOMEM;
-        memset(p + s->by_fd_cap, 0, (cap - s->by_fd_cap) * sizeof *p);
-        s->by_fd = p;
-        s->by_fd_cap = cap;
-    }
+    if (fd_tables_grow(s, fd) != 0)
+        return -ENOMEM;
     s->by_fd[fd] = k;
     return 0;
 }
@@ -119,12 +141,29 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *
     weft_http_session *s = userp;
     weft__http_sock *k = socketp;
     if (what == CURL_POLL_REMOVE) {
-        if (k) {
-            sock_unwatch(k);
+        if (k == NULL)
+            return 0;
+        if (!k->failed && k->poll_open && !k->closing && s->owned[k->fd]) {
+            /* Keep the watcher, still polling but unreferenced (an idle
+             * pool must not keep the loop alive): when the connection is
+             * reused, libcurl most often asks for the same events again,
+             * which then costs nothing. closesocket_cb closes it. */
             k->known = false;
-            sock_free_if_done(k);
+            k->idle = true;
+            uv_unref((uv_handle_t *)&k->poll);
+            return 0;
         }
+        sock_unwatch(k);
+        k->known = false;
+        sock_free_if_done(k);
         return 0;
+    }
+    if (k == NULL && (size_t)fd < s->by_fd_cap && s->by_fd[fd] != NULL && s->by_fd[fd]->idle) {
+        k = s->by_fd[fd]; /* a pooled connection's kept watcher */
+        k->idle = false;
+        k->known = true;
+        uv_ref((uv_handle_t *)&k->poll);
+        curl_multi_assign(s->multi, fd, k);
     }
     if (k == NULL) {
         k = sock_new(s, fd);
@@ -157,9 +196,31 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *
 static int closesocket_cb(void *clientp, curl_socket_t fd)
 {
     weft_http_session *s = clientp;
-    if (s && (size_t)fd < s->by_fd_cap && s->by_fd[fd] != NULL)
-        sock_unwatch(s->by_fd[fd]);
+    if (s && (size_t)fd < s->by_fd_cap) {
+        weft__http_sock *k = s->by_fd[fd];
+        s->owned[fd] = 0;
+        if (k != NULL) {
+            sock_unwatch(k);
+            if (k->idle) {
+                k->idle = false;
+                sock_free_if_done(k);
+            }
+        }
+    }
     return close(fd);
+}
+
+/* CURLOPT_OPENSOCKETFUNCTION: opens the socket as libcurl would, and notes
+ * that its closing will be reported to closesocket_cb: only such sockets
+ * keep their watcher between transfers (see weft__http_sock). */
+static curl_socket_t opensocket_cb(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    weft_http_session *s = clientp;
+    (void)purpose;
+    curl_socket_t fd = socket(a->family, a->socktype, a->protocol);
+    if (fd != CURL_SOCKET_BAD && fd_tables_grow(s, fd) == 0)
+        s->owned[fd] = 1;
+    return fd;
 }
 
 /* ------------------------------------------------------------- timer */
@@ -295,6 +356,8 @@ int weft__http_start(weft_http_session *s, weft_http_response *t)
 {
     curl_easy_setopt(t->easy, CURLOPT_CLOSESOCKETFUNCTION, closesocket_cb);
     curl_easy_setopt(t->easy, CURLOPT_CLOSESOCKETDATA, s);
+    curl_easy_setopt(t->easy, CURLOPT_OPENSOCKETFUNCTION, opensocket_cb);
+    curl_easy_setopt(t->easy, CURLOPT_OPENSOCKETDATA, s);
     t->last_activity = weft__now_ns();
     weft__timer_init(&t->read_timer, read_timer_fired);
     if (!weft__timer_armed(&s->timer) && weft__timer_start(s->loop, &s->timer, FAR_AWAY) != 0)
@@ -420,4 +483,7 @@ void weft__http_multi_cleanup(weft_http_session *s)
     }
     free(s->by_fd);
     s->by_fd = NULL;
+    free(s->owned);
+    s->owned = NULL;
+    s->by_fd_cap = 0;
 }

@@ -8,7 +8,12 @@
 
 #include "internal.h"
 
-/* One socket libcurl asked us to watch: one uv_poll_t per socket. */
+/* One socket libcurl asked us to watch: one uv_poll_t per socket. A
+ * connection socket (opened through our CURLOPT_OPENSOCKETFUNCTION, so its
+ * closing is reported to us) keeps its watcher between transfers: libcurl
+ * says CURL_POLL_REMOVE when a transfer ends even if the connection stays
+ * in its pool, and closing and re-creating the watcher each time costs
+ * epoll_ctl calls on every request. */
 typedef struct weft__http_sock {
     uv_poll_t poll;
     weft__link link; /* session->socks, until the session is freed */
@@ -19,6 +24,7 @@ typedef struct weft__http_sock {
     bool poll_open; /* poll handle initialised and its close callback not run */
     bool closing;   /* uv_close called */
     bool failed;    /* polling is impossible: report CURL_CSELECT_ERR */
+    bool idle;      /* removed by libcurl but kept (an owned, pooled socket) */
 } weft__http_sock;
 
 enum { WAIT_NONE, WAIT_DONE, WAIT_HEADERS, WAIT_DATA };
@@ -61,6 +67,7 @@ struct weft_http_session {
     size_t n_err_fds;
     weft__link socks; /* weft__http_sock */
     weft__http_sock **by_fd;
+    unsigned char *owned; /* per fd: opened by our opensocket callback */
     size_t by_fd_cap;
     weft__link transfers; /* every live weft_http_response of the session */
     CURL *easy_pool[WEFT__HTTP_EASY_POOL];

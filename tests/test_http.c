@@ -166,6 +166,44 @@ static void test_keepalive(void **state)
     RUN(keepalive_body);
 }
 
+/* A pooled connection keeps its socket watcher between requests; when the
+ * peer closes it while idle, the watcher stops (no busy loop) and the next
+ * request neither reuses the dead connection nor hangs. */
+static int idle_closed_body(ctx *c)
+{
+    http_server *srv2 = NULL;
+    assert_int_equal(http_server_start(NULL, &srv2), 0);
+    char u[256];
+    snprintf(u, sizeof u, "%s/idle", http_server_url(srv2));
+    weft_http_response *r = NULL;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(weft_http_get(c->s, u, &r), 0);
+        assert_int_equal(weft_http_response_status(r), 200);
+        weft_http_response_free(r);
+    }
+    assert_int_equal(http_server_connections(srv2), 1);
+    assert_int_equal(http_server_stop(srv2), 0); /* closes the pooled connection */
+    struct weft_loop_stats before, after;
+    weft_loop_stats(NULL, &before);
+    assert_int_equal(weft_sleep(0.1), 0);
+    weft_loop_stats(NULL, &after);
+    assert_true(after.iterations - before.iterations < 50); /* no spinning on the dead socket */
+    r = NULL;
+    int rc = weft_http_get(c->s, u, &r);
+    assert_true(rc < 0);
+    assert_null(r);
+    assert_int_equal(weft_http_get(c->s, "/after", &r), 0);
+    assert_int_equal(weft_http_response_status(r), 200);
+    weft_http_response_free(r);
+    return 0;
+}
+
+static void test_idle_closed(void **state)
+{
+    (void)state;
+    RUN(idle_closed_body);
+}
+
 /* --------------------------------------------------------- concurrency */
 
 static ctx *g_c;
@@ -505,12 +543,13 @@ int main(void)
      * ignore SIGPIPE themselves yet) */
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_get),        cmocka_unit_test(test_request),
-        cmocka_unit_test(test_defaults),   cmocka_unit_test(test_keepalive),
-        cmocka_unit_test(test_concurrent), cmocka_unit_test(test_limits),
-        cmocka_unit_test(test_stream),     cmocka_unit_test(test_stream_slow),
-        cmocka_unit_test(test_redirect),   cmocka_unit_test(test_timeouts),
-        cmocka_unit_test(test_retry),      cmocka_unit_test(test_args),
+        cmocka_unit_test(test_get),         cmocka_unit_test(test_request),
+        cmocka_unit_test(test_defaults),    cmocka_unit_test(test_keepalive),
+        cmocka_unit_test(test_idle_closed), cmocka_unit_test(test_concurrent),
+        cmocka_unit_test(test_limits),      cmocka_unit_test(test_stream),
+        cmocka_unit_test(test_stream_slow), cmocka_unit_test(test_redirect),
+        cmocka_unit_test(test_timeouts),    cmocka_unit_test(test_retry),
+        cmocka_unit_test(test_args),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
