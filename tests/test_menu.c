@@ -157,6 +157,18 @@ static void check_cpu_exact(const char *json)
     assert_true(weft_cores < 1.3);
 }
 
+#ifdef WEFT_HAVE_HTTP
+/* HTTP items: every request got its 200 in every variant. */
+static void check_http_exact(const char *json)
+{
+    static const char *ids[] = {"http-sequential", "http-pthreads", "http-weft"};
+    for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+        assert_int_equal((int)field(json, ids[i], "rc"), 0);
+        assert_int_equal((int)field(json, ids[i], "steps"), 10);
+    }
+}
+#endif
+
 /* lo < a / b < hi, else a message in why. */
 static bool ratio(const char *json, const char *a, const char *b, double lo, double hi, char *why,
                   size_t cap)
@@ -204,6 +216,17 @@ static int check_io_timing(const char *json, char *why, size_t cap)
     ok &= ratio(json, "io-fork", "io-sequential", 0.7, 1.5, why, cap);
     return ok ? TIMING_OK : TIMING_OFF;
 }
+
+#ifdef WEFT_HAVE_HTTP
+/* Ten delayed requests: two threads halve the time, ten tasks wait all at
+ * once (about a tenth). */
+static int check_http_timing(const char *json, char *why, size_t cap)
+{
+    bool ok = ratio(json, "http-pthreads", "http-sequential", 0.3, 0.8, why, cap);
+    ok &= ratio(json, "http-weft", "http-sequential", 0.02, 0.3, why, cap);
+    return ok ? TIMING_OK : TIMING_OFF;
+}
+#endif
 
 static int check_cpu_timing(const char *json, char *why, size_t cap)
 {
@@ -279,6 +302,10 @@ static void test_relations(void **state)
     check_cpu_exact(json);
     settle(json, "io", check_io_exact, check_io_timing);
     settle(json, "cpu", check_cpu_exact, check_cpu_timing);
+#ifdef WEFT_HAVE_HTTP
+    check_http_exact(json);
+    settle(json, "http", check_http_exact, check_http_timing);
+#endif
     free(json);
 
     /* The chart: a whole SVG with a bar per item. */
@@ -293,6 +320,9 @@ static void test_relations(void **state)
     assert_non_null(strstr(svg, "</svg>"));
     assert_non_null(strstr(svg, "1. I/O sequential"));
     assert_non_null(strstr(svg, "9. CPU weft_to_thread"));
+#ifdef WEFT_HAVE_HTTP
+    assert_non_null(strstr(svg, "12. HTTP weft tasks"));
+#endif
 }
 
 /* A subset runs only its items. */

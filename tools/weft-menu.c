@@ -213,6 +213,7 @@ static int menu_main(const options *opt_, bool *sel, menu_result *results)
             status = 1;
         }
     }
+    menu_http_shutdown();
     menu_race race = {0};
     if (race_wanted && (rc = menu_race_probe(RACE_ROUNDS, &race)) != 0) {
         fprintf(stderr, "weft-menu: race probe: %s\n", weft_strerror(rc));

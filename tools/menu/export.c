@@ -105,7 +105,8 @@ int menu_svg(FILE *o, const menu_env *e, const menu_result *results)
             "with weft (scale %.2f, %d core%s)</text>\n",
             20, e->scale, e->ncpu, e->ncpu == 1 ? "" : "s");
     fprintf(o,
-            "<text x=\"20\" y=\"50\" fill=\"#555\">elapsed seconds; blue: I/O-bound, orange: "
+            "<text x=\"20\" y=\"50\" fill=\"#555\">elapsed seconds; blue: I/O-bound (HTTP too), "
+            "orange: "
             "CPU-bound, grey: the talk's Python figure%s</text>\n",
             e->scale < 1 ? " scaled the same way" : "");
 
@@ -125,7 +126,8 @@ int menu_svg(FILE *o, const menu_env *e, const menu_result *results)
         if (!r->ran)
             continue;
         int y = TOP + ROW * row++;
-        const char *colour = strcmp(it->kind, "I/O") == 0 ? C_IO : C_CPU;
+        /* HTTP requests are I/O-bound work too: the same colour */
+        const char *colour = strcmp(it->kind, "CPU") != 0 ? C_IO : C_CPU;
         /* Labels hold only our own fixed strings: no XML escaping needed,
          * and none of them contains & or <. */
         fprintf(o, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%d. %s %s</text>\n", LEFT - 10,

@@ -1,6 +1,7 @@
 /* items.c: the menu itself, in the talk's order: eight items (I/O-bound and
- * CPU-bound, each sequential, threads, processes, asyncio) and a ninth, the
- * CPU-bound work handed to weft_to_thread. One entry per row. */
+ * CPU-bound, each sequential, threads, processes, asyncio), a ninth, the
+ * CPU-bound work handed to weft_to_thread, and the I/O-bound comparison over
+ * real HTTP (sequential, threads, weft tasks). One entry per row. */
 #include <stdio.h>
 #include <string.h>
 
@@ -98,10 +99,34 @@ const menu_item menu_items[] = {
      .total = menu_cpu_total,
      .why = "the tasks hand the jobs to pool threads: two cores, loop stays free",
      .why_1 = "one core here: the loop stays free, but the jobs still take turns"},
-    /* Issue 7 adds the tenth row here, e.g.
-     * {.id = "http-weft", .kind = "HTTP", .variant = "weft tasks", .how = "20 requests",
-     *  .run = menu_http_weft, .est1 = 1, .est2 = 1, .total = menu_http_total,
-     *  .why = "..."}, */
+    {.id = "http-sequential",
+     .kind = "HTTP",
+     .variant = "sequential",
+     .how = "10 requests",
+     .run = menu_http_sequential,
+     .est1 = 10,
+     .est2 = 10,
+     .total = menu_http_total,
+     .why = "ten requests to the partner server, each answered after a 1 s delay, in a row"},
+    {.id = "http-pthreads",
+     .kind = "HTTP",
+     .variant = "threads",
+     .how = "2 pthreads",
+     .run = menu_http_pthreads,
+     .est1 = 5,
+     .est2 = 5,
+     .total = menu_http_total,
+     .why = "two threads, a blocking libcurl handle each: two requests wait at once, half "
+            "the time"},
+    {.id = "http-weft",
+     .kind = "HTTP",
+     .variant = "weft tasks",
+     .how = "10 tasks",
+     .run = menu_http_weft,
+     .est1 = 1,
+     .est2 = 1,
+     .total = menu_http_total,
+     .why = "ten tasks on one thread share one session: all ten requests wait at once"},
 };
 
 const int menu_nitems = (int)(sizeof(menu_items) / sizeof(menu_items[0]));

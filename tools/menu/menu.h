@@ -106,6 +106,14 @@ int menu_cpu_weft(const menu_env *env, menu_result *out);
 int menu_cpu_to_thread(const menu_env *env, menu_result *out);
 long menu_cpu_total(const menu_env *env);
 
+/* http.c: ten delayed requests to the partner server (issue 7) */
+int menu_http_sequential(const menu_env *env, menu_result *out);
+int menu_http_pthreads(const menu_env *env, menu_result *out);
+int menu_http_weft(const menu_env *env, menu_result *out);
+long menu_http_total(const menu_env *env);
+/* Stops the partner server if a row started it. */
+void menu_http_shutdown(void);
+
 /* report.c: what a person reads */
 typedef struct menu_report menu_report;
 menu_report *menu_report_new(FILE *out, bool live, const menu_env *env);

@@ -105,8 +105,9 @@ void menu_report_header(menu_report *r, const char *why_scale)
     fprintf(r->out, "%s\n", why_scale);
     fprintf(r->out,
             "I/O-bound: a counter raised to %d, one step per %.2f s sleep. CPU-bound: two jobs,\n"
-            "each %ld blocks of prime counting (calibrated: ~%.2f s on one free core).\n\n",
-            MENU_TARGET, e->step, e->cpu_blocks, (double)e->cpu_blocks * e->block_seconds);
+            "each %ld blocks of prime counting (calibrated: ~%.2f s on one free core).\n"
+            "HTTP: ten requests to a local partner server that answers each after %.2f s.\n\n",
+            MENU_TARGET, e->step, e->cpu_blocks, (double)e->cpu_blocks * e->block_seconds, e->step);
     fflush(r->out);
 }
 
@@ -116,6 +117,14 @@ static void detail(const menu_item *it, const menu_result *res, char *buf, size_
     size_t n = 0;
     if (res->rc != 0) {
         snprintf(buf, cap, "failed (code %d)", res->rc);
+        return;
+    }
+    if (strcmp(it->kind, "HTTP") == 0) { /* "10 answered (5 + 5)" */
+        n += (size_t)snprintf(buf + n, cap - n, "%d answered", res->steps);
+        for (int i = 0; res->nworkers > 1 && i < res->nworkers && n < cap; i++)
+            n += (size_t)snprintf(buf + n, cap - n, "%s%d", i ? " + " : " (", res->counts[i]);
+        if (res->nworkers > 1 && n < cap)
+            snprintf(buf + n, cap - n, ")");
         return;
     }
     if (res->final < 0) {
