@@ -72,6 +72,19 @@ static void poll_update(uvstream *u)
 
 /* ------------------------------------------------------------ reading */
 
+/* A recv that got no data: nothing yet (EAGAIN), the end, or an error the
+ * reader must see. */
+static void read_ended(weft_stream *s, ssize_t n)
+{
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return;
+    if (n == 0)
+        s->reof = true;
+    else
+        s->rerr = -errno;
+    weft__stream_wake_reader(s, true);
+}
+
 static void do_read(uvstream *u)
 {
     weft_stream *s = &u->s;
@@ -83,13 +96,7 @@ static void do_read(uvstream *u)
             weft__stream_direct_done(s, (size_t)n);
             return;
         }
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-            return;
-        if (n == 0)
-            s->reof = true;
-        else
-            s->rerr = -errno;
-        weft__stream_wake_reader(s, true);
+        read_ended(s, n);
         return;
     }
     size_t want = 1;
@@ -112,13 +119,7 @@ static void do_read(uvstream *u)
             weft__stream_wake_reader(s, false);
         return;
     }
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-        return;
-    if (n == 0)
-        s->reof = true;
-    else
-        s->rerr = -errno;
-    weft__stream_wake_reader(s, true);
+    read_ended(s, n);
 }
 
 static void uv_resume(weft_stream *s)
