@@ -3,7 +3,9 @@
  * share one session and take requests from a common counter.
  *   w6_http URL [REQUESTS] [CONCURRENCY]
  * Prints "METRIC <requests/s> req/s" (the peers' format). */
+#include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -41,6 +43,8 @@ typedef struct params {
     int n, c;
     double elapsed;
     bench b;
+    pthread_t thread;
+    pthread_barrier_t *start; /* every loop starts its clock together */
 } params;
 
 static int bench_main(void *arg)
@@ -53,6 +57,8 @@ static int bench_main(void *arg)
     if (rc != 0)
         return rc;
     weft_task **t = calloc((size_t)p->c, sizeof *t);
+    if (p->start)
+        pthread_barrier_wait(p->start);
     double t0 = weft_time();
     for (int i = 0; i < p->c; i++)
         t[i] = weft_spawn(worker, b);
@@ -65,6 +71,17 @@ static int bench_main(void *arg)
     return 0;
 }
 
+static void *loop_thread(void *arg)
+{
+    params *p = arg;
+    if (weft_run(bench_main, p) != 0)
+        p->b.errors++;
+    return NULL;
+}
+
+/* One loop per core, as a weft service would run (Go's client uses every
+ * core too): W6_LOOPS loops (default: the number of cores), each with its
+ * own session and its share of the requests and of the concurrency. */
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -72,15 +89,40 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
-    params p = {
-        .url = argv[1], .n = argc > 2 ? atoi(argv[2]) : 1000, .c = argc > 3 ? atoi(argv[3]) : 100};
-    int rc = weft_run(bench_main, &p);
-    if (rc != 0 || p.b.errors || p.b.done != p.n) {
-        fprintf(stderr, "w6_http: %s, %d ok, %d errors\n", weft_strerror(rc), p.b.done, p.b.errors);
+    int n = argc > 2 ? atoi(argv[2]) : 1000, c = argc > 3 ? atoi(argv[3]) : 100;
+    long loops = getenv("W6_LOOPS") ? atol(getenv("W6_LOOPS")) : sysconf(_SC_NPROCESSORS_ONLN);
+    if (loops < 1 || loops > 64 || loops > c || n <= 0 || c <= 0) {
+        fprintf(stderr, "w6_http: bad requests/concurrency/W6_LOOPS\n");
+        return 2;
+    }
+    params p[64];
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, (unsigned)loops);
+    for (long i = 0; i < loops; i++) {
+        p[i] = (params){.url = argv[1],
+                        .n = n / (int)loops + (i < n % loops),
+                        .c = c / (int)loops + (i < c % loops),
+                        .start = &start};
+        pthread_create(&p[i].thread, NULL, loop_thread, &p[i]);
+    }
+    int done = 0, errors = 0;
+    size_t bytes = 0;
+    double elapsed = 0;
+    for (long i = 0; i < loops; i++) {
+        pthread_join(p[i].thread, NULL);
+        done += p[i].b.done;
+        errors += p[i].b.errors;
+        bytes += p[i].b.bytes;
+        if (p[i].elapsed > elapsed)
+            elapsed = p[i].elapsed;
+    }
+    pthread_barrier_destroy(&start);
+    if (errors || done != n) {
+        fprintf(stderr, "w6_http: %d ok, %d errors\n", done, errors);
         return 1;
     }
-    printf("INFO %d requests, concurrency %d, %zu body bytes, %.3f s\n", p.n, p.c, p.b.bytes,
-           p.elapsed);
-    printf("METRIC %.0f req/s\n", p.n / p.elapsed);
+    printf("INFO %d requests, concurrency %d, %ld loops, %zu body bytes, %.3f s\n", n, c, loops,
+           bytes, elapsed);
+    printf("METRIC %.0f req/s\n", n / elapsed);
     return 0;
 }
