@@ -53,7 +53,6 @@ static int handle_member(weft_stream *s, void *arg)
     return n == WEFT_ELIMIT ? weft_stream_write(s, "line too long\n", 14) : 0;
 }
 
-
 typedef struct script {
     const char *name;
     int heard; /* messages heard from the others */
