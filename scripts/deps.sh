@@ -10,7 +10,8 @@ set -eu
 
 [ "${WEFT_SKIP_DEPS:-0}" = 1 ] && exit 0
 
-base="build-essential cmake pkg-config libuv1-dev libcmocka-dev libssl-dev libcurl4-openssl-dev valgrind"
+# nginx-light: the HTTP/2 test's server (tests/test_http2.c).
+base="build-essential cmake pkg-config libuv1-dev libcmocka-dev libssl-dev libcurl4-openssl-dev valgrind nginx-light"
 pkgs=""
 for group in "$@"; do
     case "$group" in

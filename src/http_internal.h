@@ -35,8 +35,9 @@ struct weft_http_response {
     CURL *easy;
     struct curl_slist *req_headers;
     bool in_multi, done, headers_done, stream, paused, redirecting;
-    int rc;     /* the transfer's code, once done */
-    int status; /* of the response whose headers are being read */
+    int rc;      /* the transfer's code, once done */
+    int status;  /* of the response whose headers are being read */
+    int version; /* its HTTP version: 10, 11, 20, 30 */
     /* headers of the latest response: "name\0value\0" entries */
     char *hdr;
     size_t hdr_len, hdr_cap, n_hdr;

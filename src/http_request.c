@@ -65,6 +65,10 @@ static size_t header_cb(char *line, size_t size, size_t n, void *arg)
         t->redirecting = false;
         const char *sp = memchr(line, ' ', l);
         t->status = sp ? atoi(sp + 1) : 0;
+        /* "HTTP/1.1 200", "HTTP/2 200": 11, 20 */
+        t->version = 10 * atoi(line + 5);
+        if (len > 7 && line[6] == '.')
+            t->version += line[7] - '0';
         return len;
     }
     if (l == 0) { /* end of the block */
@@ -473,6 +477,13 @@ const char *weft_http_response_header(const weft_http_response *t, const char *n
         p = v + strlen(v) + 1;
     }
     return found;
+}
+
+int weft_http_response_version(const weft_http_response *t)
+{
+    if (t == NULL)
+        return -EINVAL;
+    return t->version;
 }
 
 const char *weft_http_response_url(const weft_http_response *t)

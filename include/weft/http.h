@@ -102,6 +102,9 @@ WEFT_API const char *weft_http_response_header(const weft_http_response *resp, c
  * last one. */
 WEFT_API int weft_http_response_header_at(const weft_http_response *resp, size_t i,
                                           const char **name, const char **value);
+/* The HTTP version the final response came in: 10, 11, 20 (HTTP/2) or 30;
+ * 0 before its status line arrived. */
+WEFT_API int weft_http_response_version(const weft_http_response *resp);
 /* The URL the response came from (after redirects). */
 WEFT_API const char *weft_http_response_url(const weft_http_response *resp);
 /* The whole body, NUL-terminated (len may be NULL); "" for a streamed
