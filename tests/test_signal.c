@@ -62,6 +62,55 @@ static void test_signal_wait(void **state)
     assert_int_equal(weft_signal_wait(SIGUSR1), WEFT_ENOTASK);
 }
 
+/* The handler form: a callback on the loop for each delivery. */
+static void count_signal(void *arg, int signum)
+{
+    int *count = arg;
+    if (signum == SIGUSR2)
+        (*count)++;
+}
+
+static int main_handler(void *arg)
+{
+    (void)arg;
+    int count = 0;
+    weft_signal_handler *h;
+    assert_int_equal(weft_signal_handle(NULL, SIGUSR2, count_signal, &count, &h), 0);
+    for (int i = 0; i < 3; i++) {
+        kill(getpid(), SIGUSR2);
+        for (int k = 0; k < 100 && count <= i; k++)
+            weft_sleep(0.001);
+    }
+    assert_int_equal(count, 3);
+    weft_signal_handler_free(h);
+    assert_int_equal(weft_signal_handle(NULL, 0, count_signal, &count, &h), -EINVAL);
+    assert_int_equal(weft_signal_handle(NULL, SIGUSR2, NULL, &count, &h), -EINVAL);
+    assert_int_equal(weft_signal_handle(NULL, SIGUSR2, count_signal, &count, NULL), -EINVAL);
+    weft__fault_arm(WEFT__FAULT_ALLOC, 1);
+    assert_int_equal(weft_signal_handle(NULL, SIGUSR2, count_signal, &count, &h), -ENOMEM);
+    weft_signal_handler_free(NULL);
+    return 0;
+}
+
+/* A handler left installed when its loop closes can still be freed. */
+static weft_signal_handler *left_behind;
+static int main_leave_handler(void *arg)
+{
+    (void)arg;
+    return weft_signal_handle(NULL, SIGUSR2, count_signal, arg, &left_behind);
+}
+
+static void test_signal_handler(void **state)
+{
+    (void)state;
+    assert_int_equal(weft_run(main_handler, NULL), 0);
+    weft_signal_handler *h;
+    assert_int_equal(weft_signal_handle(NULL, SIGUSR2, count_signal, NULL, &h), WEFT_ENOTASK);
+    int count = 0;
+    assert_int_equal(weft_run(main_leave_handler, &count), 0);
+    weft_signal_handler_free(left_behind);
+}
+
 static void send_sigint(void *arg)
 {
     (void)arg;
@@ -122,6 +171,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_signal_wait),
+        cmocka_unit_test(test_signal_handler),
         cmocka_unit_test(test_sigint_interrupts_weft_run),
         cmocka_unit_test(test_own_sigint_handler_kept),
     };

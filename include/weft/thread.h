@@ -174,6 +174,18 @@ WEFT_API void weft_process_free(weft_process *p);
  * Several tasks may wait for the same signal; each delivery wakes all. */
 WEFT_API int weft_signal_wait(int signum);
 
+/* loop.add_signal_handler: cb(arg, signum) runs on the loop's thread (not
+ * in a task: it must not wait, it may spawn tasks) each time signum is
+ * delivered, until weft_signal_handler_free. loop NULL means the current
+ * loop; from the loop's own thread. -EINVAL, WEFT_ENOTASK (no loop),
+ * WEFT_EFOREIGN, -ENOMEM. */
+typedef struct weft_signal_handler weft_signal_handler;
+typedef void (*weft_signal_cb)(void *arg, int signum);
+WEFT_API int weft_signal_handle(weft_loop *loop, int signum, weft_signal_cb cb, void *arg,
+                                weft_signal_handler **out);
+/* Removes the handler (also after its loop was closed). */
+WEFT_API void weft_signal_handler_free(weft_signal_handler *h);
+
 /* ---------------------------------------------------------- process pool */
 
 typedef struct weft_procpool weft_procpool;
