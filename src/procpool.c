@@ -19,6 +19,7 @@ typedef struct worker {
     weft__link link; /* in pool->idle while idle */
     uv_pipe_t pipe;
     int pid;
+    bool reaped; /* waitpid already collected it: never kill that pid again */
     uv_write_t wreq;
     uint32_t hdr_out[2]; /* name length, input length */
     /* the read in progress */
@@ -160,8 +161,10 @@ static int worker_spawn(weft_procpool *pool)
 /* Kills (no-op if already dead), reaps: no zombie. */
 static void worker_destroy(weft_procpool *pool, worker *w)
 {
-    kill(w->pid, SIGKILL);
-    while (waitpid(w->pid, NULL, 0) < 0 && errno == EINTR) {
+    if (!w->reaped) {
+        kill(w->pid, SIGKILL);
+        while (waitpid(w->pid, NULL, 0) < 0 && errno == EINTR) {
+        }
     }
     uv_close((uv_handle_t *)&w->pipe, worker_closed);
     pool->alive--;
@@ -283,12 +286,27 @@ static bool pool_waiter_cancel(weft__wait *w)
     return true;
 }
 
+/* An idle worker can have died meanwhile (killed from outside, the OOM
+ * killer): reap it and start another, so that the job does not pay for it. */
+static bool idle_worker_alive(weft_procpool *pool, worker *w)
+{
+    if (waitpid(w->pid, NULL, WNOHANG) != w->pid)
+        return true;
+    w->reaped = true;
+    worker_destroy(pool, w);
+    worker_spawn(pool); /* on failure the pool has one worker less */
+    return false;
+}
+
 static int acquire(weft_procpool *pool, uint64_t deadline, worker **out)
 {
-    weft__link *l = weft__list_pop_front(&pool->idle);
-    if (l) {
-        *out = WEFT_CONTAINER_OF(l, worker, link);
-        return 0;
+    weft__link *l;
+    while ((l = weft__list_pop_front(&pool->idle)) != NULL) {
+        worker *w = WEFT_CONTAINER_OF(l, worker, link);
+        if (idle_worker_alive(pool, w)) {
+            *out = w;
+            return 0;
+        }
     }
     if (pool->alive == 0)
         return -EAGAIN; /* every replacement failed */

@@ -132,6 +132,14 @@ static int main_pool(void *arg)
     int pid3 = pid_of(pool);
     assert_true(pid3 > 0 && pid3 != pid2);
 
+    /* A worker that dies while idle is replaced before the next job. */
+    assert_int_equal(kill(pid3, SIGKILL), 0);
+    assert_int_equal(weft_sleep(0.05), 0);
+    assert_int_equal(weft_procpool_submit(pool, "upper", "a", 1, &out, &len, 5.0), 0);
+    free(out);
+    int pid4 = pid_of(pool);
+    assert_true(pid4 > 0 && pid4 != pid3);
+
     /* Cancelled while its worker computes: returns at once. */
     job_arg j = {.pool = pool, .name = "spins", .timeout = WEFT_FOREVER};
     weft_task *t = weft_spawn(run_job, &j);
