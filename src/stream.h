@@ -107,6 +107,10 @@ void weft__uvstream_discard(weft_stream *s);
 /* Connects (TCP: addr, Unix: path) and parks until done; 0 or an error
  * (then discard the stream). */
 int weft__uvstream_connect(weft_stream *s, const struct sockaddr *addr, const char *path);
+/* new + connect (to addr, or to the Unix path) + start on the current loop;
+ * on failure nothing is left and *out is untouched. */
+int weft__uvstream_dial(weft__uv_kind kind, const struct sockaddr *addr, const char *path,
+                        const weft_net_opts *opts, weft_stream **out);
 /* The server is done with a stream it owned: close it if needed, free it. */
 void weft__uvstream_release(weft_stream *s);
 

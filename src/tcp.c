@@ -11,19 +11,7 @@
 
 static int connect_addr(const struct sockaddr *addr, const weft_net_opts *opts, weft_stream **out)
 {
-    weft_stream *s;
-    int rc = weft__uvstream_new(weft__loop_current(), WEFT__UV_TCP, opts, &s);
-    if (rc != 0)
-        return rc;
-    rc = weft__uvstream_connect(s, addr, NULL);
-    if (rc == 0)
-        rc = weft__uvstream_start(s, opts);
-    if (rc != 0) {
-        weft__uvstream_discard(s);
-        return rc;
-    }
-    *out = s;
-    return 0;
+    return weft__uvstream_dial(WEFT__UV_TCP, addr, NULL, opts, out);
 }
 
 int weft_tcp_connect(const char *host, int port, const weft_net_opts *opts, weft_stream **out)

@@ -15,18 +15,7 @@ int weft_unix_connect(const char *path, const weft_net_opts *opts, weft_stream *
     int rc = weft__check_task();
     if (rc != 0)
         return rc;
-    weft_stream *s;
-    if ((rc = weft__uvstream_new(weft__loop_current(), WEFT__UV_PIPE, opts, &s)) != 0)
-        return rc;
-    rc = weft__uvstream_connect(s, NULL, path);
-    if (rc == 0)
-        rc = weft__uvstream_start(s, opts);
-    if (rc != 0) {
-        weft__uvstream_discard(s);
-        return rc;
-    }
-    *out = s;
-    return 0;
+    return weft__uvstream_dial(WEFT__UV_PIPE, NULL, path, opts, out);
 }
 
 int weft_unix_serve(const char *path, weft_stream_handler handler, void *arg,

@@ -453,3 +453,21 @@ int weft__uvstream_connect(weft_stream *s, const struct sockaddr *addr, const ch
     connect_wait cw = {.w = {.cancel = connect_cancel, .what = "connect", .obj = s}, .u = u};
     return weft__park(&cw.w);
 }
+
+int weft__uvstream_dial(weft__uv_kind kind, const struct sockaddr *addr, const char *path,
+                        const weft_net_opts *opts, weft_stream **out)
+{
+    weft_stream *s;
+    int rc = weft__uvstream_new(weft__loop_current(), kind, opts, &s);
+    if (rc != 0)
+        return rc;
+    rc = weft__uvstream_connect(s, addr, path);
+    if (rc == 0)
+        rc = weft__uvstream_start(s, opts);
+    if (rc != 0) {
+        weft__uvstream_discard(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
