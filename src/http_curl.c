@@ -317,10 +317,6 @@ void weft__http_poke(weft_http_response *t)
 void weft__http_finish(weft_http_response *t, int rc)
 {
     if (t->in_multi) {
-        char *url = NULL;
-        curl_easy_getinfo(t->easy, CURLINFO_EFFECTIVE_URL, &url);
-        if (url && t->url == NULL)
-            t->url = weft__strdup(url);
         weft_http_session *s = t->session;
         t->in_multi = false;
         curl_multi_remove_handle(s->multi, t->easy);
@@ -331,9 +327,12 @@ void weft__http_finish(weft_http_response *t, int rc)
     if (!t->done) {
         t->done = true;
         t->rc = rc;
-        if (rc != 0 && rc != WEFT_ECANCELED)
-            weft_log(WEFT_LOG_DEBUG, "http", "%s: %s%s%s", t->url ? t->url : "request",
-                     weft_strerror(rc), t->errbuf[0] ? ": " : "", t->errbuf);
+        if (rc != 0 && rc != WEFT_ECANCELED) {
+            char *url = NULL;
+            curl_easy_getinfo(t->easy, CURLINFO_EFFECTIVE_URL, &url);
+            weft_log(WEFT_LOG_DEBUG, "http", "%s: %s%s%s", url ? url : "request", weft_strerror(rc),
+                     t->errbuf[0] ? ": " : "", t->errbuf);
+        }
     }
     weft__http_poke(t);
 }
@@ -352,12 +351,16 @@ static void read_timer_fired(weft__timer *timer)
     weft__timer_start(t->session->loop, &t->read_timer, t->last_activity + t->read_ns);
 }
 
+void weft__http_easy_hooks(weft_http_session *s, CURL *easy)
+{
+    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, closesocket_cb);
+    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, s);
+    curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, opensocket_cb);
+    curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, s);
+}
+
 int weft__http_start(weft_http_session *s, weft_http_response *t)
 {
-    curl_easy_setopt(t->easy, CURLOPT_CLOSESOCKETFUNCTION, closesocket_cb);
-    curl_easy_setopt(t->easy, CURLOPT_CLOSESOCKETDATA, s);
-    curl_easy_setopt(t->easy, CURLOPT_OPENSOCKETFUNCTION, opensocket_cb);
-    curl_easy_setopt(t->easy, CURLOPT_OPENSOCKETDATA, s);
     t->last_activity = weft__now_ns();
     weft__timer_init(&t->read_timer, read_timer_fired);
     if (!weft__timer_armed(&s->timer) && weft__timer_start(s->loop, &s->timer, FAR_AWAY) != 0)

@@ -33,7 +33,8 @@ struct weft_http_response {
     weft__link link;            /* session->transfers, from creation until freed */
     weft_http_session *session; /* NULL once the session is freed */
     CURL *easy;
-    struct curl_slist *req_headers;
+    struct curl_slist *req_headers; /* the request's own list, or NULL */
+    bool dirty;                     /* options beyond a plain GET were set: reset before reuse */
     bool in_multi, done, headers_done, stream, paused, redirecting;
     int rc;      /* the transfer's code, once done */
     int status;  /* of the response whose headers are being read */
@@ -51,7 +52,6 @@ struct weft_http_response {
     /* ClientTimeout.read: silence allowed between two pieces of data */
     weft__timer read_timer;
     uint64_t read_ns, last_activity;
-    char *url; /* effective URL, read when done */
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -71,8 +71,11 @@ struct weft_http_session {
     unsigned char *owned; /* per fd: opened by our opensocket callback */
     size_t by_fd_cap;
     weft__link transfers; /* every live weft_http_response of the session */
+    /* easy handles of finished responses, configured with the defaults */
     CURL *easy_pool[WEFT__HTTP_EASY_POOL];
     size_t n_easy_pool;
+    struct curl_slist *default_headers; /* for requests without their own */
+    bool default_headers_built;
     /* defaults */
     char *base_url;
     weft_http_header *headers;
@@ -91,6 +94,8 @@ struct weft_http_session {
 int weft__http_multi_init(weft_http_session *s);
 void weft__http_multi_cleanup(weft_http_session *s);
 int weft__http_start(weft_http_session *s, weft_http_response *t);
+/* Points the easy handle's socket open/close hooks at the session. */
+void weft__http_easy_hooks(weft_http_session *s, CURL *easy);
 /* Removes a transfer from libcurl (closing its connection if it is not
  * finished) and marks it done with rc. */
 void weft__http_finish(weft_http_response *t, int rc);

@@ -143,6 +143,22 @@ static long ms_opt(uint64_t ns)
     return ms > 0 ? ms : 1;
 }
 
+/* A URL libcurl can take as it is: absolute http(s), nothing to resolve or
+ * append, no byte that URL parsing would reject. Most requests are like
+ * this, and skipping our own parse and rebuild halves the URL work. */
+static bool url_is_plain(const weft_http_session *s, const weft_http_req *req)
+{
+    if (s->base_url || req->n_params)
+        return false;
+    const char *u = req->url;
+    if (strncasecmp(u, "http://", 7) != 0 && strncasecmp(u, "https://", 8) != 0)
+        return false;
+    for (; *u; u++)
+        if ((unsigned char)*u <= 0x20 || *u == 0x7f)
+            return false;
+    return true;
+}
+
 /* The URL: the request's, resolved against the base URL, with the query
  * parameters escaped and appended. Returns a curl_free'd string. */
 static int build_url(weft_http_session *s, const weft_http_req *req, char **out)
@@ -217,10 +233,24 @@ static int append_header(struct curl_slist **list, const weft_http_header *h)
     return 0;
 }
 
-/* Defaults not overridden, then the request's own. */
+/* Defaults not overridden, then the request's own. A request without
+ * headers of its own sends the session's list, built once (*out stays
+ * NULL: the session owns that list). */
 static int build_headers(weft_http_session *s, const weft_http_req *req, struct curl_slist **out)
 {
-    if (req->n_headers && req->headers == NULL)
+    if (req->n_headers == 0) {
+        int rc = 0;
+        for (size_t i = 0; rc == 0 && !s->default_headers_built && i < s->n_headers; i++)
+            rc = append_header(&s->default_headers, &s->headers[i]);
+        if (rc != 0) {
+            curl_slist_free_all(s->default_headers);
+            s->default_headers = NULL;
+            return rc;
+        }
+        s->default_headers_built = true;
+        return 0;
+    }
+    if (req->headers == NULL)
         return -EINVAL;
     for (size_t i = 0; i < req->n_headers; i++)
         if (req->headers[i].name == NULL)
@@ -234,29 +264,83 @@ static int build_headers(weft_http_session *s, const weft_http_req *req, struct 
     return rc;
 }
 
+/* The options every request of the session shares, set once per easy
+ * handle: a pooled handle keeps them from one request to the next. */
+static int easy_configure(weft_http_session *s, CURL *e)
+{
+    bool ok = true;
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+    ok &= curl_easy_setopt(e, CURLOPT_USERAGENT, s->user_agent) == CURLE_OK;
+    ok &= curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "") == CURLE_OK;
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    ok &= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK;
+    ok &= curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") == CURLE_OK;
+    if (s->max_redirects >= 0) {
+        curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+        curl_easy_setopt(e, CURLOPT_MAXREDIRS, s->max_redirects);
+    }
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, s->insecure ? 0L : 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, s->insecure ? 0L : 2L);
+    if (s->ca_file)
+        ok &= curl_easy_setopt(e, CURLOPT_CAINFO, s->ca_file) == CURLE_OK;
+    if (s->ca_pem) {
+        struct curl_blob blob = {s->ca_pem, strlen(s->ca_pem), CURL_BLOB_COPY};
+        ok &= curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &blob) == CURLE_OK;
+    }
+    /* aiohttp's trust_env=False: no proxy from the environment (and no
+     * getenv per request) */
+    ok &= curl_easy_setopt(e, CURLOPT_PROXY, "") == CURLE_OK;
+    if (s->verbose)
+        curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
+    weft__http_easy_hooks(s, e);
+    return ok ? 0 : -ENOMEM;
+}
+
 static CURL *easy_get(weft_http_session *s)
 {
-    if (s->n_easy_pool > 0) {
-        CURL *e = s->easy_pool[--s->n_easy_pool];
-        curl_easy_reset(e);
-        return e;
-    }
-    return curl_easy_init();
-}
-
-static void easy_put(weft_http_session *s, CURL *e)
-{
-    if (s && s->n_easy_pool < WEFT__HTTP_EASY_POOL)
-        s->easy_pool[s->n_easy_pool++] = e;
-    else
+    if (s->n_easy_pool > 0)
+        return s->easy_pool[--s->n_easy_pool];
+    CURL *e = curl_easy_init();
+    if (e && easy_configure(s, e) != 0) {
         curl_easy_cleanup(e);
+        e = NULL;
+    }
+    return e;
 }
 
+/* Back to the pool: a handle that carried more than a plain GET (a method,
+ * a body) is reset and configured again, so no option leaks into the next
+ * request. */
+static void easy_put(weft_http_session *s, CURL *e, bool dirty)
+{
+    if (s && s->n_easy_pool < WEFT__HTTP_EASY_POOL) {
+        if (dirty) {
+            curl_easy_reset(e);
+            if (easy_configure(s, e) != 0) {
+                curl_easy_cleanup(e);
+                return;
+            }
+        } else {
+            curl_easy_setopt(e, CURLOPT_ERRORBUFFER, NULL); /* it is freed with us */
+        }
+        s->easy_pool[s->n_easy_pool++] = e;
+    } else {
+        curl_easy_cleanup(e);
+    }
+}
+
+/* The method and the body; anything but a bodiless GET marks the handle
+ * for a reset before its next use. */
 static int set_method(weft_http_response *t, const weft_http_req *req)
 {
     const char *m = req->method ? req->method : req->body ? "POST" : "GET";
     if (m[0] == '\0' || strpbrk(m, " \r\n"))
         return -EINVAL;
+    if (strcmp(m, "GET") == 0 && req->body == NULL)
+        return 0;
+    t->dirty = true;
     if (strcmp(m, "HEAD") == 0)
         curl_easy_setopt(t->easy, CURLOPT_NOBODY, 1L);
     else if (strcmp(m, "GET") != 0 && strcmp(m, "POST") != 0)
@@ -270,71 +354,60 @@ static int set_method(weft_http_response *t, const weft_http_req *req)
     return 0;
 }
 
-static void set_tls(weft_http_response *t, weft_http_session *s)
+static int set_url(weft_http_response *t, weft_http_session *s, const weft_http_req *req,
+                   bool *https)
 {
-    CURL *e = t->easy;
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, s->insecure ? 0L : 1L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, s->insecure ? 0L : 2L);
-    if (s->ca_file)
-        curl_easy_setopt(e, CURLOPT_CAINFO, s->ca_file);
-    if (s->ca_pem) {
-        struct curl_blob blob = {s->ca_pem, strlen(s->ca_pem), CURL_BLOB_COPY};
-        curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &blob);
+    if (url_is_plain(s, req)) {
+        *https = strncasecmp(req->url, "https:", 6) == 0;
+        return curl_easy_setopt(t->easy, CURLOPT_URL, req->url) == CURLE_OK ? 0 : -ENOMEM;
     }
+    char *url = NULL;
+    int rc = build_url(s, req, &url);
+    if (rc == 0 && curl_easy_setopt(t->easy, CURLOPT_URL, url) != CURLE_OK)
+        rc = -ENOMEM;
+    *https = rc == 0 && strncasecmp(url, "https:", 6) == 0;
+    curl_free(url);
+    return rc;
 }
 
+static int set_timeouts(weft_http_response *t, const weft_http_timeout *to)
+{
+    if (!(!isnan(to->total) && !isnan(to->connect) && !isnan(to->read) && to->total >= 0 &&
+          to->connect >= 0 && to->read >= 0))
+        return -EINVAL;
+    CURL *e = t->easy;
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, ms_opt(seconds_ns(to->total, 300)));
+    /* libcurl's default connect timeout is 300 s; ours is the total */
+    double connect = to->connect == 0 ? to->total : to->connect;
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                     ms_opt(seconds_ns(connect, to->connect == 0 ? 300 : WEFT_FOREVER)));
+    t->read_ns = seconds_ns(to->read, WEFT_FOREVER);
+    return 0;
+}
+
+/* What differs from one request to the next; the rest is easy_configure's. */
 static int setup(weft_http_response *t, weft_http_session *s, const weft_http_req *req)
 {
     CURL *e = t->easy;
-    char *url = NULL;
-    int rc = build_url(s, req, &url);
+    bool https = false;
+    int rc = set_url(t, s, req, &https);
     if (rc == 0)
         rc = build_headers(s, req, &t->req_headers);
     if (rc == 0)
         rc = set_method(t, req);
-    if (rc == 0 && curl_easy_setopt(e, CURLOPT_URL, url) != CURLE_OK)
-        rc = -ENOMEM;
-    bool https = rc == 0 && strncasecmp(url, "https:", 6) == 0;
-    curl_free(url);
+    if (rc == 0)
+        rc = set_timeouts(t, req->timeout ? req->timeout : &s->timeout);
     if (rc != 0)
         return rc;
-    const weft_http_timeout *to = req->timeout ? req->timeout : &s->timeout;
-    if (!(!isnan(to->total) && !isnan(to->connect) && !isnan(to->read) && to->total >= 0 &&
-          to->connect >= 0 && to->read >= 0))
-        return -EINVAL;
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, ms_opt(seconds_ns(to->total, 300)));
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, ms_opt(seconds_ns(to->connect, WEFT_FOREVER)));
-    if (to->connect == 0) /* libcurl's default is 300 s; ours is the total */
-        curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, ms_opt(seconds_ns(to->total, 300)));
-    t->read_ns = seconds_ns(to->read, WEFT_FOREVER);
     curl_easy_setopt(e, CURLOPT_PRIVATE, t);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->req_headers);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, s->user_agent);
-    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->req_headers ? t->req_headers : s->default_headers);
     /* Waiting for a connection that may multiplex only pays over TLS (h2
      * is negotiated there); on plain HTTP it would hold every request of a
      * burst until the first connection is known to be HTTP/1.1. */
-    if (https)
-        curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    if (s->max_redirects >= 0) {
-        curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
-        curl_easy_setopt(e, CURLOPT_MAXREDIRS, s->max_redirects);
-    }
-    set_tls(t, s);
-    /* aiohttp's trust_env=False: no proxy from the environment (and no
-     * getenv per request) */
-    curl_easy_setopt(e, CURLOPT_PROXY, "");
-    if (s->verbose)
-        curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, https ? 1L : 0L);
     return 0;
 }
 
@@ -346,11 +419,10 @@ static void response_release(weft_http_response *t)
     if (s)
         weft__list_remove(&t->link);
     if (t->easy)
-        easy_put(s, t->easy);
+        easy_put(s, t->easy, t->dirty);
     curl_slist_free_all(t->req_headers);
     free(t->hdr);
     free(t->body);
-    free(t->url);
     free(t);
 }
 
@@ -490,12 +562,10 @@ const char *weft_http_response_url(const weft_http_response *t)
 {
     if (t == NULL)
         return NULL;
-    if (t->url == NULL && t->easy && t->in_multi) {
-        char *u = NULL;
-        curl_easy_getinfo(t->easy, CURLINFO_EFFECTIVE_URL, &u);
-        return u;
-    }
-    return t->url;
+    /* the response keeps its easy handle, and libcurl its info, until freed */
+    char *u = NULL;
+    curl_easy_getinfo(t->easy, CURLINFO_EFFECTIVE_URL, &u);
+    return u;
 }
 
 const char *weft_http_response_body(const weft_http_response *t, size_t *len)

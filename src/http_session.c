@@ -64,6 +64,7 @@ static void free_defaults(weft_http_session *s)
         free((char *)s->headers[i].value);
     }
     free(s->headers);
+    curl_slist_free_all(s->default_headers);
     free(s->base_url);
     free(s->user_agent);
     free(s->ca_file);

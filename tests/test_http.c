@@ -147,6 +147,62 @@ static void test_defaults(void **state)
     RUN(defaults_body);
 }
 
+/* A session reuses its libcurl handles: nothing of one request (method,
+ * body, headers, timeouts) may leak into the next one on the same handle. */
+static int reuse_body(ctx *c)
+{
+    weft_http_header dh[] = {{"X-Team", "cerberus"}};
+    weft_http_opts o = {.base_url = http_server_url(c->srv), .headers = dh, .n_headers = 1};
+    weft_http_session *s = NULL;
+    assert_int_equal(weft_http_session_new(&o, &s), 0);
+    weft_http_response *r = NULL;
+    for (int round = 0; round < 3; round++) {
+        /* a PUT with a body and its own header... */
+        weft_http_header h[] = {{"X-Team", "squad"}};
+        weft_http_timeout quick = {.total = 0.001};
+        weft_http_req put = {.method = "PUT",
+                             .url = "/echo?echo=1",
+                             .body = "abc",
+                             .body_len = 3,
+                             .headers = h,
+                             .n_headers = 1};
+        assert_int_equal(weft_http_request(s, &put, &r), 0);
+        assert_non_null(strstr(weft_http_response_body(r, NULL), "PUT /echo?echo=1 HTTP/1.1\r\n"));
+        weft_http_response_free(r);
+        /* ...then a plain GET: no body, the default header */
+        assert_int_equal(weft_http_get(s, "/echo?echo=1", &r), 0);
+        const char *b = weft_http_response_body(r, NULL);
+        assert_non_null(strstr(b, "GET /echo?echo=1 HTTP/1.1\r\n"));
+        assert_null(strstr(b, "Content-Length"));
+        assert_null(strstr(b, "abc"));
+        assert_null(strstr(b, "squad"));
+        assert_non_null(strstr(b, "X-Team: cerberus\r\n"));
+        weft_http_response_free(r);
+        /* a HEAD has no body; the GET after it has one */
+        weft_http_req head = {.method = "HEAD", .url = "/hello"};
+        assert_int_equal(weft_http_request(s, &head, &r), 0);
+        assert_string_equal(weft_http_response_body(r, NULL), "");
+        weft_http_response_free(r);
+        assert_int_equal(weft_http_get(s, "/hello", &r), 0);
+        assert_string_equal(weft_http_response_body(r, NULL), "ok");
+        weft_http_response_free(r);
+        /* a request's own timeout ends with it */
+        weft_http_req slow = {.url = "/slow?delay=0.3", .timeout = &quick};
+        assert_int_equal(weft_http_request(s, &slow, &r), WEFT_ETIMEDOUT);
+        assert_int_equal(weft_http_get(s, "/slow?delay=0.05", &r), 0);
+        assert_int_equal(weft_http_response_status(r), 200);
+        weft_http_response_free(r);
+    }
+    weft_http_session_free(s);
+    return 0;
+}
+
+static void test_handle_reuse(void **state)
+{
+    (void)state;
+    RUN(reuse_body);
+}
+
 /* Sequential requests reuse one connection. */
 static int keepalive_body(ctx *c)
 {
@@ -543,13 +599,13 @@ int main(void)
      * ignore SIGPIPE themselves yet) */
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_get),         cmocka_unit_test(test_request),
-        cmocka_unit_test(test_defaults),    cmocka_unit_test(test_keepalive),
-        cmocka_unit_test(test_idle_closed), cmocka_unit_test(test_concurrent),
-        cmocka_unit_test(test_limits),      cmocka_unit_test(test_stream),
-        cmocka_unit_test(test_stream_slow), cmocka_unit_test(test_redirect),
-        cmocka_unit_test(test_timeouts),    cmocka_unit_test(test_retry),
-        cmocka_unit_test(test_args),
+        cmocka_unit_test(test_get),          cmocka_unit_test(test_request),
+        cmocka_unit_test(test_defaults),     cmocka_unit_test(test_keepalive),
+        cmocka_unit_test(test_handle_reuse), cmocka_unit_test(test_idle_closed),
+        cmocka_unit_test(test_concurrent),   cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_stream),       cmocka_unit_test(test_stream_slow),
+        cmocka_unit_test(test_redirect),     cmocka_unit_test(test_timeouts),
+        cmocka_unit_test(test_retry),        cmocka_unit_test(test_args),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
