@@ -47,6 +47,7 @@ static void poll_cb(uv_poll_t *h, int status, int events)
 {
     weft__http_sock *k = WEFT_CONTAINER_OF(h, weft__http_sock, poll);
     weft_http_session *s = k->session;
+    k->wakeups++;
     if (k->idle) {
         /* A pooled connection stirred (the peer closed it, most likely):
          * libcurl is not watching it and will check it before reuse. Stop
@@ -61,6 +62,7 @@ static void poll_cb(uv_poll_t *h, int status, int events)
          * later request for events must start it again. */
         flags = CURL_CSELECT_ERR;
         k->events = 0;
+        s->poll_errors++;
     } else {
         if (events & (UV_READABLE | UV_DISCONNECT))
             flags |= CURL_CSELECT_IN;
@@ -135,7 +137,7 @@ static weft__http_sock *sock_new(weft_http_session *s, curl_socket_t fd)
 }
 
 /* CURLMOPT_SOCKETFUNCTION: never calls back into libcurl's transfers. */
-static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+int weft__http_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
     (void)easy;
     weft_http_session *s = userp;
@@ -453,7 +455,7 @@ int weft__http_multi_init(weft_http_session *s)
     weft__list_init(&s->socks);
     weft__list_init(&s->transfers);
     weft__timer_init(&s->timer, timer_fired);
-    curl_multi_setopt(s->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+    curl_multi_setopt(s->multi, CURLMOPT_SOCKETFUNCTION, weft__http_socket_cb);
     curl_multi_setopt(s->multi, CURLMOPT_SOCKETDATA, s);
     curl_multi_setopt(s->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
     curl_multi_setopt(s->multi, CURLMOPT_TIMERDATA, s);

@@ -19,12 +19,13 @@ typedef struct weft__http_sock {
     weft__link link; /* session->socks, until the session is freed */
     weft_http_session *session;
     curl_socket_t fd;
-    int events;     /* UV_READABLE | UV_WRITABLE being polled */
-    bool known;     /* libcurl has not said CURL_POLL_REMOVE yet */
-    bool poll_open; /* poll handle initialised and its close callback not run */
-    bool closing;   /* uv_close called */
-    bool failed;    /* polling is impossible: report CURL_CSELECT_ERR */
-    bool idle;      /* removed by libcurl but kept (an owned, pooled socket) */
+    int events;       /* UV_READABLE | UV_WRITABLE being polled */
+    unsigned wakeups; /* poll callbacks run (for the tests) */
+    bool known;       /* libcurl has not said CURL_POLL_REMOVE yet */
+    bool poll_open;   /* poll handle initialised and its close callback not run */
+    bool closing;     /* uv_close called */
+    bool failed;      /* polling is impossible: report CURL_CSELECT_ERR */
+    bool idle;        /* removed by libcurl but kept (an owned, pooled socket) */
 } weft__http_sock;
 
 enum { WAIT_NONE, WAIT_DONE, WAIT_HEADERS, WAIT_DATA };
@@ -60,9 +61,10 @@ struct weft_http_response {
 struct weft_http_session {
     weft_loop *loop;
     CURLM *multi;
-    weft__timer timer; /* libcurl's CURLMOPT_TIMERFUNCTION deadline */
-    bool timer_err;    /* some socket has an error to report */
-    size_t active;     /* transfers in the multi handle */
+    weft__timer timer;    /* libcurl's CURLMOPT_TIMERFUNCTION deadline */
+    bool timer_err;       /* some socket has an error to report */
+    size_t active;        /* transfers in the multi handle */
+    unsigned poll_errors; /* poll errors passed to libcurl (for the tests) */
     /* sockets we could not even allocate a watcher for: CURL_CSELECT_ERR */
     curl_socket_t err_fds[8];
     size_t n_err_fds;
@@ -94,6 +96,9 @@ struct weft_http_session {
 int weft__http_multi_init(weft_http_session *s);
 void weft__http_multi_cleanup(weft_http_session *s);
 int weft__http_start(weft_http_session *s, weft_http_response *t);
+/* CURLMOPT_SOCKETFUNCTION (the tests call it as a misbehaving libcurl
+ * would). */
+int weft__http_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp);
 /* Points the easy handle's socket open/close hooks at the session. */
 void weft__http_easy_hooks(weft_http_session *s, CURL *easy);
 /* Removes a transfer from libcurl (closing its connection if it is not
