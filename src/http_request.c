@@ -289,9 +289,10 @@ static int easy_configure(weft_http_session *s, CURL *e)
         struct curl_blob blob = {s->ca_pem, strlen(s->ca_pem), CURL_BLOB_COPY};
         ok &= curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &blob) == CURLE_OK;
     }
-    /* aiohttp's trust_env=False: no proxy from the environment (and no
-     * getenv per request) */
+    /* aiohttp's trust_env=False: no proxy from the environment, and no
+     * getenv of no_proxy/NO_PROXY per request either */
     ok &= curl_easy_setopt(e, CURLOPT_PROXY, "") == CURLE_OK;
+    ok &= curl_easy_setopt(e, CURLOPT_NOPROXY, "") == CURLE_OK;
     if (s->verbose)
         curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
     weft__http_easy_hooks(s, e);
