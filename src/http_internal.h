@@ -77,7 +77,6 @@ struct weft_http_session {
     CURL *easy_pool[WEFT__HTTP_EASY_POOL];
     size_t n_easy_pool;
     struct curl_slist *default_headers; /* for requests without their own */
-    bool default_headers_built;
     /* defaults */
     char *base_url;
     weft_http_header *headers;
@@ -99,6 +98,12 @@ int weft__http_start(weft_http_session *s, weft_http_response *t);
 /* CURLMOPT_SOCKETFUNCTION (the tests call it as a misbehaving libcurl
  * would). */
 int weft__http_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp);
+/* http_session.c, http_request.c: checks and header lines both use */
+bool weft__http_timeout_valid(const weft_http_timeout *t);
+bool weft__http_header_valid(const weft_http_header *h);
+/* Appends "Name: value" ("Name:" for a NULL value, which removes a header
+ * libcurl would add; "Name;" for an empty one). -EINVAL, -ENOMEM. */
+int weft__http_append_header(struct curl_slist **list, const weft_http_header *h);
 /* Points the easy handle's socket open/close hooks at the session. */
 void weft__http_easy_hooks(weft_http_session *s, CURL *easy);
 /* Removes a transfer from libcurl (closing its connection if it is not

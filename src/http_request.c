@@ -209,10 +209,15 @@ static bool header_overridden(const weft_http_req *req, const char *name)
     return false;
 }
 
-static int append_header(struct curl_slist **list, const weft_http_header *h)
+bool weft__http_header_valid(const weft_http_header *h)
 {
-    if (h->name == NULL || h->name[0] == '\0' || strpbrk(h->name, ":\r\n") ||
-        (h->value && strpbrk(h->value, "\r\n")))
+    return h->name != NULL && h->name[0] != '\0' && !strpbrk(h->name, ":\r\n") &&
+           !(h->value && strpbrk(h->value, "\r\n"));
+}
+
+int weft__http_append_header(struct curl_slist **list, const weft_http_header *h)
+{
+    if (!weft__http_header_valid(h))
         return -EINVAL;
     size_t cap = strlen(h->name) + (h->value ? strlen(h->value) : 0) + 3;
     char *line = weft__malloc(cap);
@@ -234,22 +239,11 @@ static int append_header(struct curl_slist **list, const weft_http_header *h)
 }
 
 /* Defaults not overridden, then the request's own. A request without
- * headers of its own sends the session's list, built once (*out stays
- * NULL: the session owns that list). */
+ * headers of its own sends the session's list (*out stays NULL). */
 static int build_headers(weft_http_session *s, const weft_http_req *req, struct curl_slist **out)
 {
-    if (req->n_headers == 0) {
-        int rc = 0;
-        for (size_t i = 0; rc == 0 && !s->default_headers_built && i < s->n_headers; i++)
-            rc = append_header(&s->default_headers, &s->headers[i]);
-        if (rc != 0) {
-            curl_slist_free_all(s->default_headers);
-            s->default_headers = NULL;
-            return rc;
-        }
-        s->default_headers_built = true;
+    if (req->n_headers == 0)
         return 0;
-    }
     if (req->headers == NULL)
         return -EINVAL;
     for (size_t i = 0; i < req->n_headers; i++)
@@ -258,9 +252,9 @@ static int build_headers(weft_http_session *s, const weft_http_req *req, struct 
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < s->n_headers; i++)
         if (!header_overridden(req, s->headers[i].name))
-            rc = append_header(out, &s->headers[i]);
+            rc = weft__http_append_header(out, &s->headers[i]);
     for (size_t i = 0; rc == 0 && i < req->n_headers; i++)
-        rc = append_header(out, &req->headers[i]);
+        rc = weft__http_append_header(out, &req->headers[i]);
     return rc;
 }
 
@@ -373,8 +367,7 @@ static int set_url(weft_http_response *t, weft_http_session *s, const weft_http_
 
 static int set_timeouts(weft_http_response *t, const weft_http_timeout *to)
 {
-    if (!(!isnan(to->total) && !isnan(to->connect) && !isnan(to->read) && to->total >= 0 &&
-          to->connect >= 0 && to->read >= 0))
+    if (!weft__http_timeout_valid(to))
         return -EINVAL;
     CURL *e = t->easy;
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, ms_opt(seconds_ns(to->total, 300)));

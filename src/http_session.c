@@ -20,7 +20,7 @@ static void global_init(void)
     global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-static bool timeout_valid(const weft_http_timeout *t)
+bool weft__http_timeout_valid(const weft_http_timeout *t)
 {
     return !isnan(t->total) && !isnan(t->connect) && !isnan(t->read) && t->total >= 0 &&
            t->connect >= 0 && t->read >= 0;
@@ -37,14 +37,19 @@ static int copy_headers(weft_http_session *s, const weft_http_opts *o)
         return -ENOMEM;
     for (size_t i = 0; i < o->n_headers; i++) {
         const weft_http_header *h = &o->headers[i];
-        if (h->name == NULL || h->name[0] == '\0' || strpbrk(h->name, ":\r\n") ||
-            (h->value && strpbrk(h->value, "\r\n")))
+        if (!weft__http_header_valid(h))
             return -EINVAL;
         s->n_headers = i + 1;
         s->headers[i].name = weft__strdup(h->name);
         s->headers[i].value = h->value ? weft__strdup(h->value) : NULL;
         if (s->headers[i].name == NULL || (h->value && s->headers[i].value == NULL))
             return -ENOMEM;
+    }
+    /* the list a request without headers of its own sends */
+    for (size_t i = 0; i < s->n_headers; i++) {
+        int rc = weft__http_append_header(&s->default_headers, &s->headers[i]);
+        if (rc != 0)
+            return rc;
     }
     return 0;
 }
@@ -73,8 +78,8 @@ static void free_defaults(weft_http_session *s)
 
 static int set_defaults(weft_http_session *s, const weft_http_opts *o)
 {
-    if (!timeout_valid(&o->timeout) || o->max_connections < 0 || o->max_host_connections < 0 ||
-        o->max_redirects < -1)
+    if (!weft__http_timeout_valid(&o->timeout) || o->max_connections < 0 ||
+        o->max_host_connections < 0 || o->max_redirects < -1)
         return -EINVAL;
     int rc = copy_headers(s, o);
     if (rc == 0)

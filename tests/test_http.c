@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -577,9 +578,21 @@ static int args_body(ctx *c)
     req.method = "GE T";
     assert_int_equal(weft_http_request(c->s, &req, &r), -EINVAL);
     assert_int_equal(weft_http_get(c->s, "ftp://127.0.0.1/x", &r), WEFT_EHTTP);
+    weft_http_timeout nan_timeout = {.total = NAN};
+    weft_http_req timed = {.url = "/x", .timeout = &nan_timeout};
+    assert_int_equal(weft_http_request(c->s, &timed, &r), -EINVAL);
     weft_http_opts o = {.timeout = {.total = -1}};
     weft_http_session *s = (void *)1;
     assert_int_equal(weft_http_session_new(&o, &s), -EINVAL);
+    weft_http_opts bad_defaults = {.headers = bad, .n_headers = 1};
+    assert_int_equal(weft_http_session_new(&bad_defaults, &s), -EINVAL);
+    /* without a base URL, an absolute URL goes to libcurl as it is: a
+     * malformed one fails there, with the same code as through our parse */
+    assert_int_equal(weft_http_session_new(NULL, &s), 0);
+    assert_int_equal(weft_http_get(s, "http://[::1/x", &r), -EINVAL);
+    assert_int_equal(weft_http_get(s, "http://exa mple/x", &r), -EINVAL);
+    assert_int_equal(weft_http_get(s, "no-scheme-or-host", &r), -EINVAL);
+    weft_http_session_free(s);
     assert_int_equal(weft_http_session_new(NULL, NULL), -EINVAL);
     assert_int_equal(weft_http_response_status(NULL), -EINVAL);
     return 0;
