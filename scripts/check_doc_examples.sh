@@ -9,6 +9,11 @@ lib=$2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 count=0
+# The Redis client's examples need hiredis when the library was built with it.
+redis_libs=""
+if nm "$lib" 2>/dev/null | grep -q ' T weft_redis_connect$'; then
+    redis_libs=$(pkg-config --libs hiredis)
+fi
 for md in "$src"/README.md "$src"/docs/*.md; do
     [ -f "$md" ] || continue
     awk -v dir="$tmp" -v base="$(basename "$md" .md)" '
@@ -22,7 +27,7 @@ for f in "$tmp"/*.c; do
     count=$((count + 1))
     # shellcheck disable=SC2086  # DOC_CFLAGS holds several flags
     if ! cc ${DOC_CFLAGS:-} -std=gnu11 -Wall -Wextra -Werror -I"$src/include" "$f" "$lib" \
-        $(pkg-config --libs libuv) -lm -lpthread -o "$f.bin" 2> "$f.err"; then
+        $(pkg-config --libs libuv) $redis_libs -lm -lpthread -o "$f.bin" 2> "$f.err"; then
         echo "doc example $(basename "$f") does not compile:"
         cat "$f.err"
         exit 1

@@ -1,0 +1,426 @@
+/* pubsub: a subscription is a connection of the pool in subscriber mode,
+ * the channels and patterns it should listen to, and the messages it
+ * received, read by a task with weft_redis_sub_next. Confirmations of
+ * (P)(UN)SUBSCRIBE go to their callers through the connection's slots like
+ * any reply; messages go to the queue. When the connection breaks, the
+ * reader hears it once (WEFT_ECONNLOST: Redis keeps no messages for an
+ * absent subscriber), then the subscription reconnects through the pool
+ * and subscribes again to everything. A full queue pauses reading. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "redis_internal.h"
+
+typedef struct name_set {
+    char **v;
+    size_t n, cap;
+} name_set;
+
+struct weft_redis_sub {
+    weft_redis_pool *pool;
+    weft__link link;  /* pool->subs */
+    weft_redis *conn; /* NULL between connections */
+    name_set channels, patterns;
+    weft_redis_reply **q; /* ring of max messages */
+    size_t head, len, max;
+    weft_task *waiter; /* the task in weft_redis_sub_next */
+    unsigned busy;     /* calls in progress: sub outlives them */
+    bool lost;         /* the connection broke: tell the reader once */
+    bool closed;       /* the pool was closed, or the subscription */
+    bool released;     /* weft_redis_sub_close was called */
+};
+
+/* ------------------------------------------------------------ names */
+
+static ssize_t name_find(const name_set *s, const char *name)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (strcmp(s->v[i], name) == 0)
+            return (ssize_t)i;
+    return -1;
+}
+
+static int name_add(name_set *s, const char *name)
+{
+    if (name_find(s, name) >= 0)
+        return 0;
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 8;
+        char **v = weft__realloc(s->v, cap * sizeof *v);
+        if (v == NULL)
+            return -ENOMEM;
+        s->v = v;
+        s->cap = cap;
+    }
+    if ((s->v[s->n] = weft__strdup(name)) == NULL)
+        return -ENOMEM;
+    s->n++;
+    return 0;
+}
+
+static void name_remove(name_set *s, const char *name)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        if (name == NULL || strcmp(s->v[i], name) == 0) {
+            free(s->v[i]);
+            s->v[i--] = s->v[--s->n];
+        }
+    }
+}
+
+static void name_free(name_set *s)
+{
+    name_remove(s, NULL);
+    free(s->v);
+}
+
+/* ------------------------------------------------------------ messages */
+
+bool weft__redis_sub_full(const weft_redis_sub *sub)
+{
+    return sub->len >= sub->max;
+}
+
+bool weft__redis_sub_take(weft_redis_sub *sub, weft_redis_reply *reply)
+{
+    bool message = (weft__redis_reply_is(reply, "message") && reply->len == 3) ||
+                   (weft__redis_reply_is(reply, "pmessage") && reply->len == 4);
+    if (!message)
+        return false; /* a confirmation or an error: a caller's reply */
+    sub->q[(sub->head + sub->len++) % sub->max] = reply;
+    weft_task *t = sub->waiter;
+    if (t) {
+        sub->waiter = NULL;
+        weft__wake(t, 0);
+    }
+    return true;
+}
+
+void weft__redis_sub_lost(weft_redis_sub *sub, int code)
+{
+    if (code != WEFT_ECLOSED)
+        sub->lost = true;
+    weft_task *t = sub->waiter;
+    if (t) {
+        sub->waiter = NULL;
+        weft__wake(t, code == WEFT_ECLOSED ? WEFT_ECLOSED : WEFT_ECONNLOST);
+    }
+}
+
+static weft_redis_reply *pop(weft_redis_sub *sub);
+
+/* ------------------------------------------------------------ commands */
+
+/* Sends verb with the names (or none) and waits for `want` confirmations.
+ * WEFT_EREDIS if the server refused. */
+static int sub_command(weft_redis_sub *sub, const char *verb, char *const *names, size_t n,
+                       size_t want)
+{
+    const char **argv = weft__malloc((n + 1) * sizeof *argv);
+    weft_redis_reply **replies = weft__calloc(want, sizeof *replies);
+    weft__redis_buf b = {0};
+    int rc = argv && replies ? 0 : -ENOMEM;
+    if (rc == 0) {
+        argv[0] = verb;
+        memcpy(argv + 1, names, n * sizeof *argv);
+        rc = weft__redis_encode(&b, n + 1, argv, NULL);
+    }
+    if (rc == 0)
+        rc = weft__redis_send(sub->conn, &b, want, replies);
+    for (size_t i = 0; replies && i < want; i++) {
+        if (rc == 0 && replies[i] && replies[i]->type == WEFT_REDIS_ERROR) {
+            weft_log(WEFT_LOG_INFO, "redis", "%s refused: %s", verb, replies[i]->v.str);
+            rc = WEFT_EREDIS;
+        }
+        weft_redis_reply_free(replies[i]);
+    }
+    weft__redis_buf_free(&b);
+    free(replies);
+    free(argv);
+    return rc;
+}
+
+static void detach(weft_redis_sub *sub)
+{
+    weft_redis *c = sub->conn;
+    if (c == NULL)
+        return;
+    sub->conn = NULL;
+    c->sub = NULL;
+    weft__redis_pool_discard(sub->pool, c);
+}
+
+/* A new connection, subscribed to everything the subscription holds. */
+static int sub_connect(weft_redis_sub *sub)
+{
+    detach(sub);
+    weft_redis *c;
+    int rc = weft__redis_pool_open(sub->pool, WEFT__REDIS_SUB, &c);
+    if (rc != 0)
+        return rc;
+    c->sub = sub;
+    sub->conn = c;
+    if (sub->channels.n > 0)
+        rc = sub_command(sub, "SUBSCRIBE", sub->channels.v, sub->channels.n, sub->channels.n);
+    if (rc == 0 && sub->patterns.n > 0)
+        rc = sub_command(sub, "PSUBSCRIBE", sub->patterns.v, sub->patterns.n, sub->patterns.n);
+    if (rc != 0 && sub->conn == c)
+        detach(sub);
+    return rc;
+}
+
+static void sub_free(weft_redis_sub *sub)
+{
+    while (sub->len > 0)
+        weft_redis_reply_free(pop(sub));
+    name_free(&sub->channels);
+    name_free(&sub->patterns);
+    free(sub->q);
+    weft__redis_pool_remove_sub(sub->pool, &sub->link);
+    free(sub);
+}
+
+/* Every call that may wait enters (and its checks pass) and leaves. */
+static int sub_enter(weft_redis_sub *sub)
+{
+    if (sub == NULL)
+        return -EINVAL;
+    int rc = weft__check_task();
+    if (rc != 0)
+        return rc;
+    if (weft__redis_pool_loop(sub->pool) != weft__loop_current())
+        return WEFT_EFOREIGN;
+    if (sub->closed)
+        return WEFT_ECLOSED;
+    sub->busy++;
+    return 0;
+}
+
+static int sub_leave(weft_redis_sub *sub, int rc)
+{
+    if (--sub->busy == 0 && sub->released)
+        sub_free(sub);
+    return rc;
+}
+
+/* (P)SUBSCRIBE or (P)UNSUBSCRIBE one name (NULL: all, unsubscribing). */
+static int change(weft_redis_sub *sub, name_set *set, const char *verb, const char *name, bool add)
+{
+    size_t had = set->n;
+    int rc = 0;
+    if (add)
+        rc = name_add(set, name);
+    else
+        name_remove(set, name);
+    if (rc != 0)
+        return rc;
+    if (sub->conn == NULL || sub->conn->err != 0)
+        /* Connect now: that subscribes to the whole set, this one
+         * included; an unsubscribe needs no connection. */
+        return add ? sub_connect(sub) : 0;
+    char *one[1] = {(char *)name};
+    size_t want = name ? 1 : (had > 0 ? had : 1);
+    return sub_command(sub, verb, one, name ? 1 : 0, want);
+}
+
+static int change_call(weft_redis_sub *sub, bool patterns, const char *verb, const char *name,
+                       bool add)
+{
+    if (add && name == NULL)
+        return -EINVAL;
+    int rc = sub_enter(sub);
+    if (rc != 0)
+        return rc;
+    return sub_leave(sub, change(sub, patterns ? &sub->patterns : &sub->channels, verb, name, add));
+}
+
+/* ------------------------------------------------------------ public */
+
+int weft_redis_sub_open(weft_redis_pool *pool, weft_redis_sub **out)
+{
+    if (out == NULL)
+        return -EINVAL;
+    *out = NULL;
+    if (pool == NULL)
+        return -EINVAL;
+    int rc = weft__check_task();
+    if (rc != 0)
+        return rc;
+    if (weft__redis_pool_loop(pool) != weft__loop_current())
+        return WEFT_EFOREIGN;
+    if (weft__redis_pool_closed(pool))
+        return WEFT_ECLOSED;
+    weft_redis_sub *sub = weft__calloc(1, sizeof *sub);
+    if (sub == NULL)
+        return -ENOMEM;
+    sub->pool = pool;
+    sub->max = weft__redis_pool_opts(pool)->max_messages;
+    sub->q = weft__calloc(sub->max, sizeof *sub->q);
+    if (sub->q == NULL) {
+        free(sub);
+        return -ENOMEM;
+    }
+    weft__redis_pool_add_sub(pool, &sub->link);
+    sub->busy++;
+    if ((rc = sub_connect(sub)) != 0) {
+        sub->released = true;
+        detach(sub);
+        return sub_leave(sub, rc);
+    }
+    sub_leave(sub, 0);
+    *out = sub;
+    return 0;
+}
+
+int weft_redis_sub_subscribe(weft_redis_sub *sub, const char *channel)
+{
+    return change_call(sub, false, "SUBSCRIBE", channel, true);
+}
+
+int weft_redis_sub_psubscribe(weft_redis_sub *sub, const char *pattern)
+{
+    return change_call(sub, true, "PSUBSCRIBE", pattern, true);
+}
+
+int weft_redis_sub_unsubscribe(weft_redis_sub *sub, const char *channel)
+{
+    return change_call(sub, false, "UNSUBSCRIBE", channel, false);
+}
+
+int weft_redis_sub_punsubscribe(weft_redis_sub *sub, const char *pattern)
+{
+    return change_call(sub, true, "PUNSUBSCRIBE", pattern, false);
+}
+
+typedef struct next_wait {
+    weft__wait w;
+    weft_redis_sub *sub;
+} next_wait;
+
+static bool next_cancel(weft__wait *w)
+{
+    WEFT_CONTAINER_OF(w, next_wait, w)->sub->waiter = NULL;
+    return true;
+}
+
+static weft_redis_reply *pop(weft_redis_sub *sub)
+{
+    weft_redis_reply *r = sub->q[sub->head];
+    sub->head = (sub->head + 1) % sub->max;
+    sub->len--;
+    weft_redis *c = sub->conn;
+    if (c && c->reader_paused) { /* room again: the reader goes on */
+        weft_task *t = c->reader_paused;
+        c->reader_paused = NULL;
+        weft__wake(t, 0);
+    }
+    return r;
+}
+
+int weft_redis_sub_next(weft_redis_sub *sub, weft_redis_msg **out)
+{
+    if (out == NULL)
+        return -EINVAL;
+    *out = NULL;
+    int rc = sub_enter(sub);
+    if (rc != 0)
+        return rc;
+    if (sub->waiter)
+        return sub_leave(sub, -EBUSY); /* one reader at a time */
+    for (;;) {
+        if (sub->len > 0) {
+            *out = (weft_redis_msg *)pop(sub);
+            rc = 0;
+            break;
+        }
+        if (sub->closed) {
+            rc = WEFT_ECLOSED;
+            break;
+        }
+        if (sub->lost) {
+            sub->lost = false;
+            rc = WEFT_ECONNLOST;
+            break;
+        }
+        if (sub->conn == NULL || sub->conn->err != 0) {
+            if ((rc = sub_connect(sub)) != 0)
+                break;
+            continue;
+        }
+        next_wait nw = {.w = {.cancel = next_cancel, .what = "redis read message", .obj = sub},
+                        .sub = sub};
+        sub->waiter = weft__task_current();
+        rc = weft__park(&nw.w);
+        if (rc != 0 && rc != WEFT_ECONNLOST)
+            break;
+        if (rc == WEFT_ECONNLOST && sub->len == 0) {
+            sub->lost = false; /* told now */
+            break;
+        }
+    }
+    return sub_leave(sub, rc);
+}
+
+size_t weft_redis_sub_queued(const weft_redis_sub *sub)
+{
+    return sub ? sub->len : 0;
+}
+
+void weft__redis_sub_pool_closed(weft__link *link)
+{
+    weft_redis_sub *sub = WEFT_CONTAINER_OF(link, weft_redis_sub, link);
+    sub->closed = true;
+    if (sub->conn)
+        weft__redis_shutdown(sub->conn, WEFT_ECLOSED); /* wakes its callers */
+    weft__redis_sub_lost(sub, WEFT_ECLOSED);
+}
+
+void weft_redis_sub_close(weft_redis_sub *sub)
+{
+    if (sub == NULL || sub->released)
+        return;
+    sub->released = true;
+    sub->closed = true;
+    weft__redis_sub_lost(sub, WEFT_ECLOSED); /* a reader in next returns */
+    detach(sub);                             /* callers in (un)subscribe return WEFT_ECLOSED */
+    sub->busy++;
+    sub_leave(sub, 0);
+}
+
+/* ------------------------------------------------------------ messages */
+
+static const char *element(const weft_redis_msg *msg, size_t i, size_t *len)
+{
+    const weft_redis_reply *r = (const weft_redis_reply *)msg;
+    return weft_redis_reply_string(weft_redis_reply_at(r, i), len);
+}
+
+static bool is_pmessage(const weft_redis_msg *msg)
+{
+    return weft__redis_reply_is((const weft_redis_reply *)msg, "pmessage");
+}
+
+const char *weft_redis_msg_channel(const weft_redis_msg *msg, size_t *len)
+{
+    return element(msg, is_pmessage(msg) ? 2 : 1, len);
+}
+
+const char *weft_redis_msg_pattern(const weft_redis_msg *msg, size_t *len)
+{
+    if (msg && is_pmessage(msg))
+        return element(msg, 1, len);
+    if (len)
+        *len = 0;
+    return NULL;
+}
+
+const char *weft_redis_msg_data(const weft_redis_msg *msg, size_t *len)
+{
+    return element(msg, is_pmessage(msg) ? 3 : 2, len);
+}
+
+void weft_redis_msg_free(weft_redis_msg *msg)
+{
+    weft_redis_reply_free((weft_redis_reply *)msg);
+}
