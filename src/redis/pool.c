@@ -130,6 +130,14 @@ static int pool_check(const weft_redis_pool *pool)
 
 /* ------------------------------------------------------------ places */
 
+/* A caller waiting in pool->room: for a place (to open a connection), or,
+ * an acquire, for a place or a connection given back. */
+typedef struct room_waiter {
+    weft__waiter wt; /* wt.item: this struct */
+    bool acquire;
+    weft_redis *conn; /* handed over by a release (then the wake code is 1) */
+} room_waiter;
+
 static void room_wake(weft_redis_pool *pool)
 {
     while (pool->total < pool->opts.max_connections && !weft__waitq_empty(&pool->room)) {
@@ -138,15 +146,36 @@ static void room_wake(weft_redis_pool *pool)
     }
 }
 
-/* Takes a place among max_connections, waiting behind earlier callers. */
-static int take_place(weft_redis_pool *pool)
+/* Takes a place among max_connections, waiting behind earlier callers. An
+ * acquire (handed != NULL) may be handed a connection given back instead:
+ * then it returns 1. */
+static int take_place(weft_redis_pool *pool, weft_redis **handed)
 {
     if (pool->total < pool->opts.max_connections && weft__waitq_empty(&pool->room)) {
         pool->total++;
         return 0;
     }
-    weft__waiter wt = {0};
-    return weft__waitq_park(&pool->room, &wt, "redis pool wait for a connection", pool);
+    room_waiter rw = {.acquire = handed != NULL};
+    rw.wt.item = &rw;
+    int rc = weft__waitq_park(&pool->room, &rw.wt, "redis pool wait for a connection", pool);
+    if (rc == 1)
+        *handed = rw.conn;
+    return rc;
+}
+
+/* A connection given back goes to the first acquire waiting, if any. */
+static bool hand_over(weft_redis_pool *pool, weft_redis *c)
+{
+    for (weft__link *l = pool->room.head.next; l != &pool->room.head; l = l->next) {
+        room_waiter *rw = WEFT_CONTAINER_OF(l, room_waiter, wt.link);
+        if (rw->acquire) {
+            weft__list_remove(l);
+            rw->conn = c;
+            weft__waiter_wake(&rw->wt, 1);
+            return true;
+        }
+    }
+    return false;
 }
 
 static void give_place(weft_redis_pool *pool)
@@ -196,13 +225,12 @@ static void note_result(weft_redis_pool *pool, int rc)
              weft_strerror(rc), pool->delay);
 }
 
-int weft__redis_pool_open(weft_redis_pool *pool, weft__redis_role role, weft_redis **out)
+/* Opens a connection in a place already taken (given back on failure). */
+static int open_in_place(weft_redis_pool *pool, weft__redis_role role, weft_redis **out)
 {
-    int rc = take_place(pool);
-    if (rc != 0)
-        return rc;
     weft_redis *c = NULL;
-    if ((rc = pool->closed ? WEFT_ECLOSED : wait_backoff(pool)) == 0)
+    int rc = pool->closed ? WEFT_ECLOSED : wait_backoff(pool);
+    if (rc == 0)
         rc = pool->closed ? WEFT_ECLOSED : weft__redis_open(&pool->url, &pool->opts, &c);
     if (rc == 0 && pool->closed) {
         weft__redis_release(c);
@@ -217,6 +245,12 @@ int weft__redis_pool_open(weft_redis_pool *pool, weft__redis_role role, weft_red
     c->role = role;
     *out = c;
     return 0;
+}
+
+int weft__redis_pool_open(weft_redis_pool *pool, weft__redis_role role, weft_redis **out)
+{
+    int rc = take_place(pool, NULL);
+    return rc != 0 ? rc : open_in_place(pool, role, out);
 }
 
 /* One of the shared connections, connected (single flight: the callers
@@ -320,6 +354,20 @@ int weft_redis_pool_pipeline_run(weft_redis_pool *pool, weft_redis_pipeline *p)
 
 /* ------------------------------------------------------------ lending */
 
+/* An idle connection still healthy, or NULL. */
+static weft_redis *pop_idle(weft_redis_pool *pool)
+{
+    weft__link *l;
+    while ((l = weft__list_pop_front(&pool->idle)) != NULL) {
+        pool->n_idle--;
+        weft_redis *c = WEFT_CONTAINER_OF(l, weft_redis, pool_link);
+        if (c->err == 0)
+            return c;
+        weft__redis_pool_discard(pool, c); /* the server closed it while idle */
+    }
+    return NULL;
+}
+
 int weft_redis_pool_acquire(weft_redis_pool *pool, weft_redis **out)
 {
     if (out == NULL)
@@ -329,21 +377,17 @@ int weft_redis_pool_acquire(weft_redis_pool *pool, weft_redis **out)
     if (rc != 0)
         return rc;
     weft__redis_pool_hold(pool);
-    weft_redis *c = NULL;
-    while (rc == 0 && c == NULL) {
-        weft__link *l = weft__list_pop_front(&pool->idle);
-        if (l == NULL) {
-            rc = weft__redis_pool_open(pool, WEFT__REDIS_LENT, &c);
-            break;
-        }
-        pool->n_idle--;
-        c = WEFT_CONTAINER_OF(l, weft_redis, pool_link);
-        if (c->err != 0) { /* the server closed it while idle */
-            weft__redis_pool_discard(pool, c);
-            c = NULL;
-        }
+    weft_redis *c = pop_idle(pool);
+    if (c == NULL) {
+        rc = take_place(pool, &c);
+        if (rc == 0)
+            rc = open_in_place(pool, WEFT__REDIS_LENT, &c);
+        else if (rc == 1)
+            rc = c->err != 0 ? c->err : 0; /* handed over by a release */
     }
     if (rc != 0) {
+        if (c)
+            weft__redis_pool_discard(pool, c);
         weft__redis_pool_unhold(pool);
         return rc;
     }
@@ -361,8 +405,10 @@ void weft_redis_pool_release(weft_redis_pool *pool, weft_redis *conn)
     weft__list_remove(&conn->pool_link);
     pool->n_lent--;
     if (!pool->closed && conn->err == 0 && conn->in_flight == 0 && conn->refs == 0) {
-        weft__list_push_back(&pool->idle, &conn->pool_link);
-        pool->n_idle++;
+        if (!hand_over(pool, conn)) {
+            weft__list_push_back(&pool->idle, &conn->pool_link);
+            pool->n_idle++;
+        }
     } else {
         /* something may still be blocked on it (a cancelled BRPOP): close */
         weft__redis_pool_discard(pool, conn);
