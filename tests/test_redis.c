@@ -704,6 +704,18 @@ static int limit_timeouts(void *arg)
     weft_redis_reply_free(r);
     assert_int_equal(weft_redis_in_flight(c), 0);
     weft_redis_close(c);
+    /* the timeout covers the wait for room too (max_pending 1, held by a
+     * BLPOP): the second command never got to be sent */
+    o = (weft_redis_opts){.command_timeout = 0.1, .max_pending = 1};
+    assert_int_equal(weft_redis_connect(srv.unix_url, &o, &c), 0);
+    assert_int_equal(weft_redis_commandf(c, NULL, "BLPOP k:blk 0"), WEFT_ETIMEDOUT);
+    assert_int_equal(weft_redis_commandf(c, NULL, "ECHO never-sent"), WEFT_ETIMEDOUT);
+    assert_int_equal(weft_redis_in_flight(c), 1);
+    ok(pusher, "RPUSH k:blk late");
+    assert_int_equal(weft_redis_commandf(c, &r, "ECHO sent"), 0);
+    assert_string_equal(weft_redis_reply_string(r, NULL), "sent");
+    weft_redis_reply_free(r);
+    weft_redis_close(c);
     weft_redis_close(pusher);
     return 0;
 }

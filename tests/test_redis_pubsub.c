@@ -120,6 +120,31 @@ static int basics(void *arg)
     weft_redis_sub_close(sub);
     weft_redis_pool_stats(pool, &s);
     assert_int_equal(s.subscriptions, 0);
+
+    /* refused by an ACL: WEFT_EREDIS, and the channel is not kept (an
+     * unsubscribe from all then expects only what the server has) */
+    assert_int_equal(weft_redis_pool_commandf(pool, NULL,
+                                              "ACL SETUSER bob on >pw ~* "
+                                              "resetchannels &ok:* +@all"),
+                     0);
+    char url[256];
+    snprintf(url, sizeof url, "unix://bob:pw@%s", srv.sock);
+    weft_redis_pool *bobs;
+    assert_int_equal(weft_redis_pool_new(url, NULL, &bobs), 0);
+    assert_int_equal(weft_redis_sub_open(bobs, &sub), 0);
+    assert_int_equal(weft_redis_sub_subscribe(sub, "ok:1"), 0);
+    assert_int_equal(weft_redis_sub_subscribe(sub, "forbidden"), WEFT_EREDIS);
+    weft_timeout *scope; /* a confirmation taken by the wrong call would hang */
+    assert_int_equal(weft_timeout_begin(5, &scope), 0);
+    int rc = weft_redis_sub_unsubscribe(sub, NULL);
+    if (rc == 0)
+        rc = weft_redis_sub_subscribe(sub, "ok:2");
+    assert_int_equal(weft_timeout_end(scope, rc), 0);
+    assert_int_equal(publish(pool, "ok:2", "bob", 3), 1);
+    expect(sub, "ok:2", NULL, "bob");
+    weft_redis_sub_close(sub);
+    weft_redis_pool_close(bobs);
+    assert_int_equal(weft_redis_pool_commandf(pool, NULL, "ACL DELUSER bob"), 0);
     assert_int_equal(s.connections, 1); /* the shared one */
     weft_redis_pool_close(pool);
     return 0;

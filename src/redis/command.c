@@ -32,18 +32,29 @@ static void room_wake(weft_redis *c)
     }
 }
 
-/* Reserves n replies' worth of room, waiting behind earlier callers. */
-static int admit(weft_redis *c, size_t n)
+/* Reserves n replies' worth of room, waiting behind earlier callers (until
+ * deadline, ns). */
+static int admit(weft_redis *c, size_t n, uint64_t deadline)
 {
     if (weft__waitq_empty(&c->room) && fits(c, n)) {
         c->in_flight += n;
         return 0;
     }
-    weft__waiter wt = {.item = (void *)(uintptr_t)n};
-    int rc = weft__waitq_park(&c->room, &wt, "redis wait for room", c);
-    if (rc == WEFT_ECANCELED)
+    weft__waiter wt = {
+        .w = {.cancel = weft__waiter_cancel, .what = "redis wait for room", .obj = c},
+        .task = weft__task_current(),
+        .item = (void *)(uintptr_t)n};
+    weft__list_push_back(&c->room.head, &wt.link);
+    int rc = weft__park_until(&wt.w, deadline);
+    if (rc != 0 && c->err == 0)
         room_wake(c); /* a big batch that left may have held back smaller ones */
     return rc;
+}
+
+/* When the caller's command_timeout runs out (ns), UINT64_MAX for never. */
+static uint64_t deadline_of(const weft_redis *c)
+{
+    return c->command_timeout_ns ? weft__now_ns() + c->command_timeout_ns : UINT64_MAX;
 }
 
 static void unadmit(weft_redis *c, size_t n)
@@ -69,7 +80,7 @@ static bool slot_cancel(weft__wait *w)
 }
 
 /* Links a slot for n replies (their commands are in c->out) and waits. */
-static int await_replies(weft_redis *c, size_t n, weft_redis_reply **replies)
+static int await_replies(weft_redis *c, size_t n, weft_redis_reply **replies, uint64_t deadline)
 {
     weft__redis_slot s = {
         .w = {.cancel = slot_cancel, .what = "redis read reply", .obj = c},
@@ -82,9 +93,6 @@ static int await_replies(weft_redis *c, size_t n, weft_redis_reply **replies)
     c->skip_tail = 0;
     weft__list_push_back(&c->pending, &s.link);
     weft__redis_kick_writer(c);
-    uint64_t deadline = UINT64_MAX;
-    if (c->command_timeout_ns)
-        deadline = weft__now_ns() + c->command_timeout_ns;
     return weft__park_until(&s.w, deadline);
 }
 
@@ -140,10 +148,11 @@ int weft__redis_send(weft_redis *c, const weft__redis_buf *cmds, size_t n,
                      weft_redis_reply **replies)
 {
     c->refs++; /* c stays allocated until we are done with it */
-    int rc = admit(c, n);
+    uint64_t deadline = deadline_of(c);
+    int rc = admit(c, n, deadline);
     if (rc == 0 && (rc = c->err) == 0) {
         if ((rc = weft__redis_buf_append(&c->out, cmds->data, cmds->len)) == 0)
-            rc = await_replies(c, n, replies);
+            rc = await_replies(c, n, replies, deadline);
         else
             unadmit(c, n);
     }
@@ -156,14 +165,15 @@ int weft__redis_send(weft_redis *c, const weft__redis_buf *cmds, size_t n,
 /* One command, encoded straight into the connection's output. */
 static int call(weft_redis *c, const weft__redis_cmd *cmd, weft_redis_reply **reply)
 {
-    int rc = admit(c, 1);
+    uint64_t deadline = deadline_of(c);
+    int rc = admit(c, 1, deadline);
     if (rc != 0 || (rc = c->err) != 0)
         return rc;
     if ((rc = weft__redis_cmd_encode(&c->out, cmd)) != 0) {
         unadmit(c, 1);
         return rc;
     }
-    return await_replies(c, 1, reply);
+    return await_replies(c, 1, reply, deadline);
 }
 
 int weft__redis_call(weft_redis *c, const weft__redis_cmd *cmd, weft_redis_reply **out)

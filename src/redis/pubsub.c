@@ -221,7 +221,10 @@ static int change(weft_redis_sub *sub, name_set *set, const char *verb, const ch
         return add ? sub_connect(sub) : 0;
     char *one[1] = {(char *)name};
     size_t want = name ? 1 : (had > 0 ? had : 1);
-    return sub_command(sub, verb, one, name ? 1 : 0, want);
+    rc = sub_command(sub, verb, one, name ? 1 : 0, want);
+    if (rc == WEFT_EREDIS && add)
+        name_remove(set, name); /* refused (an ACL): the server does not have it */
+    return rc;
 }
 
 static int change_call(weft_redis_sub *sub, bool patterns, const char *verb, const char *name,
