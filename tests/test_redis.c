@@ -409,6 +409,12 @@ static int formats(void *arg)
             fail_msg("%s gave %s", refused[i], weft_err_name(rc));
         assert_null(r);
     }
+    const char *sub_argv[] = {"Subscribe", "x"}, *reply_argv[] = {"client", "REPLY", "OFF"};
+    assert_int_equal(weft_redis_command(c, 2, sub_argv, NULL, &r), -EINVAL);
+    assert_int_equal(weft_redis_command(c, 3, reply_argv, NULL, &r), -EINVAL);
+    const char *mon_argv[] = {"MONITOR"};
+    size_t mon_len[] = {7};
+    assert_int_equal(weft_redis_command(c, 1, mon_argv, mon_len, &r), -EINVAL);
     assert_int_equal(weft_redis_in_flight(c), 0);
     /* ...while CLIENT commands otherwise pass */
     assert_int_equal(weft_redis_commandf(c, &r, "CLIENT ID"), 0);
