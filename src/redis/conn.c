@@ -213,15 +213,13 @@ static int parse_buffered(weft_redis *c)
     while (c->err == 0) {
         if (c->sub && weft__redis_sub_full(c->sub))
             return 0;
-        void *obj;
-        if (redisReaderGetReply(c->reader, &obj) != REDIS_OK)
-            return weft__redis_reader_error(c->reader, &c->lim);
-        if (obj == NULL)
-            return weft__redis_reader_check(c->reader, &c->lim);
-        if (c->sub && weft__redis_sub_take(c->sub, obj))
+        weft_redis_reply *reply;
+        int rc = weft__redis_reader_next(c->reader, &c->lim, &reply);
+        if (rc <= 0)
+            return rc;
+        if (c->sub && weft__redis_sub_take(c->sub, reply))
             continue;
-        int rc = weft__redis_deliver(c, obj);
-        if (rc != 0)
+        if ((rc = weft__redis_deliver(c, reply)) != 0)
             return rc;
     }
     return 0;

@@ -65,10 +65,11 @@ typedef struct weft__redis_limits {
 } weft__redis_limits;
 
 redisReader *weft__redis_reader_new(weft__redis_limits *lim);
-/* After the replies buffered were taken: WEFT_ELIMIT if the one being
- * received already exceeds max_reply, else 0. */
-int weft__redis_reader_check(redisReader *r, weft__redis_limits *lim);
-/* The code for a reader in error: WEFT_ELIMIT, -ENOMEM or WEFT_EPROTOCOL. */
+/* The next complete reply in the reader's buffer: 1 and *out, 0 when none
+ * is complete yet, or the error that ends the connection (WEFT_ELIMIT: the
+ * reply being received is over a limit already; WEFT_EPROTOCOL; -ENOMEM). */
+int weft__redis_reader_next(redisReader *r, weft__redis_limits *lim, weft_redis_reply **out);
+/* The code for a reader in error (a failed feed): as above. */
 int weft__redis_reader_error(redisReader *r, const weft__redis_limits *lim);
 /* An array reply whose first element is the string word (pub/sub). */
 bool weft__redis_reply_is(const weft_redis_reply *r, const char *word);

@@ -138,7 +138,9 @@ redisReader *weft__redis_reader_new(weft__redis_limits *lim)
     return r;
 }
 
-int weft__redis_reader_check(redisReader *r, weft__redis_limits *lim)
+/* After the replies buffered were taken: WEFT_ELIMIT if the one being
+ * received already exceeds max_reply, else 0. */
+static int reader_check(redisReader *r, weft__redis_limits *lim)
 {
     /* hiredis waits for a whole bulk string before creating it: what is
      * buffered of it counts already, or a huge one would be buffered
@@ -157,6 +159,18 @@ int weft__redis_reader_error(redisReader *r, const weft__redis_limits *lim)
     if (lim->exceeded)
         return WEFT_ELIMIT;
     return r->err == REDIS_ERR_OOM ? -ENOMEM : WEFT_EPROTOCOL;
+}
+
+int weft__redis_reader_next(redisReader *r, weft__redis_limits *lim, weft_redis_reply **out)
+{
+    void *obj;
+    if (redisReaderGetReply(r, &obj) != REDIS_OK)
+        return weft__redis_reader_error(r, lim);
+    if (obj == NULL)
+        return reader_check(r, lim);
+    lim->building = 0; /* until the next reply's root is made */
+    *out = obj;
+    return 1;
 }
 
 bool weft__redis_reply_is(const weft_redis_reply *r, const char *word)
