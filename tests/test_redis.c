@@ -15,27 +15,7 @@
 #include <string.h>
 
 #include "redis/redis_internal.h"
-#include "redis_server.c"
-
-static redis_server srv;
-
-static int setup(void **state)
-{
-    (void)state;
-    return redis_server_start(&srv);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    redis_server_stop(&srv);
-    return 0;
-}
-
-static int run(weft_fn fn)
-{
-    return weft_run(fn, NULL);
-}
+#include "redis_test.h"
 
 /* A command whose reply the test only checks for success. */
 static void ok(weft_redis *c, const char *fmt, ...)
@@ -180,7 +160,7 @@ static void test_connect_errors(void **state)
     (void)state;
     weft_redis *c;
     assert_int_equal(weft_redis_connect(srv.unix_url, NULL, &c), WEFT_ENOTASK);
-    assert_int_equal(run(bad_connects), 0);
+    assert_int_equal(weft_run(bad_connects, NULL), 0);
 }
 
 /* ------------------------------------------------------------ replies */
@@ -265,7 +245,7 @@ static int reply_types(void *arg)
 static void test_reply_types(void **state)
 {
     (void)state;
-    assert_int_equal(run(reply_types), 0);
+    assert_int_equal(weft_run(reply_types, NULL), 0);
     assert_int_equal(weft_redis_reply_type(NULL), WEFT_REDIS_NIL);
     assert_null(weft_redis_reply_string(NULL, NULL));
     weft_redis_reply_free(NULL);
@@ -302,11 +282,7 @@ static int binary_values(void *arg)
     return 0;
 }
 
-static void test_binary_values(void **state)
-{
-    (void)state;
-    assert_int_equal(run(binary_values), 0);
-}
+REDIS_LOOP_TEST(binary_values)
 
 /* Several MiB each way, with small commands around them on the same
  * connection from other tasks. */
@@ -364,11 +340,7 @@ static int large_values(void *arg)
     return 0;
 }
 
-static void test_large_values(void **state)
-{
-    (void)state;
-    assert_int_equal(run(large_values), 0);
-}
+REDIS_LOOP_TEST(large_values)
 
 /* ------------------------------------------------------------ formats and refusals */
 
@@ -424,11 +396,7 @@ static int formats(void *arg)
     return 0;
 }
 
-static void test_formats_and_refusals(void **state)
-{
-    (void)state;
-    assert_int_equal(run(formats), 0);
-}
+REDIS_LOOP_TEST(formats)
 
 /* ------------------------------------------------------------ handshake */
 
@@ -490,11 +458,7 @@ static int handshake(void *arg)
     return 0;
 }
 
-static void test_handshake(void **state)
-{
-    (void)state;
-    assert_int_equal(run(handshake), 0);
-}
+REDIS_LOOP_TEST(handshake)
 
 /* ------------------------------------------------------------ pipelines */
 
@@ -549,7 +513,7 @@ static int pipelines(void *arg)
 static void test_pipelines(void **state)
 {
     (void)state;
-    assert_int_equal(run(pipelines), 0);
+    assert_int_equal(weft_run(pipelines, NULL), 0);
     weft_redis_pipeline_free(NULL);
     assert_int_equal(weft_redis_pipeline_new(NULL), -EINVAL);
     assert_int_equal(weft_redis_pipeline_addf(NULL, "PING"), -EINVAL);
@@ -601,11 +565,7 @@ static int limit_reply(void *arg)
     return 0;
 }
 
-static void test_limit_reply(void **state)
-{
-    (void)state;
-    assert_int_equal(run(limit_reply), 0);
-}
+REDIS_LOOP_TEST(limit_reply)
 
 typedef struct pend_ctx {
     weft_redis *c;
@@ -658,11 +618,7 @@ static int limit_pending(void *arg)
     return 0;
 }
 
-static void test_limit_pending(void **state)
-{
-    (void)state;
-    assert_int_equal(run(limit_pending), 0);
-}
+REDIS_LOOP_TEST(limit_pending)
 
 /* A server that accepts and never answers: the handshake (AUTH) waits. */
 static int silent_handler(weft_stream *s, void *arg)
@@ -726,11 +682,7 @@ static int limit_timeouts(void *arg)
     return 0;
 }
 
-static void test_limit_timeouts(void **state)
-{
-    (void)state;
-    assert_int_equal(run(limit_timeouts), 0);
-}
+REDIS_LOOP_TEST(limit_timeouts)
 
 /* ------------------------------------------------------------ closing */
 
@@ -763,11 +715,7 @@ static int close_while_waiting(void *arg)
     return 0;
 }
 
-static void test_close_while_waiting(void **state)
-{
-    (void)state;
-    assert_int_equal(run(close_while_waiting), 0);
-}
+REDIS_LOOP_TEST(close_while_waiting)
 
 /* A connection outlives one run of a runner (its tasks wait on the loop)
  * and works in the next; freeing the runner cancels its tasks, which shut
@@ -811,7 +759,7 @@ int main(void)
         cmocka_unit_test(test_reply_types),
         cmocka_unit_test(test_binary_values),
         cmocka_unit_test(test_large_values),
-        cmocka_unit_test(test_formats_and_refusals),
+        cmocka_unit_test(test_formats),
         cmocka_unit_test(test_handshake),
         cmocka_unit_test(test_pipelines),
         cmocka_unit_test(test_limit_reply),
@@ -820,5 +768,5 @@ int main(void)
         cmocka_unit_test(test_close_while_waiting),
         cmocka_unit_test(test_connection_across_runs),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, redis_group_setup, redis_group_teardown);
 }

@@ -19,22 +19,7 @@
 #include <string.h>
 
 #include "fault.h"
-#include "redis_server.c"
-
-static redis_server srv;
-
-static int setup(void **state)
-{
-    (void)state;
-    return redis_server_start(&srv);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    redis_server_stop(&srv);
-    return 0;
-}
+#include "redis_test.h"
 
 /* ------------------------------------------------------------ a fake server */
 
@@ -154,11 +139,7 @@ static int garbage(void *arg)
     return 0;
 }
 
-static void test_garbage(void **state)
-{
-    (void)state;
-    assert_int_equal(weft_run(garbage, NULL), 0);
-}
+REDIS_LOOP_TEST(garbage)
 
 static int unsolicited(void *arg)
 {
@@ -198,11 +179,7 @@ static int unsolicited(void *arg)
     return 0;
 }
 
-static void test_unsolicited(void **state)
-{
-    (void)state;
-    assert_int_equal(weft_run(unsolicited, NULL), 0);
-}
+REDIS_LOOP_TEST(unsolicited)
 
 /* ------------------------------------------------------------ allocation failures */
 
@@ -295,5 +272,5 @@ int main(void)
         cmocka_unit_test(test_unsolicited),
         cmocka_unit_test(test_alloc_failures),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, redis_group_setup, redis_group_teardown);
 }

@@ -14,22 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "redis_server.c"
-
-static redis_server srv;
-
-static int setup(void **state)
-{
-    (void)state;
-    return redis_server_start(&srv);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    redis_server_stop(&srv);
-    return 0;
-}
+#include "redis_test.h"
 
 static struct weft_redis_pool_stats stats(weft_redis_pool *pool)
 {
@@ -214,11 +199,7 @@ static int lending(void *arg)
     return 0;
 }
 
-static void test_lending(void **state)
-{
-    (void)state;
-    assert_int_equal(weft_run(lending, NULL), 0);
-}
+REDIS_LOOP_TEST(lending)
 
 typedef struct acq {
     weft_redis_pool *pool;
@@ -264,11 +245,7 @@ static int max_connections(void *arg)
     return 0;
 }
 
-static void test_max_connections(void **state)
-{
-    (void)state;
-    assert_int_equal(weft_run(max_connections, NULL), 0);
-}
+REDIS_LOOP_TEST(max_connections)
 
 /* ------------------------------------------------------------ a server killed */
 
@@ -353,11 +330,7 @@ static int server_killed(void *arg)
     return 0;
 }
 
-static void test_server_killed(void **state)
-{
-    (void)state;
-    assert_int_equal(weft_run(server_killed, NULL), 0);
-}
+REDIS_LOOP_TEST(server_killed)
 
 /* ------------------------------------------------------------ closing */
 
@@ -419,11 +392,7 @@ static int closing(void *arg)
     return 0;
 }
 
-static void test_closing(void **state)
-{
-    (void)state;
-    assert_int_equal(weft_run(closing, NULL), 0);
-}
+REDIS_LOOP_TEST(closing)
 
 int main(void)
 {
@@ -432,5 +401,5 @@ int main(void)
         cmocka_unit_test(test_max_connections), cmocka_unit_test(test_server_killed),
         cmocka_unit_test(test_closing),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, redis_group_setup, redis_group_teardown);
 }

@@ -15,22 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "redis_server.c"
-
-static redis_server srv;
-
-static int setup(void **state)
-{
-    (void)state;
-    return redis_server_start(&srv);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    redis_server_stop(&srv);
-    return 0;
-}
+#include "redis_test.h"
 
 static long long publish(weft_redis_pool *pool, const char *ch, const void *data, size_t len)
 {
@@ -193,11 +178,7 @@ static int full_queue(void *arg)
     return 0;
 }
 
-static void test_full_queue(void **state)
-{
-    (void)state;
-    assert_int_equal(weft_run(full_queue, NULL), 0);
-}
+REDIS_LOOP_TEST(full_queue)
 
 /* ------------------------------------------------------------ reconnects */
 
@@ -291,11 +272,7 @@ static int reconnects(void *arg)
     return 0;
 }
 
-static void test_reconnects(void **state)
-{
-    (void)state;
-    assert_int_equal(weft_run(reconnects, NULL), 0);
-}
+REDIS_LOOP_TEST(reconnects)
 
 /* ------------------------------------------------------------ closing */
 
@@ -355,11 +332,7 @@ static int closing(void *arg)
     return 0;
 }
 
-static void test_closing(void **state)
-{
-    (void)state;
-    assert_int_equal(weft_run(closing, NULL), 0);
-}
+REDIS_LOOP_TEST(closing)
 
 int main(void)
 {
@@ -369,5 +342,5 @@ int main(void)
         cmocka_unit_test(test_reconnects),
         cmocka_unit_test(test_closing),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, redis_group_setup, redis_group_teardown);
 }

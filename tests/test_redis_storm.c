@@ -15,22 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "redis_server.c"
-
-static redis_server srv;
-
-static int setup(void **state)
-{
-    (void)state;
-    return redis_server_start(&srv);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    redis_server_stop(&srv);
-    return 0;
-}
+#include "redis_test.h"
 
 /* ------------------------------------------------------------ in flight */
 
@@ -91,11 +76,7 @@ static int many_in_flight(void *arg)
     return 0;
 }
 
-static void test_many_in_flight(void **state)
-{
-    (void)state;
-    assert_int_equal(weft_run(many_in_flight, NULL), 0);
-}
+REDIS_LOOP_TEST(many_in_flight)
 
 /* ------------------------------------------------------------ who gives up where */
 
@@ -224,11 +205,7 @@ static int give_up_anywhere(void *arg)
     return 0;
 }
 
-static void test_give_up_anywhere(void **state)
-{
-    (void)state;
-    assert_int_equal(weft_run(give_up_anywhere, NULL), 0);
-}
+REDIS_LOOP_TEST(give_up_anywhere)
 
 /* ------------------------------------------------------------ the storm */
 
@@ -354,11 +331,7 @@ static int storm(void *arg)
     return 0;
 }
 
-static void test_storm(void **state)
-{
-    (void)state;
-    assert_int_equal(weft_run(storm, NULL), 0);
-}
+REDIS_LOOP_TEST(storm)
 
 int main(void)
 {
@@ -367,5 +340,5 @@ int main(void)
         cmocka_unit_test(test_give_up_anywhere),
         cmocka_unit_test(test_storm),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, redis_group_setup, redis_group_teardown);
 }

@@ -87,15 +87,8 @@ void weft__redis_shutdown(weft_redis *c, int code)
     /* The reply being parsed is the head caller's: it hears why; the others
      * only that their commands may or may not have run. */
     weft__redis_fail_waiters(c, code, code == WEFT_ECLOSED ? WEFT_ECLOSED : WEFT_ECONNLOST);
-    weft_task *t;
-    if ((t = c->writer_idle) != NULL) {
-        c->writer_idle = NULL;
-        weft__wake(t, code);
-    }
-    if ((t = c->reader_paused) != NULL) {
-        c->reader_paused = NULL;
-        weft__wake(t, code);
-    }
+    weft__redis_wake_in(&c->writer_idle, code);
+    weft__redis_wake_in(&c->reader_paused, code);
     weft_stream *s = c->stream;
     c->stream = NULL;
     if (s)
@@ -121,35 +114,44 @@ int weft__redis_check(const weft_redis *c)
 {
     if (c == NULL)
         return -EINVAL;
-    int rc = weft__check_task();
-    if (rc != 0)
-        return rc;
-    if (c->loop != weft__loop_current())
-        return WEFT_EFOREIGN;
-    return c->err;
+    int rc = weft__sync_check_wait(c->loop);
+    return rc != 0 ? rc : c->err;
 }
 
 /* ------------------------------------------------------------ writer */
 
-typedef struct idle_wait {
+/* A wait that only needs the task to be findable: *slot holds it while it
+ * is parked, and is cleared by whoever wakes it (or by a cancel). */
+typedef struct slot_wait {
     weft__wait w;
-    weft_redis *c;
-} idle_wait;
+    weft_task **slot;
+} slot_wait;
 
-static bool idle_cancel(weft__wait *w)
+static bool slot_wait_cancel(weft__wait *w)
 {
-    idle_wait *iw = WEFT_CONTAINER_OF(w, idle_wait, w);
-    iw->c->writer_idle = NULL;
+    *WEFT_CONTAINER_OF(w, slot_wait, w)->slot = NULL;
     return true;
+}
+
+int weft__redis_park_in(weft_task **slot, const char *what, const void *obj)
+{
+    slot_wait sw = {.w = {.cancel = slot_wait_cancel, .what = what, .obj = obj}, .slot = slot};
+    *slot = weft__task_current();
+    return weft__park(&sw.w);
+}
+
+void weft__redis_wake_in(weft_task **slot, int code)
+{
+    weft_task *t = *slot;
+    if (t) {
+        *slot = NULL;
+        weft__wake(t, code);
+    }
 }
 
 void weft__redis_kick_writer(weft_redis *c)
 {
-    weft_task *t = c->writer_idle;
-    if (t) {
-        c->writer_idle = NULL;
-        weft__wake(t, 0);
-    }
+    weft__redis_wake_in(&c->writer_idle, 0);
 }
 
 /* Sends the spare buffer; 0 or the stream's error. */
@@ -175,10 +177,7 @@ static int writer_main(void *arg)
     while (c->err == 0) {
         int rc;
         if (c->out.len == 0) {
-            idle_wait iw = {.w = {.cancel = idle_cancel, .what = "redis write (idle)", .obj = c},
-                            .c = c};
-            c->writer_idle = weft__task_current();
-            rc = weft__park(&iw.w);
+            rc = weft__redis_park_in(&c->writer_idle, "redis write (idle)", c);
         } else {
             /* Swap: callers append to a fresh buffer while this one goes out. */
             weft__redis_buf b = c->spare;
@@ -193,18 +192,6 @@ static int writer_main(void *arg)
 }
 
 /* ------------------------------------------------------------ reader */
-
-typedef struct pause_wait {
-    weft__wait w;
-    weft_redis *c;
-} pause_wait;
-
-static bool pause_cancel(weft__wait *w)
-{
-    pause_wait *pw = WEFT_CONTAINER_OF(w, pause_wait, w);
-    pw->c->reader_paused = NULL;
-    return true;
-}
 
 /* Hands out every reply complete in the parser's buffer (until a full
  * subscription says stop). 0 or the error that ends the connection. */
@@ -236,10 +223,7 @@ static int reader_main(void *arg)
         if (c->sub && weft__redis_sub_full(c->sub)) {
             /* Leave the bytes in the socket: the server buffers, then
              * applies its own pub/sub output limit. */
-            pause_wait pw = {.w = {.cancel = pause_cancel, .what = "redis read (paused)", .obj = c},
-                             .c = c};
-            c->reader_paused = weft__task_current();
-            rc = weft__park(&pw.w);
+            rc = weft__redis_park_in(&c->reader_paused, "redis read (paused)", c);
             if (rc != 0)
                 break;
             continue;

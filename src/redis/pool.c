@@ -120,12 +120,8 @@ static int pool_check(const weft_redis_pool *pool)
 {
     if (pool == NULL)
         return -EINVAL;
-    int rc = weft__check_task();
-    if (rc != 0)
-        return rc;
-    if (pool->loop != weft__loop_current())
-        return WEFT_EFOREIGN;
-    return pool->closed ? WEFT_ECLOSED : 0;
+    int rc = weft__sync_check_wait(pool->loop);
+    return rc != 0 ? rc : pool->closed ? WEFT_ECLOSED : 0;
 }
 
 /* ------------------------------------------------------------ places */

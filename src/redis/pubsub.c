@@ -89,11 +89,7 @@ bool weft__redis_sub_take(weft_redis_sub *sub, weft_redis_reply *reply)
     if (!message)
         return false; /* a confirmation or an error: a caller's reply */
     sub->q[(sub->head + sub->len++) % sub->max] = reply;
-    weft_task *t = sub->waiter;
-    if (t) {
-        sub->waiter = NULL;
-        weft__wake(t, 0);
-    }
+    weft__redis_wake_in(&sub->waiter, 0);
     return true;
 }
 
@@ -101,11 +97,7 @@ void weft__redis_sub_lost(weft_redis_sub *sub, int code)
 {
     if (code != WEFT_ECLOSED)
         sub->lost = true;
-    weft_task *t = sub->waiter;
-    if (t) {
-        sub->waiter = NULL;
-        weft__wake(t, code == WEFT_ECLOSED ? WEFT_ECLOSED : WEFT_ECONNLOST);
-    }
+    weft__redis_wake_in(&sub->waiter, code == WEFT_ECLOSED ? WEFT_ECLOSED : WEFT_ECONNLOST);
 }
 
 static weft_redis_reply *pop(weft_redis_sub *sub);
@@ -186,13 +178,9 @@ static int sub_enter(weft_redis_sub *sub)
 {
     if (sub == NULL)
         return -EINVAL;
-    int rc = weft__check_task();
-    if (rc != 0)
+    int rc = weft__sync_check_wait(weft__redis_pool_loop(sub->pool));
+    if (rc != 0 || (rc = sub->closed ? WEFT_ECLOSED : 0) != 0)
         return rc;
-    if (weft__redis_pool_loop(sub->pool) != weft__loop_current())
-        return WEFT_EFOREIGN;
-    if (sub->closed)
-        return WEFT_ECLOSED;
     sub->busy++;
     return 0;
 }
@@ -247,11 +235,9 @@ int weft_redis_sub_open(weft_redis_pool *pool, weft_redis_sub **out)
     *out = NULL;
     if (pool == NULL)
         return -EINVAL;
-    int rc = weft__check_task();
+    int rc = weft__sync_check_wait(weft__redis_pool_loop(pool));
     if (rc != 0)
         return rc;
-    if (weft__redis_pool_loop(pool) != weft__loop_current())
-        return WEFT_EFOREIGN;
     if (weft__redis_pool_closed(pool))
         return WEFT_ECLOSED;
     weft_redis_sub *sub = weft__calloc(1, sizeof *sub);
@@ -296,28 +282,13 @@ int weft_redis_sub_punsubscribe(weft_redis_sub *sub, const char *pattern)
     return change_call(sub, true, "PUNSUBSCRIBE", pattern, false);
 }
 
-typedef struct next_wait {
-    weft__wait w;
-    weft_redis_sub *sub;
-} next_wait;
-
-static bool next_cancel(weft__wait *w)
-{
-    WEFT_CONTAINER_OF(w, next_wait, w)->sub->waiter = NULL;
-    return true;
-}
-
 static weft_redis_reply *pop(weft_redis_sub *sub)
 {
     weft_redis_reply *r = sub->q[sub->head];
     sub->head = (sub->head + 1) % sub->max;
     sub->len--;
-    weft_redis *c = sub->conn;
-    if (c && c->reader_paused) { /* room again: the reader goes on */
-        weft_task *t = c->reader_paused;
-        c->reader_paused = NULL;
-        weft__wake(t, 0);
-    }
+    if (sub->conn) /* room again: a paused reader goes on */
+        weft__redis_wake_in(&sub->conn->reader_paused, 0);
     return r;
 }
 
@@ -351,10 +322,7 @@ int weft_redis_sub_next(weft_redis_sub *sub, weft_redis_msg **out)
                 break;
             continue;
         }
-        next_wait nw = {.w = {.cancel = next_cancel, .what = "redis read message", .obj = sub},
-                        .sub = sub};
-        sub->waiter = weft__task_current();
-        rc = weft__park(&nw.w);
+        rc = weft__redis_park_in(&sub->waiter, "redis read message", sub);
         if (rc != 0 && rc != WEFT_ECONNLOST)
             break;
         if (rc == WEFT_ECONNLOST && sub->len == 0) {

@@ -196,6 +196,10 @@ int weft__redis_deliver(weft_redis *c, weft_redis_reply *reply);
 void weft__redis_fail_waiters(weft_redis *c, int head_code, int rest_code);
 /* The writer has output to send. */
 void weft__redis_kick_writer(weft_redis *c);
+/* Parks the current task with *slot pointing at it (cleared on cancel);
+ * weft__redis_wake_in wakes the task in *slot, if any, and clears it. */
+int weft__redis_park_in(weft_task **slot, const char *what, const void *obj);
+void weft__redis_wake_in(weft_task **slot, int code);
 
 /* ---------------------------------------------------------- pool hooks */
 
