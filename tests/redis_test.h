@@ -28,6 +28,7 @@ static int redis_group_teardown(void **state)
     {                                                                                              \
         (void)state;                                                                               \
         assert_int_equal(weft_run(fn, NULL), 0);                                                   \
-    }
+    }                                                                                              \
+    extern int redis_loop_test_semicolon /* so that a use ends with ';' */
 
 #endif

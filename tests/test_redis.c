@@ -282,7 +282,7 @@ static int binary_values(void *arg)
     return 0;
 }
 
-REDIS_LOOP_TEST(binary_values)
+REDIS_LOOP_TEST(binary_values);
 
 /* Several MiB each way, with small commands around them on the same
  * connection from other tasks. */
@@ -340,7 +340,7 @@ static int large_values(void *arg)
     return 0;
 }
 
-REDIS_LOOP_TEST(large_values)
+REDIS_LOOP_TEST(large_values);
 
 /* ------------------------------------------------------------ formats and refusals */
 
@@ -396,7 +396,7 @@ static int formats(void *arg)
     return 0;
 }
 
-REDIS_LOOP_TEST(formats)
+REDIS_LOOP_TEST(formats);
 
 /* ------------------------------------------------------------ handshake */
 
@@ -458,7 +458,7 @@ static int handshake(void *arg)
     return 0;
 }
 
-REDIS_LOOP_TEST(handshake)
+REDIS_LOOP_TEST(handshake);
 
 /* ------------------------------------------------------------ pipelines */
 
@@ -565,7 +565,7 @@ static int limit_reply(void *arg)
     return 0;
 }
 
-REDIS_LOOP_TEST(limit_reply)
+REDIS_LOOP_TEST(limit_reply);
 
 typedef struct pend_ctx {
     weft_redis *c;
@@ -618,7 +618,7 @@ static int limit_pending(void *arg)
     return 0;
 }
 
-REDIS_LOOP_TEST(limit_pending)
+REDIS_LOOP_TEST(limit_pending);
 
 /* A server that accepts and never answers: the handshake (AUTH) waits. */
 static int silent_handler(weft_stream *s, void *arg)
@@ -682,7 +682,7 @@ static int limit_timeouts(void *arg)
     return 0;
 }
 
-REDIS_LOOP_TEST(limit_timeouts)
+REDIS_LOOP_TEST(limit_timeouts);
 
 /* ------------------------------------------------------------ closing */
 
@@ -715,7 +715,7 @@ static int close_while_waiting(void *arg)
     return 0;
 }
 
-REDIS_LOOP_TEST(close_while_waiting)
+REDIS_LOOP_TEST(close_while_waiting);
 
 /* A connection outlives one run of a runner (its tasks wait on the loop)
  * and works in the next; freeing the runner cancels its tasks, which shut

@@ -139,7 +139,7 @@ static int garbage(void *arg)
     return 0;
 }
 
-REDIS_LOOP_TEST(garbage)
+REDIS_LOOP_TEST(garbage);
 
 static int unsolicited(void *arg)
 {
@@ -179,7 +179,7 @@ static int unsolicited(void *arg)
     return 0;
 }
 
-REDIS_LOOP_TEST(unsolicited)
+REDIS_LOOP_TEST(unsolicited);
 
 /* ------------------------------------------------------------ allocation failures */
 

@@ -199,7 +199,7 @@ static int lending(void *arg)
     return 0;
 }
 
-REDIS_LOOP_TEST(lending)
+REDIS_LOOP_TEST(lending);
 
 typedef struct acq {
     weft_redis_pool *pool;
@@ -245,7 +245,7 @@ static int max_connections(void *arg)
     return 0;
 }
 
-REDIS_LOOP_TEST(max_connections)
+REDIS_LOOP_TEST(max_connections);
 
 /* ------------------------------------------------------------ a server killed */
 
@@ -330,7 +330,105 @@ static int server_killed(void *arg)
     return 0;
 }
 
-REDIS_LOOP_TEST(server_killed)
+REDIS_LOOP_TEST(server_killed);
+
+/* ------------------------------------------------------------ kombu's way */
+
+/* What a Celery worker does with Redis, as kombu and celery's backend do
+ * it: a message pushed on a queue list, popped with BRPOP on a dedicated
+ * connection, kept in the unacked hash and sorted set, a Lua script run by
+ * sha with the NOSCRIPT fallback, then acked and its result stored with
+ * SETEX and PUBLISHed in one transaction, which a subscriber waiting for
+ * that result receives. */
+static const char *restore_script =
+    "local n = 0 "
+    "for _, tag in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])) do "
+    "  n = n + 1 "
+    "end "
+    "return n";
+
+static int kombu_style(void *arg)
+{
+    (void)arg;
+    weft_redis_pool *pool;
+    assert_int_equal(weft_redis_pool_new(srv.unix_url, NULL, &pool), 0);
+    assert_int_equal(weft_redis_pool_commandf(pool, NULL, "DEL celery unacked unacked_index"), 0);
+    weft_redis_sub *results;
+    assert_int_equal(weft_redis_sub_open(pool, &results), 0);
+    assert_int_equal(weft_redis_sub_subscribe(results, "celery-task-meta-42"), 0);
+
+    const char *msg = "{\"body\": \"W1tdLCB7fV0=\", \"properties\": {\"delivery_tag\": \"t42\"}}";
+    assert_int_equal(weft_redis_pool_commandf(pool, NULL, "LPUSH celery %s", msg), 0);
+    weft_redis *consumer;
+    assert_int_equal(weft_redis_pool_acquire(pool, &consumer), 0);
+    weft_redis_reply *r;
+    assert_int_equal(weft_redis_commandf(consumer, &r, "BRPOP celery 1"), 0);
+    assert_string_equal(weft_redis_reply_string(weft_redis_reply_at(r, 0), NULL), "celery");
+    assert_string_equal(weft_redis_reply_string(weft_redis_reply_at(r, 1), NULL), msg);
+    weft_redis_reply_free(r);
+    weft_redis_pool_release(pool, consumer);
+
+    weft_redis_pipeline *p;
+    weft_redis_pipeline_new(&p);
+    weft_redis_pipeline_addf(p, "MULTI");
+    weft_redis_pipeline_addf(p, "ZADD unacked_index %f t42", 1000.5);
+    weft_redis_pipeline_addf(p, "HSET unacked t42 %s", msg);
+    weft_redis_pipeline_addf(p, "EXEC");
+    assert_int_equal(weft_redis_pool_pipeline_run(pool, p), 0);
+    assert_int_equal(weft_redis_reply_count(weft_redis_pipeline_reply(p, 3)), 2);
+    weft_redis_pipeline_free(p);
+    assert_int_equal(
+        weft_redis_pool_commandf(pool, &r, "ZRANGEBYSCORE unacked_index -inf +inf WITHSCORES"), 0);
+    assert_string_equal(weft_redis_reply_string(weft_redis_reply_at(r, 0), NULL), "t42");
+    assert_string_equal(weft_redis_reply_string(weft_redis_reply_at(r, 1), NULL), "1000.5");
+    weft_redis_reply_free(r);
+
+    /* EVALSHA first; NOSCRIPT sends the script itself once */
+    const char *sha = "0123456789abcdef0123456789abcdef01234567";
+    assert_int_equal(weft_redis_pool_commandf(pool, &r, "EVALSHA %s 1 unacked_index 2000", sha), 0);
+    assert_non_null(weft_redis_reply_error(r));
+    assert_true(strncmp(weft_redis_reply_error(r), "NOSCRIPT", 8) == 0);
+    weft_redis_reply_free(r);
+    assert_int_equal(
+        weft_redis_pool_commandf(pool, &r, "EVAL %s 1 unacked_index 2000", restore_script), 0);
+    assert_int_equal(weft_redis_reply_integer(r), 1);
+    weft_redis_reply_free(r);
+    assert_int_equal(weft_redis_pool_commandf(pool, &r, "SCRIPT LOAD %s", restore_script), 0);
+    char loaded[48];
+    snprintf(loaded, sizeof loaded, "%s", weft_redis_reply_string(r, NULL));
+    weft_redis_reply_free(r);
+    assert_int_equal(weft_redis_pool_commandf(pool, &r, "EVALSHA %s 1 unacked_index 2000", loaded),
+                     0);
+    assert_int_equal(weft_redis_reply_integer(r), 1);
+    weft_redis_reply_free(r);
+
+    /* ack, and the result where AsyncResult.get() looks for it */
+    const char *meta = "{\"status\": \"SUCCESS\", \"result\": 5, \"task_id\": \"42\"}";
+    weft_redis_pipeline_new(&p);
+    weft_redis_pipeline_addf(p, "MULTI");
+    weft_redis_pipeline_addf(p, "ZREM unacked_index t42");
+    weft_redis_pipeline_addf(p, "HDEL unacked t42");
+    weft_redis_pipeline_addf(p, "SETEX celery-task-meta-42 86400 %s", meta);
+    weft_redis_pipeline_addf(p, "PUBLISH celery-task-meta-42 %s", meta);
+    weft_redis_pipeline_addf(p, "EXEC");
+    assert_int_equal(weft_redis_pool_pipeline_run(pool, p), 0);
+    const weft_redis_reply *ex = weft_redis_pipeline_reply(p, 5);
+    assert_int_equal(weft_redis_reply_count(ex), 4);
+    assert_int_equal(weft_redis_reply_integer(weft_redis_reply_at(ex, 3)), 1); /* one listener */
+    weft_redis_pipeline_free(p);
+    weft_redis_msg *m;
+    assert_int_equal(weft_redis_sub_next(results, &m), 0);
+    assert_string_equal(weft_redis_msg_data(m, NULL), meta);
+    weft_redis_msg_free(m);
+    assert_int_equal(weft_redis_pool_commandf(pool, &r, "TTL celery-task-meta-42"), 0);
+    assert_true(weft_redis_reply_integer(r) > 86000 && weft_redis_reply_integer(r) <= 86400);
+    weft_redis_reply_free(r);
+    weft_redis_sub_close(results);
+    weft_redis_pool_close(pool);
+    return 0;
+}
+
+REDIS_LOOP_TEST(kombu_style);
 
 /* ------------------------------------------------------------ closing */
 
@@ -392,14 +490,14 @@ static int closing(void *arg)
     return 0;
 }
 
-REDIS_LOOP_TEST(closing)
+REDIS_LOOP_TEST(closing);
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_basics),          cmocka_unit_test(test_lending),
         cmocka_unit_test(test_max_connections), cmocka_unit_test(test_server_killed),
-        cmocka_unit_test(test_closing),
+        cmocka_unit_test(test_kombu_style),     cmocka_unit_test(test_closing),
     };
     return cmocka_run_group_tests(tests, redis_group_setup, redis_group_teardown);
 }

@@ -178,7 +178,7 @@ static int full_queue(void *arg)
     return 0;
 }
 
-REDIS_LOOP_TEST(full_queue)
+REDIS_LOOP_TEST(full_queue);
 
 /* ------------------------------------------------------------ reconnects */
 
@@ -272,7 +272,7 @@ static int reconnects(void *arg)
     return 0;
 }
 
-REDIS_LOOP_TEST(reconnects)
+REDIS_LOOP_TEST(reconnects);
 
 /* ------------------------------------------------------------ closing */
 
@@ -332,7 +332,7 @@ static int closing(void *arg)
     return 0;
 }
 
-REDIS_LOOP_TEST(closing)
+REDIS_LOOP_TEST(closing);
 
 int main(void)
 {

@@ -76,7 +76,7 @@ static int many_in_flight(void *arg)
     return 0;
 }
 
-REDIS_LOOP_TEST(many_in_flight)
+REDIS_LOOP_TEST(many_in_flight);
 
 /* ------------------------------------------------------------ who gives up where */
 
@@ -205,7 +205,7 @@ static int give_up_anywhere(void *arg)
     return 0;
 }
 
-REDIS_LOOP_TEST(give_up_anywhere)
+REDIS_LOOP_TEST(give_up_anywhere);
 
 /* ------------------------------------------------------------ the storm */
 
@@ -331,7 +331,7 @@ static int storm(void *arg)
     return 0;
 }
 
-REDIS_LOOP_TEST(storm)
+REDIS_LOOP_TEST(storm);
 
 int main(void)
 {
