@@ -184,10 +184,17 @@ static int lending(void *arg)
     s = stats(pool);
     assert_int_equal(s.idle, 0);
     assert_int_equal(s.connections, 1);
-    /* weft_redis_close on a lent connection gives it back */
+    /* weft_redis_close on a lent connection gives it back; giving it back
+     * twice does nothing more */
     assert_int_equal(weft_redis_pool_acquire(pool, &c), 0);
     weft_redis_close(c);
-    assert_int_equal(stats(pool).lent, 0);
+    s = stats(pool);
+    assert_int_equal(s.lent, 0);
+    assert_int_equal(s.idle, 1);
+    weft_redis_pool_release(pool, c);
+    s = stats(pool);
+    assert_int_equal(s.lent, 0);
+    assert_int_equal(s.idle, 1);
     /* release of something not lent by this pool is ignored */
     weft_redis_pool_release(pool, NULL);
     weft_redis *own;

@@ -169,6 +169,23 @@ static int full_queue(void *arg)
         assert_true(weft_redis_sub_queued(sub) <= 10);
     }
     assert_int_equal(no_message_for(sub, 0.02), WEFT_ETIMEDOUT);
+
+    /* a subscribe while the queue is full and reading paused: its
+     * confirmation is behind messages in the socket, so reading goes on
+     * past the limit until it comes (else both would wait forever) */
+    for (int i = 0; i < 30; i++)
+        publish(pool, "ch:full", "again", 5);
+    assert_int_equal(weft_sleep(0.05), 0);
+    assert_int_equal(weft_redis_sub_queued(sub), 10);
+    weft_timeout *scope;
+    assert_int_equal(weft_timeout_begin(5, &scope), 0);
+    assert_int_equal(weft_timeout_end(scope, weft_redis_sub_subscribe(sub, "ch:more")), 0);
+    assert_int_equal(weft_redis_sub_queued(sub), 30);
+    publish(pool, "ch:more", "more", 4);
+    for (int i = 0; i < 30; i++)
+        expect(sub, "ch:full", NULL, "again");
+    expect(sub, "ch:more", NULL, "more");
+
     /* closed with messages still queued: they are freed */
     publish(pool, "ch:full", "left", 4);
     assert_int_equal(weft_sleep(0.02), 0);

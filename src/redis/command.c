@@ -93,6 +93,8 @@ static int await_replies(weft_redis *c, size_t n, weft_redis_reply **replies, ui
     c->skip_tail = 0;
     weft__list_push_back(&c->pending, &s.link);
     weft__redis_kick_writer(c);
+    /* a reader paused by a full subscription must read on to this reply */
+    weft__redis_wake_in(&c->reader_paused, 0);
     return weft__park_until(&s.w, deadline);
 }
 

@@ -204,8 +204,11 @@ static int parse_buffered(weft_redis *c)
         int rc = weft__redis_reader_next(c->reader, &c->lim, &reply);
         if (rc <= 0)
             return rc;
-        if (c->sub && weft__redis_sub_take(c->sub, reply))
+        if (c->sub && (rc = weft__redis_sub_take(c->sub, reply)) != 0) {
+            if (rc < 0)
+                return rc;
             continue;
+        }
         if ((rc = weft__redis_deliver(c, reply)) != 0)
             return rc;
     }
@@ -399,7 +402,7 @@ void weft_redis_close(weft_redis *conn)
 {
     if (conn == NULL)
         return;
-    if (conn->role != WEFT__REDIS_OWN && conn->pool) {
+    if (conn->lent) {
         weft_redis_pool_release(conn->pool, conn); /* a lent one, closed by mistake */
         return;
     }

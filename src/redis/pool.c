@@ -388,6 +388,7 @@ int weft_redis_pool_acquire(weft_redis_pool *pool, weft_redis **out)
         return rc;
     }
     weft__list_push_back(&pool->lent, &c->pool_link);
+    c->lent = true;
     pool->n_lent++;
     *out = c; /* the pool stays held until it comes back */
     return 0;
@@ -395,9 +396,9 @@ int weft_redis_pool_acquire(weft_redis_pool *pool, weft_redis **out)
 
 void weft_redis_pool_release(weft_redis_pool *pool, weft_redis *conn)
 {
-    if (pool == NULL || conn == NULL || conn->pool != pool || conn->role != WEFT__REDIS_LENT ||
-        !weft__link_linked(&conn->pool_link))
-        return;
+    if (pool == NULL || conn == NULL || conn->pool != pool || !conn->lent)
+        return; /* not lent by this pool, or given back already */
+    conn->lent = false;
     weft__list_remove(&conn->pool_link);
     pool->n_lent--;
     if (!pool->closed && conn->err == 0 && conn->in_flight == 0 && conn->refs == 0) {

@@ -22,8 +22,8 @@ struct weft_redis_sub {
     weft__link link;  /* pool->subs */
     weft_redis *conn; /* NULL between connections */
     name_set channels, patterns;
-    weft_redis_reply **q; /* ring of max messages */
-    size_t head, len, max;
+    weft_redis_reply **q; /* ring of messages, grown as needed */
+    size_t head, len, cap, max;
     weft_task *waiter; /* the task in weft_redis_sub_next */
     unsigned busy;     /* calls in progress: sub outlives them */
     bool lost;         /* the connection broke: tell the reader once */
@@ -79,18 +79,43 @@ static void name_free(name_set *s)
 
 bool weft__redis_sub_full(const weft_redis_sub *sub)
 {
-    return sub->len >= sub->max;
+    /* While a (P)(UN)SUBSCRIBE waits for its confirmation, which may be
+     * behind messages in the socket, reading goes on past max_messages:
+     * else the call would wait for a reader that waits for it. */
+    return sub->len >= sub->max && (sub->conn == NULL || weft__list_empty(&sub->conn->pending));
 }
 
-bool weft__redis_sub_take(weft_redis_sub *sub, weft_redis_reply *reply)
+/* Room for one more message in the ring. */
+static int ring_grow(weft_redis_sub *sub)
+{
+    if (sub->len < sub->cap)
+        return 0;
+    size_t cap = sub->cap ? sub->cap * 2 : 64;
+    weft_redis_reply **q = weft__malloc(cap * sizeof *q);
+    if (q == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < sub->len; i++) /* unrolled from head */
+        q[i] = sub->q[(sub->head + i) % sub->cap];
+    free(sub->q);
+    sub->q = q;
+    sub->head = 0;
+    sub->cap = cap;
+    return 0;
+}
+
+int weft__redis_sub_take(weft_redis_sub *sub, weft_redis_reply *reply)
 {
     bool message = (weft__redis_reply_is(reply, "message") && reply->len == 3) ||
                    (weft__redis_reply_is(reply, "pmessage") && reply->len == 4);
     if (!message)
-        return false; /* a confirmation or an error: a caller's reply */
-    sub->q[(sub->head + sub->len++) % sub->max] = reply;
+        return 0; /* a confirmation or an error: a caller's reply */
+    if (ring_grow(sub) != 0) {
+        weft_redis_reply_free(reply);
+        return -ENOMEM;
+    }
+    sub->q[(sub->head + sub->len++) % sub->cap] = reply;
     weft__redis_wake_in(&sub->waiter, 0);
-    return true;
+    return 1;
 }
 
 void weft__redis_sub_lost(weft_redis_sub *sub, int code)
@@ -245,11 +270,6 @@ int weft_redis_sub_open(weft_redis_pool *pool, weft_redis_sub **out)
         return -ENOMEM;
     sub->pool = pool;
     sub->max = weft__redis_pool_opts(pool)->max_messages;
-    sub->q = weft__calloc(sub->max, sizeof *sub->q);
-    if (sub->q == NULL) {
-        free(sub);
-        return -ENOMEM;
-    }
     weft__redis_pool_add_sub(pool, &sub->link);
     sub->busy++;
     if ((rc = sub_connect(sub)) != 0) {
@@ -285,7 +305,7 @@ int weft_redis_sub_punsubscribe(weft_redis_sub *sub, const char *pattern)
 static weft_redis_reply *pop(weft_redis_sub *sub)
 {
     weft_redis_reply *r = sub->q[sub->head];
-    sub->head = (sub->head + 1) % sub->max;
+    sub->head = (sub->head + 1) % sub->cap;
     sub->len--;
     if (sub->conn) /* room again: a paused reader goes on */
         weft__redis_wake_in(&sub->conn->reader_paused, 0);

@@ -160,7 +160,8 @@ struct weft_redis {
     /* pool and subscription */
     weft__redis_role role;
     weft_redis_pool *pool;
-    weft__link pool_link; /* pool->idle (idle lent connections) */
+    weft__link pool_link; /* pool->idle or pool->lent */
+    bool lent;            /* acquired and not yet given back */
     weft_redis_sub *sub;
 };
 
@@ -224,9 +225,11 @@ int weft__redis_pipeline_run(weft_redis *c, weft_redis_pipeline *p);
 /* -------------------------------------------------------- subscription */
 
 /* In subscriber mode, a reply that is a message goes to the subscription
- * (true), anything else to the slots (false). */
-bool weft__redis_sub_take(weft_redis_sub *sub, weft_redis_reply *reply);
-/* The subscription's queue is full: the reader must wait. */
+ * (1), anything else to the slots (0); -ENOMEM if it could not be queued
+ * (the reply is freed). */
+int weft__redis_sub_take(weft_redis_sub *sub, weft_redis_reply *reply);
+/* The subscription's queue is full (and no (un)subscribe waits for a
+ * confirmation): the reader must wait. */
 bool weft__redis_sub_full(const weft_redis_sub *sub);
 /* The connection of the subscription broke (shutdown). */
 void weft__redis_sub_lost(weft_redis_sub *sub, int code);
