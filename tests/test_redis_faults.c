@@ -228,6 +228,18 @@ static int one_round(void *arg)
             rc = weft_redis_sub_subscribe(sub, "ch");
             if (!acceptable(rc))
                 fail_msg("alloc %ld: subscribe gave %s", nth, weft_err_name(rc));
+            if (rc == 0 && weft_redis_pool_commandf(pool, NULL, "PUBLISH ch x") == 0) {
+                /* queuing the message may be what fails: then the
+                 * subscription reports the loss and comes back */
+                weft_timeout *scope;
+                weft_redis_msg *m = NULL;
+                if (weft_timeout_begin(2, &scope) == 0) { /* a scope is an allocation too */
+                    rc = weft_timeout_end(scope, weft_redis_sub_next(sub, &m));
+                    if (!acceptable(rc) && rc != WEFT_ETIMEDOUT)
+                        fail_msg("alloc %ld: next gave %s", nth, weft_err_name(rc));
+                    weft_redis_msg_free(m);
+                }
+            }
             weft_redis_sub_close(sub);
         } else if (!acceptable(rc)) {
             fail_msg("alloc %ld: sub_open gave %s", nth, weft_err_name(rc));
