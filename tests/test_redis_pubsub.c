@@ -291,12 +291,89 @@ static int reconnects(void *arg)
 
 REDIS_LOOP_TEST(reconnects);
 
-/* ------------------------------------------------------------ closing */
+/* ------------------------------------------------------------ racing to reconnect */
 
 typedef struct reader {
     weft_redis_sub *sub;
     int rc;
 } reader;
+
+static int read_one(void *arg);
+
+typedef struct subscriber {
+    weft_redis_sub *sub;
+    const char *channel;
+    int rc;
+} subscriber;
+
+static int subscribe_one(void *arg)
+{
+    subscriber *s = arg;
+    s->rc = weft_redis_sub_subscribe(s->sub, s->channel);
+    return 0;
+}
+
+/* The connection is down; the reader (in next) and two tasks subscribing
+ * all need it back: one connection is made, and every channel is on it. */
+static int racing(void *arg)
+{
+    (void)arg;
+    weft_redis_pool *pool;
+    weft_redis_opts o = {.reconnect_min = 0.05, .reconnect_max = 0.05};
+    assert_int_equal(weft_redis_pool_new(srv.unix_url, &o, &pool), 0);
+    weft_redis_sub *sub;
+    assert_int_equal(weft_redis_sub_open(pool, &sub), 0);
+    assert_int_equal(weft_redis_sub_subscribe(sub, "race:0"), 0);
+    assert_int_equal(redis_server_kill(&srv), 0);
+    weft_redis_msg *m;
+    assert_int_equal(weft_redis_sub_next(sub, &m), WEFT_ECONNLOST);
+    assert_int_equal(redis_server_restart(&srv), 0);
+    /* the server is back, the connection is not: three tasks need it at once */
+    subscriber s1 = {.sub = sub, .channel = "race:1", .rc = 1};
+    subscriber s2 = {.sub = sub, .channel = "race:2", .rc = 1};
+    reader r0 = {.sub = sub, .rc = 1};
+    weft_task *t1 = weft_spawn(subscribe_one, &s1), *t2 = weft_spawn(subscribe_one, &s2);
+    weft_task *t0 = weft_spawn(read_one, &r0);
+    assert_int_equal(weft_await(t1), 0);
+    assert_int_equal(weft_await(t2), 0);
+    assert_int_equal(s1.rc, 0);
+    assert_int_equal(s2.rc, 0);
+    struct weft_redis_pool_stats st;
+    weft_redis_pool_stats(pool, &st);
+    assert_int_equal(st.connections, 1); /* one for the subscription, not one per caller */
+    assert_int_equal(st.connects, 2);    /* the first, and one reconnect */
+    assert_int_equal(publish(pool, "race:0", "race:0", 6), 1);
+    assert_int_equal(weft_await(t0), 0);
+    assert_int_equal(r0.rc, 0);
+    weft_task_free(t0);
+    weft_task_free(t1);
+    weft_task_free(t2);
+    for (int i = 1; i < 3; i++) {
+        char ch[16];
+        snprintf(ch, sizeof ch, "race:%d", i);
+        assert_int_equal(publish(pool, ch, ch, strlen(ch)), 1);
+        expect(sub, ch, NULL, ch);
+    }
+    /* closed while a reader reconnects: nothing is left behind */
+    assert_int_equal(redis_server_kill(&srv), 0);
+    assert_int_equal(weft_redis_sub_next(sub, &m), WEFT_ECONNLOST);
+    reader r = {.sub = sub, .rc = 1};
+    weft_task *t = weft_spawn(read_one, &r);
+    assert_int_equal(weft_sleep(0.02), 0);
+    assert_int_equal(redis_server_restart(&srv), 0);
+    weft_redis_sub_close(sub);
+    assert_int_equal(weft_await(t), 0);
+    weft_task_free(t);
+    assert_true(r.rc == WEFT_ECLOSED || r.rc == -ECONNREFUSED || r.rc == -ENOENT);
+    weft_redis_pool_stats(pool, &st);
+    assert_int_equal(st.subscriptions, 0);
+    weft_redis_pool_close(pool);
+    return 0;
+}
+
+REDIS_LOOP_TEST(racing);
+
+/* ------------------------------------------------------------ closing */
 
 static int read_one(void *arg)
 {
@@ -354,9 +431,8 @@ REDIS_LOOP_TEST(closing);
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_basics),
-        cmocka_unit_test(test_full_queue),
-        cmocka_unit_test(test_reconnects),
+        cmocka_unit_test(test_basics),     cmocka_unit_test(test_full_queue),
+        cmocka_unit_test(test_reconnects), cmocka_unit_test(test_racing),
         cmocka_unit_test(test_closing),
     };
     return cmocka_run_group_tests(tests, redis_group_setup, redis_group_teardown);

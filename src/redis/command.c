@@ -108,8 +108,10 @@ int weft__redis_deliver(weft_redis *c, weft_redis_reply *reply)
     if (!weft__waitq_empty(&c->room))
         room_wake(c);
     if (weft__list_empty(&c->pending)) {
-        c->skip_tail--; /* in_flight > 0 with no slot: these are skipped replies */
         weft_redis_reply_free(reply);
+        if (c->skip_tail == 0) /* only callers not yet sent are in flight */
+            return WEFT_EPROTOCOL;
+        c->skip_tail--; /* a reply of a caller that gave up */
         return 0;
     }
     weft__redis_slot *s = WEFT_CONTAINER_OF(c->pending.next, weft__redis_slot, link);

@@ -118,7 +118,7 @@ int weft__redis_check(const weft_redis *c)
     return rc != 0 ? rc : c->err;
 }
 
-/* ------------------------------------------------------------ writer */
+/* ------------------------------------------------------------ parking */
 
 /* A wait that only needs the task to be findable: *slot holds it while it
  * is parked, and is cleared by whoever wakes it (or by a cancel). */
@@ -148,6 +148,8 @@ void weft__redis_wake_in(weft_task **slot, int code)
         weft__wake(t, code);
     }
 }
+
+/* ------------------------------------------------------------ writer */
 
 void weft__redis_kick_writer(weft_redis *c)
 {

@@ -215,10 +215,10 @@ static void note_result(weft_redis_pool *pool, int rc)
     pool->failures++;
     pool->last_error = rc;
     pool->retry_at = weft__now_ns() + (uint64_t)(pool->delay * 1e9);
-    pool->delay =
-        pool->delay * 2 < pool->opts.reconnect_max ? pool->delay * 2 : pool->opts.reconnect_max;
     weft_log(WEFT_LOG_INFO, "redis", "connect failed (%s); next attempt in %.2f s",
              weft_strerror(rc), pool->delay);
+    pool->delay =
+        pool->delay * 2 < pool->opts.reconnect_max ? pool->delay * 2 : pool->opts.reconnect_max;
 }
 
 /* Opens a connection in a place already taken (given back on failure). */

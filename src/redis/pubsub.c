@@ -25,10 +25,12 @@ struct weft_redis_sub {
     weft_redis_reply **q; /* ring of messages, grown as needed */
     size_t head, len, cap, max;
     weft_task *waiter; /* the task in weft_redis_sub_next */
-    unsigned busy;     /* calls in progress: sub outlives them */
-    bool lost;         /* the connection broke: tell the reader once */
-    bool closed;       /* the pool was closed, or the subscription */
-    bool released;     /* weft_redis_sub_close was called */
+    bool connecting;   /* a task is (re)connecting it: others wait for that */
+    weft__waitq connect_wait;
+    unsigned busy; /* calls in progress: sub outlives them */
+    bool lost;     /* the connection broke: tell the reader once */
+    bool closed;   /* the pool was closed, or the subscription */
+    bool released; /* weft_redis_sub_close was called */
 };
 
 /* ------------------------------------------------------------ names */
@@ -176,6 +178,10 @@ static int sub_connect(weft_redis_sub *sub)
     int rc = weft__redis_pool_open(sub->pool, WEFT__REDIS_SUB, &c);
     if (rc != 0)
         return rc;
+    if (sub->closed) { /* closed while we connected */
+        weft__redis_pool_discard(sub->pool, c);
+        return WEFT_ECLOSED;
+    }
     c->sub = sub;
     sub->conn = c;
     if (sub->channels.n > 0)
@@ -187,8 +193,33 @@ static int sub_connect(weft_redis_sub *sub)
     return rc;
 }
 
+/* A healthy connection: there already, or made now, or made by the task
+ * already making it (one attempt for all; if that task gives up, the next
+ * one tries). */
+static int sub_ensure(weft_redis_sub *sub)
+{
+    for (;;) {
+        if (sub->closed)
+            return WEFT_ECLOSED;
+        if (sub->conn && sub->conn->err == 0)
+            return 0;
+        if (!sub->connecting)
+            break;
+        weft__waiter wt = {0};
+        int rc = weft__waitq_park(&sub->connect_wait, &wt, "redis subscription connect", sub);
+        if (rc != 0 && rc != -EAGAIN)
+            return rc;
+    }
+    sub->connecting = true;
+    int rc = sub_connect(sub);
+    sub->connecting = false;
+    weft__waitq_wake_all(&sub->connect_wait, rc == WEFT_ECANCELED ? -EAGAIN : rc);
+    return rc;
+}
+
 static void sub_free(weft_redis_sub *sub)
 {
+    detach(sub);
     while (sub->len > 0)
         weft_redis_reply_free(pop(sub));
     name_free(&sub->channels);
@@ -228,10 +259,13 @@ static int change(weft_redis_sub *sub, name_set *set, const char *verb, const ch
         name_remove(set, name);
     if (rc != 0)
         return rc;
-    if (sub->conn == NULL || sub->conn->err != 0)
-        /* Connect now: that subscribes to the whole set, this one
-         * included; an unsubscribe needs no connection. */
-        return add ? sub_connect(sub) : 0;
+    bool connected = sub->conn && sub->conn->err == 0;
+    if (!add && !connected && !sub->connecting)
+        return 0; /* the next connection subscribes to the set as it is now */
+    /* A connection made meanwhile may have subscribed before the name was
+     * added (or removed): the command goes on it in any case. */
+    if ((rc = sub_ensure(sub)) != 0)
+        return add ? rc : 0;
     char *one[1] = {(char *)name};
     size_t want = name ? 1 : (had > 0 ? had : 1);
     rc = sub_command(sub, verb, one, name ? 1 : 0, want);
@@ -270,9 +304,10 @@ int weft_redis_sub_open(weft_redis_pool *pool, weft_redis_sub **out)
         return -ENOMEM;
     sub->pool = pool;
     sub->max = weft__redis_pool_opts(pool)->max_messages;
+    weft__waitq_init(&sub->connect_wait);
     weft__redis_pool_add_sub(pool, &sub->link);
     sub->busy++;
-    if ((rc = sub_connect(sub)) != 0) {
+    if ((rc = sub_ensure(sub)) != 0) {
         sub->released = true;
         detach(sub);
         return sub_leave(sub, rc);
@@ -338,7 +373,7 @@ int weft_redis_sub_next(weft_redis_sub *sub, weft_redis_msg **out)
             break;
         }
         if (sub->conn == NULL || sub->conn->err != 0) {
-            if ((rc = sub_connect(sub)) != 0)
+            if ((rc = sub_ensure(sub)) != 0)
                 break;
             continue;
         }
@@ -362,6 +397,7 @@ void weft__redis_sub_pool_closed(weft__link *link)
 {
     weft_redis_sub *sub = WEFT_CONTAINER_OF(link, weft_redis_sub, link);
     sub->closed = true;
+    weft__waitq_wake_all(&sub->connect_wait, WEFT_ECLOSED);
     if (sub->conn)
         weft__redis_shutdown(sub->conn, WEFT_ECLOSED); /* wakes its callers */
     weft__redis_sub_lost(sub, WEFT_ECLOSED);
@@ -373,6 +409,7 @@ void weft_redis_sub_close(weft_redis_sub *sub)
         return;
     sub->released = true;
     sub->closed = true;
+    weft__waitq_wake_all(&sub->connect_wait, WEFT_ECLOSED);
     weft__redis_sub_lost(sub, WEFT_ECLOSED); /* a reader in next returns */
     detach(sub);                             /* callers in (un)subscribe return WEFT_ECLOSED */
     sub->busy++;
