@@ -163,8 +163,9 @@ WEFT_API int weft_redis_pool_vcommandf(weft_redis_pool *pool, const char *fmt, v
 WEFT_API int weft_redis_pool_pipeline_run(weft_redis_pool *pool, weft_redis_pipeline *p);
 /* A dedicated connection, for blocking commands (BRPOP, BZPOPMIN, ...),
  * WATCH transactions and anything that must not share a connection: an
- * idle one, or a new one (waiting while max_connections are open). Give
- * it back with weft_redis_pool_release (never weft_redis_close). */
+ * idle one, or a new one (waiting while max_connections are open, and
+ * handed the first one given back). Give it back with
+ * weft_redis_pool_release (weft_redis_close on it does the same). */
 WEFT_API int weft_redis_pool_acquire(weft_redis_pool *pool, weft_redis **out);
 /* Takes back a connection from weft_redis_pool_acquire: kept for the next
  * acquire if it is healthy with nothing in flight, else closed (a
@@ -189,7 +190,8 @@ WEFT_API int weft_redis_pool_stats(const weft_redis_pool *pool, struct weft_redi
 WEFT_API int weft_redis_sub_open(weft_redis_pool *pool, weft_redis_sub **out);
 /* Subscribe to a channel / a glob pattern, waiting for the server's
  * confirmation. The subscription remembers them and subscribes again
- * after a reconnect. WEFT_EREDIS if the server refused. */
+ * after a reconnect (also when this call failed with WEFT_ECONNLOST).
+ * WEFT_EREDIS if the server refused (an ACL): that one is not kept. */
 WEFT_API int weft_redis_sub_subscribe(weft_redis_sub *sub, const char *channel);
 WEFT_API int weft_redis_sub_psubscribe(weft_redis_sub *sub, const char *pattern);
 /* NULL: every channel (every pattern). */
@@ -203,7 +205,8 @@ WEFT_API int weft_redis_sub_punsubscribe(weft_redis_sub *sub, const char *patter
 WEFT_API int weft_redis_sub_next(weft_redis_sub *sub, weft_redis_msg **out);
 /* Messages received and not yet read. */
 WEFT_API size_t weft_redis_sub_queued(const weft_redis_sub *sub);
-/* Closes the subscription's connection, frees it and its unread messages. */
+/* Closes the subscription's connection, frees it and its unread messages;
+ * a task waiting in weft_redis_sub_next returns WEFT_ECLOSED. */
 WEFT_API void weft_redis_sub_close(weft_redis_sub *sub);
 
 /* The channel a message came on; the pattern it matched (NULL for a
