@@ -249,7 +249,8 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
     uint64_t when = weft__now_ns() + (uint64_t)timeout_ms * 1000000u;
     if (s->timer_err && weft__timer_armed(&s->timer) && s->timer.when < when)
         return 0;
-    return weft__timer_start(s->loop, &s->timer, when) == 0 ? 0 : -1;
+    weft__timer_start(s->loop, &s->timer, when);
+    return 0;
 }
 
 static void timer_fired(weft__timer *timer)
@@ -365,14 +366,10 @@ int weft__http_start(weft_http_session *s, weft_http_response *t)
 {
     t->last_activity = weft__now_ns();
     weft__timer_init(&t->read_timer, read_timer_fired);
-    if (!weft__timer_armed(&s->timer) && weft__timer_start(s->loop, &s->timer, FAR_AWAY) != 0)
-        return -ENOMEM;
-    if (t->read_ns != UINT64_MAX &&
-        weft__timer_start(s->loop, &t->read_timer, t->last_activity + t->read_ns) != 0) {
-        if (s->active == 0)
-            weft__timer_stop(s->loop, &s->timer);
-        return -ENOMEM;
-    }
+    if (!weft__timer_armed(&s->timer))
+        weft__timer_start(s->loop, &s->timer, FAR_AWAY);
+    if (t->read_ns != UINT64_MAX)
+        weft__timer_start(s->loop, &t->read_timer, t->last_activity + t->read_ns);
     s->active++;
     CURLMcode mc = curl_multi_add_handle(s->multi, t->easy);
     if (mc != CURLM_OK) {

@@ -126,8 +126,8 @@ static inline bool weft__timer_armed(const weft__timer *t)
     return t->where != 0;
 }
 /* Arms t for `when` (ns; UINT64_MAX never fires). A timer already armed is
- * moved. Returns 0: arming no longer allocates. */
-int weft__timer_start(weft_loop *loop, weft__timer *t, uint64_t when);
+ * moved. */
+void weft__timer_start(weft_loop *loop, weft__timer *t, uint64_t when);
 /* Disarms t; nothing if it is not armed. */
 void weft__timer_stop(weft_loop *loop, weft__timer *t);
 

@@ -426,7 +426,7 @@ void weft__timers_init(weft_loop *loop, uint64_t now)
     w->elapsed = tick_of(now);
 }
 
-int weft__timer_start(weft_loop *loop, weft__timer *t, uint64_t when)
+void weft__timer_start(weft_loop *loop, weft__timer *t, uint64_t when)
 {
     weft__timers *w = &loop->timers;
     weft__timer_stop(loop, t);
@@ -434,7 +434,6 @@ int weft__timer_start(weft_loop *loop, weft__timer *t, uint64_t when)
     t->seq = w->next_seq++;
     w->count++;
     place(w, t);
-    return 0;
 }
 
 void weft__timer_stop(weft_loop *loop, weft__timer *t)
