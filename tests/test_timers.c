@@ -140,6 +140,26 @@ static void test_same_instant_is_fifo(void **state)
     free(cur_loop);
 }
 
+/* A timer armed early sits in a level above 0 until its slot's start; one
+ * armed later for the same instant may go straight to level 0, and the
+ * early one is then spread after it: arming order must still win. */
+static void test_fifo_when_a_spread_timer_lands_after(void **state)
+{
+    (void)state;
+    cur_loop = bare_loop(T0);
+    const uint64_t block = ((T0 >> 20 >> WEFT__WHEEL_NEAR_BITS) + 2) << WEFT__WHEEL_NEAR_BITS;
+    const uint64_t w = ((block + 5) << 20) + 1234; /* 5 ticks into a level-1 slot */
+    probe p[4];
+    probes_init(p, 4);
+    arm(&p[0], w); /* more than the level-0 ring away: level 1 */
+    arm(&p[1], w + 1);
+    RUN_NONE((block - 100) << 20); /* the level-1 slot has not started */
+    arm(&p[2], w);                 /* within the ring now: level 0 */
+    arm(&p[3], w - 1);
+    RUN_EXPECT(w + 1, 3, 0, 2, 1);
+    free(cur_loop);
+}
+
 /* Within one tick, deadlines a few ns apart still fire in deadline order
  * (the tick's timers are sorted), and only those whose deadline has come. */
 static void test_deadline_order_within_a_tick(void **state)
@@ -236,6 +256,8 @@ static void test_next_is_a_lower_bound(void **state)
 
 static void rearm_self(probe *p)
 {
+    if (n_fired > 50) /* it fired again and again in one run: starvation */
+        fail_msg("timer %d re-armed in the past fired %zu times in one run", p->id, n_fired);
     arm(p, p->arg);
 }
 
@@ -748,6 +770,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_same_instant_is_fifo),
+        cmocka_unit_test(test_fifo_when_a_spread_timer_lands_after),
         cmocka_unit_test(test_deadline_order_within_a_tick),
         cmocka_unit_test(test_deadline_order_across_levels),
         cmocka_unit_test(test_never_early),
