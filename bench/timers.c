@@ -302,30 +302,22 @@ static void heap_fini(void)
     free(items);
 }
 
-static void heap2_start(size_t i, uint64_t when)
-{
-    heap_start(obj(i), when, 2);
-}
-static void heap2_stop(size_t i)
-{
-    heap_stop(obj(i), 2);
-}
-static void heap2_run(uint64_t now)
-{
-    heap_run(now, 2);
-}
-static void heap4_start(size_t i, uint64_t when)
-{
-    heap_start(obj(i), when, 4);
-}
-static void heap4_stop(size_t i)
-{
-    heap_stop(obj(i), 4);
-}
-static void heap4_run(uint64_t now)
-{
-    heap_run(now, 4);
-}
+/* The candidate's entry points for arity d. */
+#define HEAP_OF_ARITY(d)                                                                           \
+    static void heap##d##_start(size_t i, uint64_t when)                                           \
+    {                                                                                              \
+        heap_start(obj(i), when, d);                                                               \
+    }                                                                                              \
+    static void heap##d##_stop(size_t i)                                                           \
+    {                                                                                              \
+        heap_stop(obj(i), d);                                                                      \
+    }                                                                                              \
+    static void heap##d##_run(uint64_t now)                                                        \
+    {                                                                                              \
+        heap_run(now, d);                                                                          \
+    }
+HEAP_OF_ARITY(2)
+HEAP_OF_ARITY(4)
 
 static const cand cands[] = {
     {"binary heap (before)", heap_init, heap2_start, heap2_stop, heap2_run, heap_next, heap_fini},
