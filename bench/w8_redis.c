@@ -130,7 +130,10 @@ static int weft_main(void *arg)
         return j->rc;
     weft_task **t = calloc((size_t)j->tasks, sizeof *t);
     for (int i = 0; i < j->tasks; i++)
-        t[i] = weft_spawn(j->batch ? pipeliner : worker, j);
+        if (weft_spawn(j->batch ? pipeliner : worker, j, &t[i]) != 0) {
+            fprintf(stderr, "w8_redis: cannot spawn\n");
+            exit(1);
+        }
     weft_gather(t, (size_t)j->tasks, WEFT_RETURN_EXCEPTIONS);
     for (int i = 0; i < j->tasks; i++)
         weft_task_free(t[i]);

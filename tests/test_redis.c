@@ -16,6 +16,7 @@
 
 #include "redis/redis_internal.h"
 #include "redis_test.h"
+#include "test_support.h"
 
 /* A command whose reply the test only checks for success. */
 static void ok(weft_redis *c, const char *fmt, ...)
@@ -320,7 +321,7 @@ static int large_values(void *arg)
     for (size_t i = 8192; i < BIG; i += 4096) /* varied, and cheap to make */
         memcpy(val + i, val + (i / 4096) % 4096, BIG - i < 4096 ? BIG - i : 4096);
     assert_int_equal(weft_sleep(0), 0);
-    weft_task *t = weft_spawn(small_commands, &b);
+    weft_task *t = SPAWN(small_commands, &b);
     const char *argv[] = {"SET", "k:big", val};
     size_t lens[] = {3, 5, BIG};
     assert_int_equal(weft_redis_command(b.c, 3, argv, lens, NULL), 0);
@@ -597,7 +598,7 @@ static int limit_pending(void *arg)
     ok(p.c, "DEL k:pend");
     weft_task *t[50];
     for (int i = 0; i < 50; i++)
-        t[i] = weft_spawn(pend_worker, &p);
+        t[i] = SPAWN(pend_worker, &p);
     /* a pipeline larger than the limit still goes (alone) */
     weft_redis_pipeline *pl;
     weft_redis_pipeline_new(&pl);
@@ -705,7 +706,7 @@ static int close_while_waiting(void *arg)
     (void)arg;
     close_ctx x = {0};
     assert_int_equal(weft_redis_connect(srv.unix_url, NULL, &x.c), 0);
-    weft_task *t = weft_spawn(blocked, &x);
+    weft_task *t = SPAWN(blocked, &x);
     assert_int_equal(weft_sleep(0.05), 0);
     assert_int_equal(weft_redis_in_flight(x.c), 1);
     weft_redis_close(x.c);
@@ -742,7 +743,8 @@ static int use_again(void *arg)
 static void test_connection_across_runs(void **state)
 {
     (void)state;
-    weft_runner *r = weft_runner_new();
+    weft_runner *r;
+    assert_int_equal(weft_runner_new(&r), 0);
     assert_int_equal(weft_runner_run(r, leave_open, NULL), 0);
     assert_int_equal(weft_runner_run(r, use_again, NULL), 0);
     weft_runner_free(r);

@@ -20,6 +20,7 @@
 
 #include "fault.h"
 #include "redis_test.h"
+#include "test_support.h"
 
 /* ------------------------------------------------------------ a fake server */
 
@@ -89,7 +90,7 @@ static void two_callers(const char *url, const weft_redis_opts *o, int head)
     weft_redis *c;
     assert_int_equal(weft_redis_connect(url, o, &c), 0);
     caller a = {.c = c, .rc = 1}, b = {.c = c, .rc = 1};
-    weft_task *ta = weft_spawn(ping, &a), *tb = weft_spawn(ping, &b);
+    weft_task *ta = SPAWN(ping, &a), *tb = SPAWN(ping, &b);
     assert_int_equal(weft_await(ta), 0);
     assert_int_equal(weft_await(tb), 0);
     weft_task_free(ta);

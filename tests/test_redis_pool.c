@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "redis_test.h"
+#include "test_support.h"
 
 static struct weft_redis_pool_stats stats(weft_redis_pool *pool)
 {
@@ -74,7 +75,7 @@ static int basics(void *arg)
     weft_task *t[30];
     for (int i = 0; i < 30; i++) {
         m[i] = (many){.pool = pool, .id = i};
-        t[i] = weft_spawn(many_worker, &m[i]);
+        t[i] = SPAWN(many_worker, &m[i]);
     }
     assert_int_equal(weft_gather(t, 30, 0), 0);
     for (int i = 0; i < 30; i++)
@@ -140,7 +141,7 @@ static int lending(void *arg)
     assert_int_equal(weft_redis_pool_new(srv.tcp_url, NULL, &pool), 0);
     assert_int_equal(weft_redis_pool_commandf(pool, NULL, "DEL k:jobs"), 0);
     blocker b = {.pool = pool};
-    weft_task *t = weft_spawn(brpop_worker, &b);
+    weft_task *t = SPAWN(brpop_worker, &b);
     assert_int_equal(weft_sleep(0.05), 0);
     /* the BRPOP blocks its own connection only */
     for (int i = 0; i < 200; i++)
@@ -231,8 +232,8 @@ static int max_connections(void *arg)
     weft_redis *c1;
     assert_int_equal(weft_redis_pool_acquire(pool, &c1), 0); /* 2 */
     acq a = {.pool = pool, .rc = 1}, b = {.pool = pool, .rc = 1};
-    weft_task *ta = weft_spawn(acquire_worker, &a);
-    weft_task *tb = weft_spawn(acquire_worker, &b);
+    weft_task *ta = SPAWN(acquire_worker, &a);
+    weft_task *tb = SPAWN(acquire_worker, &b);
     assert_int_equal(weft_sleep(0.05), 0);
     assert_int_equal(a.rc, 1); /* both wait */
     assert_int_equal(b.rc, 1);
@@ -295,7 +296,7 @@ static int server_killed(void *arg)
     hammer h = {.pool = pool};
     weft_task *t[20];
     for (int i = 0; i < 20; i++)
-        t[i] = weft_spawn(hammer_worker, &h);
+        t[i] = SPAWN(hammer_worker, &h);
     weft_redis *lent;
     assert_int_equal(weft_redis_pool_acquire(pool, &lent), 0);
     while (h.ok < 1000)
@@ -477,7 +478,7 @@ static int closing(void *arg)
     waiter w[3] = {{pool, 0, 1}, {pool, 1, 1}, {nowhere, 2, 1}};
     weft_task *t[3];
     for (int i = 0; i < 3; i++)
-        t[i] = weft_spawn(close_waiter, &w[i]);
+        t[i] = SPAWN(close_waiter, &w[i]);
     assert_int_equal(weft_sleep(0.05), 0);
     for (int i = 0; i < 3; i++)
         assert_int_equal(w[i].rc, 1);

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "redis_test.h"
+#include "test_support.h"
 
 static long long publish(weft_redis_pool *pool, const char *ch, const void *data, size_t len)
 {
@@ -249,13 +250,13 @@ static int reconnects(void *arg)
 
     assert_int_equal(redis_server_restart(&srv), 0);
     pub_until p1 = {.pool = pool, .ch = "ch:r", .text = "after"};
-    weft_task *t = weft_spawn(publisher, &p1);
+    weft_task *t = SPAWN(publisher, &p1);
     expect(sub, "ch:r", NULL, "after"); /* reconnected, subscribed again */
     p1.stop = true;
     assert_int_equal(weft_await(t), 0);
     weft_task_free(t);
     pub_until p2 = {.pool = pool, .ch = "pat:x", .text = "pattern too"};
-    t = weft_spawn(publisher, &p2);
+    t = SPAWN(publisher, &p2);
     /* drain the extra "after"s, then the pattern's message */
     for (;;) {
         assert_int_equal(weft_redis_sub_next(sub, &m), 0);
@@ -279,7 +280,7 @@ static int reconnects(void *arg)
     assert_int_equal(weft_redis_sub_next(sub, &m), WEFT_ECONNLOST);
     assert_int_equal(redis_server_restart(&srv), 0);
     pub_until p3 = {.pool = pool, .ch = "ch:w", .text = "w"};
-    t = weft_spawn(publisher, &p3);
+    t = SPAWN(publisher, &p3);
     expect(sub, "ch:w", NULL, "w");
     p3.stop = true;
     assert_int_equal(weft_await(t), 0);
@@ -332,8 +333,8 @@ static int racing(void *arg)
     subscriber s1 = {.sub = sub, .channel = "race:1", .rc = 1};
     subscriber s2 = {.sub = sub, .channel = "race:2", .rc = 1};
     reader r0 = {.sub = sub, .rc = 1};
-    weft_task *t1 = weft_spawn(subscribe_one, &s1), *t2 = weft_spawn(subscribe_one, &s2);
-    weft_task *t0 = weft_spawn(read_one, &r0);
+    weft_task *t1 = SPAWN(subscribe_one, &s1), *t2 = SPAWN(subscribe_one, &s2);
+    weft_task *t0 = SPAWN(read_one, &r0);
     assert_int_equal(weft_await(t1), 0);
     assert_int_equal(weft_await(t2), 0);
     assert_int_equal(s1.rc, 0);
@@ -358,7 +359,7 @@ static int racing(void *arg)
     assert_int_equal(redis_server_kill(&srv), 0);
     assert_int_equal(weft_redis_sub_next(sub, &m), WEFT_ECONNLOST);
     reader r = {.sub = sub, .rc = 1};
-    weft_task *t = weft_spawn(read_one, &r);
+    weft_task *t = SPAWN(read_one, &r);
     assert_int_equal(weft_sleep(0.02), 0);
     assert_int_equal(redis_server_restart(&srv), 0);
     weft_redis_sub_close(sub);
@@ -397,9 +398,9 @@ static int closing(void *arg)
     assert_int_equal(weft_redis_sub_open(pool, &sub), 0);
     assert_int_equal(weft_redis_sub_subscribe(sub, "ch:x"), 0);
     reader r1 = {.sub = sub, .rc = 1}, r2 = {.sub = sub, .rc = 1};
-    weft_task *t1 = weft_spawn(read_one, &r1);
+    weft_task *t1 = SPAWN(read_one, &r1);
     assert_int_equal(weft_sleep(0.01), 0);
-    weft_task *t2 = weft_spawn(read_one, &r2);
+    weft_task *t2 = SPAWN(read_one, &r2);
     assert_int_equal(weft_await(t2), 0);
     assert_int_equal(r2.rc, -EBUSY); /* one reader at a time */
     weft_redis_sub_close(sub);       /* under the waiting reader */
@@ -413,7 +414,7 @@ static int closing(void *arg)
     assert_int_equal(weft_redis_sub_open(pool, &sub), 0);
     assert_int_equal(weft_redis_sub_subscribe(sub, "ch:y"), 0);
     r1 = (reader){.sub = sub, .rc = 1};
-    t1 = weft_spawn(read_one, &r1);
+    t1 = SPAWN(read_one, &r1);
     assert_int_equal(weft_sleep(0.01), 0);
     weft_redis_pool_close(pool);
     assert_int_equal(weft_await(t1), 0);

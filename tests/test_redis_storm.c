@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "redis_test.h"
+#include "test_support.h"
 
 /* ------------------------------------------------------------ in flight */
 
@@ -58,8 +59,7 @@ static int many_in_flight(void *arg)
     static weft_task *t[FLIGHT_TASKS];
     for (int i = 0; i < FLIGHT_TASKS; i++) {
         fl[i] = (flight){.c = c, .id = i};
-        t[i] = weft_spawn(flight_worker, &fl[i]);
-        assert_non_null(t[i]);
+        t[i] = SPAWN(flight_worker, &fl[i]);
     }
     assert_int_equal(weft_gather(t, FLIGHT_TASKS, 0), 0);
     size_t peak = 0;
@@ -106,9 +106,7 @@ static int call_one(void *arg)
 static weft_task *start(caller *x, weft_redis *c, const char *cmd)
 {
     *x = (caller){.c = c, .cmd = cmd, .rc = 1};
-    weft_task *t = weft_spawn(call_one, x);
-    assert_non_null(t);
-    return t;
+    return SPAWN(call_one, x);
 }
 
 static void finish(weft_task *t)
@@ -300,7 +298,7 @@ static int storm(void *arg)
     storm_stats st = {0};
     for (int i = 0; i < STORM_TASKS; i++) {
         w[i] = (stormer){.c = c, .id = i, .st = &st, .seed = (unsigned)i * 7919u + 1};
-        t[i] = weft_spawn(storm_worker, &w[i]);
+        t[i] = SPAWN(storm_worker, &w[i]);
     }
     /* the canceller: a third of the tasks, at random moments */
     unsigned seed = 42;

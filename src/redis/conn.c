@@ -262,9 +262,10 @@ static int reader_main(void *arg)
 static int spawn_io(weft_redis *c, weft_fn fn, weft__done_cb *done, const char *name)
 {
     weft_task_opts to = {.name = name, .stack_size = IO_STACK};
-    weft_task *t = weft_spawn_opts(fn, c, &to);
-    if (t == NULL)
-        return -errno;
+    weft_task *t;
+    int rc = weft_spawn_opts(fn, c, &to, &t);
+    if (rc != 0)
+        return rc;
     done->fn = fn == reader_main ? reader_ended : writer_ended;
     weft__task_on_done(t, done);
     c->tasks++;
