@@ -195,6 +195,10 @@ int weft__redis_deliver(weft_redis *c, weft_redis_reply *reply);
 /* Wakes every slot and room waiter (shutdown): the head slot with
  * head_code, the others with rest_code. */
 void weft__redis_fail_waiters(weft_redis *c, int head_code, int rest_code);
+/* io.c: spawns the reader and writer tasks (c->tasks counts them); each
+ * calls weft__redis_io_ended (conn.c) when it ends. */
+int weft__redis_io_start(weft_redis *c);
+void weft__redis_io_ended(weft_redis *c);
 /* The writer has output to send. */
 void weft__redis_kick_writer(weft_redis *c);
 /* Parks the current task with *slot pointing at it (cleared on cancel);
