@@ -5,8 +5,11 @@
  * wait_for, shield, task groups, ...) as a C API. See docs/API.md.
  *
  * Conventions (docs/API.md says them at length):
- *   - every call that can wait returns int: 0 (or a count) on success, a
- *     negative error code otherwise; weft_strerror() names every code;
+ *   - every call that can wait returns int: 0 (or a count, or a task's
+ *     result) on success, a negative error code otherwise; weft_strerror()
+ *     names every code;
+ *   - a task function returns a result (a non-negative int, asyncio's
+ *     `return value`) or a negative error code (its exception);
  *   - durations are seconds as double, WEFT_FOREVER means "no limit";
  *   - whoever creates a thing frees it: each _new has its _free.
  */
@@ -81,8 +84,11 @@ typedef struct weft_timeout weft_timeout;
 typedef struct weft_group weft_group;
 typedef struct weft_as_completed weft_as_completed;
 
-/* A task function (asyncio's `async def`): returns 0 or a negative error
- * code; results go out through arg. */
+/* A task function (asyncio's `async def`): returns its result, a
+ * non-negative int (`return a + b`), or a negative error code (an
+ * exception: -errno values, WEFT_ECANCELED, ...). Await, gather, groups,
+ * cfutures and weft_run hand the result back; bigger results go out
+ * through arg. */
 typedef int (*weft_fn)(void *arg);
 /* A plain callback run by the loop (call_soon & co.); it must not wait. */
 typedef void (*weft_cb)(void *arg);
@@ -96,9 +102,10 @@ typedef void (*weft_cb)(void *arg);
 /* --------------------------------------------------------- loop & runner */
 
 /* asyncio.run(main()): makes a loop, runs main(arg) as a task until it ends,
- * cancels what is left, closes the loop. Returns main's own code, or a
- * negative error if the loop could not be made or ran into a deadlock
- * (-EDEADLK: every task waits and nothing can ever wake one). */
+ * cancels what is left, closes the loop. Returns main's own code (its
+ * result, or its error), or a negative error if the loop could not be made
+ * or ran into a deadlock (-EDEADLK: every task waits and nothing can ever
+ * wake one). */
 WEFT_API int weft_run(weft_fn main, void *arg);
 
 /* asyncio.Runner: one loop reused by several weft_runner_run() calls.
@@ -164,10 +171,10 @@ WEFT_API int weft_spawn_opts(weft_fn fn, void *arg, const weft_task_opts *opts, 
  * debug mode reports a second free. */
 WEFT_API void weft_task_free(weft_task *task);
 
-/* `await task`: waits until the task ends and returns its code (at once if
- * it has ended). Cancelling the awaiter cancels the awaited task too, as in
- * asyncio; the awaiter then returns WEFT_ECANCELED once that task has
- * ended. -EDEADLK for awaiting yourself. */
+/* `await task`: waits until the task ends and returns its code, its result
+ * or its error (at once if it has ended). Cancelling the awaiter cancels the awaited task too, as
+ * in asyncio; the awaiter then returns WEFT_ECANCELED once that task has ended. -EDEADLK for
+ * awaiting yourself. */
 WEFT_API int weft_await(weft_task *task);
 
 /* task.cancel(): asks the task to stop; its current or next wait returns
@@ -181,7 +188,8 @@ WEFT_API int weft_uncancel(weft_task *task);
 WEFT_API weft_task *weft_current(void);
 WEFT_API weft_task_state weft_task_state_of(const weft_task *task);
 WEFT_API int weft_task_done(const weft_task *task);
-/* The code of an ended task; -EAGAIN if it has not ended. */
+/* The code of an ended task (its result, or its error); -EAGAIN if it has
+ * not ended. */
 WEFT_API int weft_task_result(const weft_task *task);
 /* 1 if the task ended by cancellation (its code is WEFT_ECANCELED). */
 WEFT_API int weft_task_cancelled(const weft_task *task);
@@ -195,16 +203,19 @@ WEFT_API uint64_t weft_task_id(const weft_task *task);
  * tasks. */
 WEFT_API int weft_sleep(double seconds);
 
-/* asyncio.gather. By default returns at the first task that fails, with its
- * code, and the others keep running. With WEFT_RETURN_EXCEPTIONS it waits for
- * all and returns 0; read each code with weft_task_result(). Cancelling the
- * caller cancels every task and returns WEFT_ECANCELED. */
+/* asyncio.gather. Returns 0 once every task has ended with a result (a
+ * non-negative code): read each with weft_task_result(tasks[i]). By default
+ * returns at the first task that fails (a negative code) with its code, and
+ * the others keep running. With WEFT_RETURN_EXCEPTIONS it waits for all and
+ * returns 0; each task's result or error is then in weft_task_result().
+ * Cancelling the caller cancels every task and returns WEFT_ECANCELED. */
 #define WEFT_RETURN_EXCEPTIONS 1
 WEFT_API int weft_gather(weft_task **tasks, size_t n, int flags);
 
 /* asyncio.wait: returns the number of tasks done when the condition holds
  * or the timeout passes (never cancels the tasks); tell done from pending
- * with weft_task_done(). */
+ * with weft_task_done(). WEFT_FIRST_EXCEPTION: a task ended with a negative
+ * code other than WEFT_ECANCELED. */
 enum { WEFT_FIRST_COMPLETED = 1, WEFT_FIRST_EXCEPTION = 2, WEFT_ALL_COMPLETED = 3 };
 WEFT_API int weft_wait(weft_task **tasks, size_t n, int return_when, double timeout);
 
@@ -236,8 +247,9 @@ WEFT_API double weft_timeout_when(const weft_timeout *scope);
 WEFT_API int weft_timeout_expired(const weft_timeout *scope);
 WEFT_API int weft_timeout_end(weft_timeout *scope, int rc);
 
-/* asyncio.TaskGroup. The first child that fails cancels the others (and
- * the parent's waits in the body); weft_group_wait waits for every child
+/* asyncio.TaskGroup. The first child that fails (a negative code other
+ * than WEFT_ECANCELED; a result is no failure) cancels the others (and the
+ * parent's waits in the body); weft_group_wait waits for every child
  * and returns WEFT_ECANCELED if the parent was cancelled from outside,
  * else the first child's error, else 0.
  *

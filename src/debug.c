@@ -115,7 +115,7 @@ void weft__debug_stack_taken(weft_task *task)
 
 static bool error_unretrieved(const weft_task *task)
 {
-    return !task->observed && task->result != 0 && task->result != WEFT_ECANCELED;
+    return !task->observed && task->result < 0 && task->result != WEFT_ECANCELED;
 }
 
 void weft__debug_task_ended(weft_task *task)

@@ -129,14 +129,15 @@ static void test_gather_cancelled_cancels_children(void **state)
     RUN(body_gather_cancelled_cancels_children);
 }
 
-/* The talk's three adds gathered. */
-static int add_result[3];
+/* The talk's three adds gathered: each returns its sum as a result (a
+ * non-negative code), as `return a + b` does in asyncio. */
 static int add(void *arg)
 {
     int i = (int)(intptr_t)arg;
-    weft_sleep(0.001 * i);
-    add_result[i] = i + 10;
-    return 0;
+    int rc = weft_sleep(0.001 * (3 - i)); /* they end in reverse order */
+    if (rc < 0)
+        return rc;
+    return i + 10;
 }
 
 static int body_gather_three_adds(void)
@@ -144,10 +145,32 @@ static int body_gather_three_adds(void)
     weft_task *t[3];
     for (int i = 0; i < 3; i++)
         t[i] = SPAWN(add, (void *)(intptr_t)i);
-    assert_int_equal(weft_gather(t, 3, 0), 0);
-    assert_int_equal(add_result[0] + add_result[1] + add_result[2], 33);
+    assert_int_equal(weft_gather(t, 3, 0), 0); /* results are not errors */
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(weft_task_result(t[i]), i + 10);
+    assert_int_equal(weft_await(t[1]), 11); /* await gives the result too */
     free_all(t, 3);
     return 0;
+}
+
+/* Results mixed with an error: the error is what gather returns. */
+static int body_gather_results_and_error(void)
+{
+    job jobs[3] = {{5, 7, 0}, {10, -EIO, 0}, {15, 9, 0}};
+    weft_task *t[3];
+    for (int i = 0; i < 3; i++)
+        t[i] = SPAWN(run_job, &jobs[i]);
+    assert_int_equal(weft_gather(t, 3, 0), -EIO);
+    assert_int_equal(weft_task_result(t[0]), 7);
+    assert_int_equal(weft_await(t[2]), 9);
+    free_all(t, 3);
+    return 0;
+}
+
+static void test_gather_results_and_error(void **state)
+{
+    (void)state;
+    RUN(body_gather_results_and_error);
 }
 
 static void test_gather_three_adds(void **state)
@@ -183,6 +206,25 @@ static void test_wait_modes(void **state)
 {
     (void)state;
     RUN(body_wait_modes);
+}
+
+/* FIRST_EXCEPTION waits past tasks that return results (non-negative). */
+static int body_wait_first_exception_skips_results(void)
+{
+    job jobs[3] = {{5, 3, 0}, {10, 1, 0}, {40, -EPIPE, 0}};
+    weft_task *t[3];
+    for (int i = 0; i < 3; i++)
+        t[i] = SPAWN(run_job, &jobs[i]);
+    assert_int_equal(weft_wait(t, 3, WEFT_FIRST_EXCEPTION, WEFT_FOREVER), 3);
+    assert_int_equal(weft_task_result(t[2]), -EPIPE);
+    free_all(t, 3);
+    return 0;
+}
+
+static void test_wait_first_exception_skips_results(void **state)
+{
+    (void)state;
+    RUN(body_wait_first_exception_skips_results);
 }
 
 /* FIRST_COMPLETED / FIRST_EXCEPTION over ten tasks, as in the talk. */
@@ -593,6 +635,32 @@ static void test_group_all_succeed(void **state)
     RUN(body_group_all_succeed);
 }
 
+/* A child that returns a result (a non-negative code) is no failure: its
+ * siblings and the body go on, and the group returns 0. */
+static int body_group_results_are_not_errors(void)
+{
+    weft_group *g;
+    assert_int_equal(weft_group_new(&g), 0);
+    job quick = {1, 3, 0}, slow = {30, 4, 0};
+    weft_task *a = GROUP_SPAWN(g, run_job, &quick);
+    weft_task *b = GROUP_SPAWN(g, run_job, &slow);
+    assert_int_equal(weft_sleep(0.01), 0); /* not interrupted by a's result */
+    assert_int_equal(weft_group_wait(g), 0);
+    assert_int_equal(weft_task_result(a), 3);
+    assert_int_equal(weft_task_result(b), 4);
+    assert_int_equal(slow.finished, 1);
+    weft_group_free(g);
+    weft_task_free(a);
+    weft_task_free(b);
+    return 0;
+}
+
+static void test_group_results_are_not_errors(void **state)
+{
+    (void)state;
+    RUN(body_group_results_are_not_errors);
+}
+
 static int group_parent(void *arg)
 {
     int *children_cancelled = arg;
@@ -775,7 +843,9 @@ int main(void)
         cmocka_unit_test(test_gather_return_exceptions),
         cmocka_unit_test(test_gather_cancelled_cancels_children),
         cmocka_unit_test(test_gather_three_adds),
+        cmocka_unit_test(test_gather_results_and_error),
         cmocka_unit_test(test_wait_modes),
+        cmocka_unit_test(test_wait_first_exception_skips_results),
         cmocka_unit_test(test_wait_first_completed_and_exception_over_ten),
         cmocka_unit_test(test_wait_cancelled_leaves_tasks),
         cmocka_unit_test(test_as_completed),
@@ -788,6 +858,7 @@ int main(void)
         cmocka_unit_test(test_task_ends_with_open_scope),
         cmocka_unit_test(test_group_first_failure_cancels_rest),
         cmocka_unit_test(test_group_all_succeed),
+        cmocka_unit_test(test_group_results_are_not_errors),
         cmocka_unit_test(test_group_parent_cancelled),
         cmocka_unit_test(test_nested_groups_keep_outer_cancel),
         cmocka_unit_test(test_group_inside_timeout),

@@ -455,11 +455,18 @@ int fails_quietly(void *arg)
     return -EIO;
 }
 
+int returns_result(void *arg)
+{
+    (void)arg;
+    return 7; /* a result, not an error: nothing to report */
+}
+
 static int body_leaks(void)
 {
     /* an error nobody reads: the handle is dropped while it runs */
     weft_task_opts o1 = {.name = "lost-error"};
     assert_int_equal(weft_spawn_opts(fails_quietly, NULL, &o1, NULL), 0); /* detached */
+    assert_int_equal(weft_spawn(returns_result, NULL, NULL), 0);
     /* an error read with weft_task_result: not reported */
     weft_task *read = SPAWN(fails_quietly, NULL);
     /* a task nobody awaits, still pending at close */
@@ -495,6 +502,7 @@ static void test_debug_mode_leaks(void **state)
     assert_non_null(strstr(cap_buf, "\"lost-error\" (fails_quietly, spawned at"));
     assert_non_null(strstr(cap_buf, "ended with EIO"));
     assert_int_equal(count_of(cap_buf, "ended with EIO"), 1); /* not the one read */
+    assert_int_equal(count_of(cap_buf, "ended with"), 1);     /* a result is no error */
     assert_non_null(strstr(cap_buf, "\"kept\" (sleep_ms_task, spawned at"));
     assert_non_null(strstr(cap_buf, "handle was never freed"));
     assert_int_equal(weft_task_result(kept_handle), 0); /* still valid after close */

@@ -114,7 +114,8 @@ typedef struct weft_executor weft_executor;
  * demand. 0, -EINVAL, -ENOMEM. */
 WEFT_API int weft_executor_new(size_t nthreads, weft_executor **out);
 /* loop.run_in_executor: from a task, runs fn(arg) on one of ex's threads
- * and parks the task until it returns; returns fn's code. fn is a plain
+ * and parks the task until it returns; returns fn's code (its result, a
+ * non-negative int, or its negative error), as a task's. fn is a plain
  * function: it may block, it must not use the loop. If the task is
  * cancelled it returns WEFT_ECANCELED at once; fn still runs to its end and
  * its code is dropped (arg must stay valid until then). WEFT_ECLOSED after
@@ -192,7 +193,8 @@ typedef struct weft_procpool weft_procpool;
 
 /* A job function, run in a worker process: reads in[0..in_len), may set
  * *out to a malloc'd buffer of *out_len bytes (freed by the worker after
- * sending); returns 0 or a negative code, passed back to the submitter. */
+ * sending); returns a result (a non-negative int) or a negative error
+ * code, passed back to the submitter with the output. */
 typedef int (*weft_procpool_fn)(const void *in, size_t in_len, void **out, size_t *out_len);
 
 typedef struct weft_procpool_entry {
@@ -206,7 +208,8 @@ WEFT_API int weft_procpool_new(const weft_procpool_entry *fns, size_t n, size_t 
                                weft_procpool **out);
 /* Runs fns[name](in) in a free worker (parks until one is free and the job
  * is done). On success *out is a malloc'd buffer the caller frees (NULL if
- * empty). Returns the function's code; WEFT_ECRASHED if the worker died
+ * empty). Returns the function's code (its result or its error, with its
+ * output either way); WEFT_ECRASHED if the worker died
  * (it is replaced); WEFT_ETIMEDOUT after timeout (the worker is killed and
  * replaced); -ENOENT for an unknown name; WEFT_ECANCELED (the worker is
  * killed and replaced). */
