@@ -31,6 +31,20 @@ extern "C" {
 #define WEFT_API
 #endif
 
+/* C has no exceptions: a wait's WEFT_ECANCELED is a return code, and a
+ * wait whose code is ignored swallows the cancellation (the task runs on to
+ * its end). So every call that can return WEFT_ECANCELED, and every
+ * constructor (its out pointer is NULL on failure), warns when its result
+ * is dropped; weft's own examples and tests build with
+ * -Werror=unused-result. A (void) cast does not silence GCC here: discard a
+ * code on purpose with WEFT_IGNORE(weft_sleep(0.1)), which says so. */
+#if defined(__GNUC__) || defined(__clang__)
+#define WEFT_MUST_CHECK __attribute__((warn_unused_result))
+#else
+#define WEFT_MUST_CHECK
+#endif
+#define WEFT_IGNORE(call) ((void)!(call))
+
 #define WEFT_VERSION_MAJOR 0
 #define WEFT_VERSION_MINOR 1
 #define WEFT_VERSION_PATCH 0
@@ -106,14 +120,14 @@ typedef void (*weft_cb)(void *arg);
  * result, or its error), or a negative error if the loop could not be made
  * or ran into a deadlock (-EDEADLK: every task waits and nothing can ever
  * wake one). */
-WEFT_API int weft_run(weft_fn main, void *arg);
+WEFT_API WEFT_MUST_CHECK int weft_run(weft_fn main, void *arg);
 
 /* asyncio.Runner: one loop reused by several weft_runner_run() calls.
  * weft_runner_new: 0 and *out, or -EINVAL, -ENOMEM, libuv's error. The
  * runner (and its loop) belongs to the thread that made it. */
-WEFT_API int weft_runner_new(weft_runner **out);
+WEFT_API WEFT_MUST_CHECK int weft_runner_new(weft_runner **out);
 WEFT_API weft_loop *weft_runner_loop(weft_runner *runner);
-WEFT_API int weft_runner_run(weft_runner *runner, weft_fn main, void *arg);
+WEFT_API WEFT_MUST_CHECK int weft_runner_run(weft_runner *runner, weft_fn main, void *arg);
 /* Cancels the tasks still alive, lets them finish, closes the loop. */
 WEFT_API void weft_runner_free(weft_runner *runner);
 
@@ -162,8 +176,9 @@ typedef struct weft_task_opts {
  *
  * The task's stack is taken when it first runs; if that fails the task
  * ends with WEFT_ESTACK without running fn. */
-WEFT_API int weft_spawn(weft_fn fn, void *arg, weft_task **out);
-WEFT_API int weft_spawn_opts(weft_fn fn, void *arg, const weft_task_opts *opts, weft_task **out);
+WEFT_API WEFT_MUST_CHECK int weft_spawn(weft_fn fn, void *arg, weft_task **out);
+WEFT_API WEFT_MUST_CHECK int weft_spawn_opts(weft_fn fn, void *arg, const weft_task_opts *opts,
+                                             weft_task **out);
 
 /* Gives back the caller's handle (from weft_spawn*, weft_group_spawn*).
  * A task still running goes on and is freed when it ends (and, for a
@@ -175,7 +190,7 @@ WEFT_API void weft_task_free(weft_task *task);
  * or its error (at once if it has ended). Cancelling the awaiter cancels the awaited task too, as
  * in asyncio; the awaiter then returns WEFT_ECANCELED once that task has ended. -EDEADLK for
  * awaiting yourself. */
-WEFT_API int weft_await(weft_task *task);
+WEFT_API WEFT_MUST_CHECK int weft_await(weft_task *task);
 
 /* task.cancel(): asks the task to stop; its current or next wait returns
  * WEFT_ECANCELED (a task that has not started ends without running).
@@ -201,7 +216,7 @@ WEFT_API uint64_t weft_task_id(const weft_task *task);
 
 /* asyncio.sleep: parks the task; weft_sleep(0) yields to the other ready
  * tasks. */
-WEFT_API int weft_sleep(double seconds);
+WEFT_API WEFT_MUST_CHECK int weft_sleep(double seconds);
 
 /* asyncio.gather. Returns 0 once every task has ended with a result (a
  * non-negative code): read each with weft_task_result(tasks[i]). By default
@@ -210,42 +225,43 @@ WEFT_API int weft_sleep(double seconds);
  * returns 0; each task's result or error is then in weft_task_result().
  * Cancelling the caller cancels every task and returns WEFT_ECANCELED. */
 #define WEFT_RETURN_EXCEPTIONS 1
-WEFT_API int weft_gather(weft_task **tasks, size_t n, int flags);
+WEFT_API WEFT_MUST_CHECK int weft_gather(weft_task **tasks, size_t n, int flags);
 
 /* asyncio.wait: returns the number of tasks done when the condition holds
  * or the timeout passes (never cancels the tasks); tell done from pending
  * with weft_task_done(). WEFT_FIRST_EXCEPTION: a task ended with a negative
  * code other than WEFT_ECANCELED. */
 enum { WEFT_FIRST_COMPLETED = 1, WEFT_FIRST_EXCEPTION = 2, WEFT_ALL_COMPLETED = 3 };
-WEFT_API int weft_wait(weft_task **tasks, size_t n, int return_when, double timeout);
+WEFT_API WEFT_MUST_CHECK int weft_wait(weft_task **tasks, size_t n, int return_when,
+                                       double timeout);
 
 /* asyncio.as_completed: next() gives the tasks in the order they end.
  * Returns 1 and sets *out, 0 when every task was given, WEFT_ETIMEDOUT when
  * the timeout (counted from _new) passes first. */
-WEFT_API int weft_as_completed_new(weft_task **tasks, size_t n, double timeout,
-                                   weft_as_completed **out);
-WEFT_API int weft_as_completed_next(weft_as_completed *it, weft_task **out);
+WEFT_API WEFT_MUST_CHECK int weft_as_completed_new(weft_task **tasks, size_t n, double timeout,
+                                                   weft_as_completed **out);
+WEFT_API WEFT_MUST_CHECK int weft_as_completed_next(weft_as_completed *it, weft_task **out);
 WEFT_API void weft_as_completed_free(weft_as_completed *it);
 
 /* asyncio.wait_for: on timeout, cancels the task, waits for it to end and
  * returns WEFT_ETIMEDOUT. A cancellation of the caller is never turned into
  * a timeout. */
-WEFT_API int weft_wait_for(weft_task *task, double seconds);
+WEFT_API WEFT_MUST_CHECK int weft_wait_for(weft_task *task, double seconds);
 
 /* asyncio.shield: awaits the task; cancelling the caller returns
  * WEFT_ECANCELED at once and leaves the task running. */
-WEFT_API int weft_shield(weft_task *task);
+WEFT_API WEFT_MUST_CHECK int weft_shield(weft_task *task);
 
 /* asyncio.timeout(): a scope; when its deadline passes, the task is
  * cancelled (its waits return WEFT_ECANCELED); weft_timeout_end(scope, rc)
  * turns that cancellation into WEFT_ETIMEDOUT and frees the scope. Scopes
  * nest; end them in reverse order. */
-WEFT_API int weft_timeout_begin(double seconds, weft_timeout **out);
-WEFT_API int weft_timeout_begin_at(double when, weft_timeout **out);
+WEFT_API WEFT_MUST_CHECK int weft_timeout_begin(double seconds, weft_timeout **out);
+WEFT_API WEFT_MUST_CHECK int weft_timeout_begin_at(double when, weft_timeout **out);
 WEFT_API int weft_timeout_reschedule(weft_timeout *scope, double when);
 WEFT_API double weft_timeout_when(const weft_timeout *scope);
 WEFT_API int weft_timeout_expired(const weft_timeout *scope);
-WEFT_API int weft_timeout_end(weft_timeout *scope, int rc);
+WEFT_API WEFT_MUST_CHECK int weft_timeout_end(weft_timeout *scope, int rc);
 
 /* asyncio.TaskGroup. The first child that fails (a negative code other
  * than WEFT_ECANCELED; a result is no failure) cancels the others (and the
@@ -258,11 +274,12 @@ WEFT_API int weft_timeout_end(weft_timeout *scope, int rc);
  * reference to each child; a handle received through out is the caller's
  * as with weft_spawn (free it with weft_task_free, before or after
  * weft_group_free); pass out NULL to leave the child to the group. */
-WEFT_API int weft_group_new(weft_group **out);
-WEFT_API int weft_group_spawn(weft_group *group, weft_fn fn, void *arg, weft_task **out);
-WEFT_API int weft_group_spawn_opts(weft_group *group, weft_fn fn, void *arg,
-                                   const weft_task_opts *opts, weft_task **out);
-WEFT_API int weft_group_wait(weft_group *group);
+WEFT_API WEFT_MUST_CHECK int weft_group_new(weft_group **out);
+WEFT_API WEFT_MUST_CHECK int weft_group_spawn(weft_group *group, weft_fn fn, void *arg,
+                                              weft_task **out);
+WEFT_API WEFT_MUST_CHECK int weft_group_spawn_opts(weft_group *group, weft_fn fn, void *arg,
+                                                   const weft_task_opts *opts, weft_task **out);
+WEFT_API WEFT_MUST_CHECK int weft_group_wait(weft_group *group);
 WEFT_API void weft_group_free(weft_group *group);
 
 #include "weft/sync.h"

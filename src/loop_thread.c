@@ -78,7 +78,8 @@ static void *lt_thread(void *arg)
     pthread_mutex_unlock(&lt->mu);
     if (runner == NULL)
         return NULL;
-    weft_runner_run(runner, lt_main, lt);
+    /* lt_main ends when stopped or cancelled: nobody reads its code. */
+    WEFT_IGNORE(weft_runner_run(runner, lt_main, lt));
     /* What weft_runner_free does first, here on the loop's own thread. */
     weft__loop_cancel_all(lt->loop);
     weft__loop_run_until(lt->loop, no_tasks_left, lt->loop);

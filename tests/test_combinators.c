@@ -112,10 +112,10 @@ static int body_gather_cancelled_cancels_children(void)
     for (int i = 0; i < 3; i++)
         kids[i] = SPAWN(sleep_forever, NULL);
     weft_task *g = SPAWN(gather_kids, NULL);
-    weft_sleep(0.01);
+    assert_int_equal(weft_sleep(0.01), 0);
     weft_cancel(g);
     assert_int_equal(weft_await(g), WEFT_ECANCELED);
-    weft_sleep(0);
+    assert_int_equal(weft_sleep(0), 0);
     for (int i = 0; i < 3; i++)
         assert_true(weft_task_cancelled(kids[i]));
     weft_task_free(g);
@@ -265,13 +265,13 @@ static int body_wait_cancelled_leaves_tasks(void)
     waited[0] = SPAWN(sleep_forever, NULL);
     waited[1] = SPAWN(sleep_forever, NULL);
     weft_task *w = SPAWN(wait_on_waited, NULL);
-    weft_sleep(0.005);
+    assert_int_equal(weft_sleep(0.005), 0);
     weft_cancel(w);
     assert_int_equal(weft_await(w), WEFT_ECANCELED);
     assert_false(weft_task_done(waited[0])); /* asyncio.wait never cancels them */
     weft_cancel(waited[0]);
     weft_cancel(waited[1]);
-    weft_gather(waited, 2, WEFT_RETURN_EXCEPTIONS);
+    assert_int_equal(weft_gather(waited, 2, WEFT_RETURN_EXCEPTIONS), 0);
     free_all(waited, 2);
     weft_task_free(w);
     return 0;
@@ -307,7 +307,7 @@ static int body_as_completed(void)
     assert_int_equal(weft_as_completed_next(it, &next), WEFT_ETIMEDOUT);
     weft_as_completed_free(it);
     weft_cancel(slow);
-    weft_await(slow);
+    assert_int_equal(weft_await(slow), WEFT_ECANCELED);
     weft_task_free(slow);
     assert_int_equal(weft_as_completed_new(NULL, 1, 1, &it), -EINVAL);
     return 0;
@@ -337,7 +337,7 @@ static int body_wait_for(void)
 
     /* timeout 0 on a finished task returns its result */
     t = SPAWN(return_arg, (void *)6);
-    weft_sleep(0);
+    assert_int_equal(weft_sleep(0), 0);
     assert_int_equal(weft_wait_for(t, 0), 6);
     weft_task_free(t);
     /* no stray cancellation is left behind */
@@ -364,7 +364,7 @@ static int wait_for_until(void *arg)
 {
     (void)arg;
     weft_timeout *scope;
-    weft_timeout_begin_at(wf_at, &scope);
+    assert_int_equal(weft_timeout_begin_at(wf_at, &scope), 0);
     return weft_timeout_end(scope, weft_await(wf_inner));
 }
 
@@ -379,7 +379,7 @@ static int body_wait_for_keeps_outer_cancel(void)
     double limit = 10;
     wf_inner = SPAWN(sleep_forever, NULL);
     weft_task *caller = SPAWN(call_wait_for, &limit);
-    weft_sleep(0.005);
+    assert_int_equal(weft_sleep(0.005), 0);
     weft_cancel(caller);
     assert_int_equal(weft_await(caller), WEFT_ECANCELED);
     assert_true(weft_task_cancelled(wf_inner));
@@ -391,7 +391,7 @@ static int body_wait_for_keeps_outer_cancel(void)
     wf_at = weft_time() + 0.01;
     wf_inner = SPAWN(sleep_forever, NULL);
     caller = SPAWN(wait_for_until, NULL);
-    weft_sleep(0);
+    assert_int_equal(weft_sleep(0), 0);
     assert_int_equal(weft_call_at(NULL, wf_at, cancel_cb, caller, NULL), 0);
     assert_int_equal(weft_await(caller), WEFT_ECANCELED);
     weft_task_free(caller);
@@ -409,8 +409,8 @@ static void test_wait_for_keeps_outer_cancel(void **state)
  * wins over the timeout if it got there first. */
 static int finish_at(void *arg)
 {
-    weft_sleep(*(double *)arg);
-    return 5;
+    int rc = weft_sleep(*(double *)arg);
+    return rc < 0 ? rc : 5; /* cancelled first: it did not finish */
 }
 
 static int body_timeout_races_completion(void)
@@ -490,8 +490,8 @@ static int body_nested_scopes(void)
 {
     weft_timeout *outer, *inner;
     /* inner expires first: inner times out, outer goes on */
-    weft_timeout_begin(1, &outer);
-    weft_timeout_begin(0.01, &inner);
+    assert_int_equal(weft_timeout_begin(1, &outer), 0);
+    assert_int_equal(weft_timeout_begin(0.01, &inner), 0);
     int rc = weft_timeout_end(inner, weft_sleep(1));
     assert_int_equal(rc, WEFT_ETIMEDOUT);
     assert_int_equal(weft_sleep(0.001), 0);
@@ -499,23 +499,23 @@ static int body_nested_scopes(void)
 
     /* outer expires while inside inner: inner passes the cancellation
      * through, outer turns it into its timeout */
-    weft_timeout_begin(0.01, &outer);
-    weft_timeout_begin(1, &inner);
+    assert_int_equal(weft_timeout_begin(0.01, &outer), 0);
+    assert_int_equal(weft_timeout_begin(1, &inner), 0);
     rc = weft_timeout_end(inner, weft_sleep(1));
     assert_int_equal(rc, WEFT_ECANCELED);
     assert_int_equal(weft_timeout_end(outer, rc), WEFT_ETIMEDOUT);
 
     /* both expire at once: the outer one is the timeout that counts */
     double at = weft_time() + 0.01;
-    weft_timeout_begin_at(at, &outer);
-    weft_timeout_begin_at(at, &inner);
+    assert_int_equal(weft_timeout_begin_at(at, &outer), 0);
+    assert_int_equal(weft_timeout_begin_at(at, &inner), 0);
     rc = weft_timeout_end(inner, weft_sleep(1));
     assert_int_equal(rc, WEFT_ECANCELED);
     assert_int_equal(weft_timeout_end(outer, rc), WEFT_ETIMEDOUT);
 
     /* ending the outer scope first is refused */
-    weft_timeout_begin(1, &outer);
-    weft_timeout_begin(1, &inner);
+    assert_int_equal(weft_timeout_begin(1, &outer), 0);
+    assert_int_equal(weft_timeout_begin(1, &inner), 0);
     assert_int_equal(weft_timeout_end(outer, 0), -EINVAL);
     assert_int_equal(weft_timeout_end(inner, 0), 0);
     assert_int_equal(weft_timeout_end(outer, 0), 0);
@@ -533,14 +533,14 @@ static int scope_then_sleep(void *arg)
 {
     (void)arg;
     weft_timeout *scope;
-    weft_timeout_begin(0.02, &scope);
+    assert_int_equal(weft_timeout_begin(0.02, &scope), 0);
     return weft_timeout_end(scope, weft_sleep(1));
 }
 
 static int body_scope_keeps_outer_cancel(void)
 {
     weft_task *t = SPAWN(scope_then_sleep, NULL);
-    weft_sleep(0.005);
+    assert_int_equal(weft_sleep(0.005), 0);
     weft_cancel(t); /* not the scope's: never becomes a timeout */
     assert_int_equal(weft_await(t), WEFT_ECANCELED);
     weft_task_free(t);
@@ -557,7 +557,7 @@ static int forget_scope(void *arg)
 {
     (void)arg;
     weft_timeout *scope;
-    weft_timeout_begin(0.01, &scope);
+    assert_int_equal(weft_timeout_begin(0.01, &scope), 0);
     return 3; /* ends with the scope open: it must not fire later */
 }
 
@@ -610,7 +610,7 @@ static void test_group_first_failure_cancels_rest(void **state)
 static int body_group_all_succeed(void)
 {
     weft_group *g;
-    weft_group_new(&g);
+    assert_int_equal(weft_group_new(&g), 0);
     job jobs[5];
     for (int i = 0; i < 5; i++) {
         jobs[i] = (job){i * 3, 0, 0};
@@ -665,7 +665,7 @@ static int group_parent(void *arg)
 {
     int *children_cancelled = arg;
     weft_group *g;
-    weft_group_new(&g);
+    assert_int_equal(weft_group_new(&g), 0);
     weft_task *a = GROUP_SPAWN(g, sleep_forever, NULL);
     weft_task *b = GROUP_SPAWN(g, sleep_forever, NULL);
     int rc = weft_group_wait(g);
@@ -680,7 +680,7 @@ static int body_group_parent_cancelled(void)
 {
     int children_cancelled = 0;
     weft_task *p = SPAWN(group_parent, &children_cancelled);
-    weft_sleep(0.01);
+    assert_int_equal(weft_sleep(0.01), 0);
     weft_cancel(p);
     assert_int_equal(weft_await(p), WEFT_ECANCELED);
     assert_int_equal(children_cancelled, 1);
@@ -700,7 +700,7 @@ static int inner_group_body(void *arg)
 {
     (void)arg;
     weft_group *inner;
-    weft_group_new(&inner);
+    assert_int_equal(weft_group_new(&inner), 0);
     job fail = {5, -EIO, 0};
     assert_int_equal(weft_group_spawn(inner, run_job, &fail, NULL), 0);
     assert_int_equal(weft_group_spawn(inner, sleep_forever, NULL, NULL), 0);
@@ -713,7 +713,7 @@ static int outer_group_body(void *arg)
 {
     (void)arg;
     weft_group *outer;
-    weft_group_new(&outer);
+    assert_int_equal(weft_group_new(&outer), 0);
     job fail = {5, -EPIPE, 0};
     assert_int_equal(weft_group_spawn(outer, run_job, &fail, NULL), 0);
     /* the parent itself runs a nested group in the body */
@@ -743,9 +743,9 @@ static int group_in_scope(void *arg)
 {
     (void)arg;
     weft_timeout *scope;
-    weft_timeout_begin(0.02, &scope);
+    assert_int_equal(weft_timeout_begin(0.02, &scope), 0);
     weft_group *g;
-    weft_group_new(&g);
+    assert_int_equal(weft_group_new(&g), 0);
     assert_int_equal(weft_group_spawn(g, sleep_forever, NULL, NULL), 0);
     int rc = weft_group_wait(g);
     weft_group_free(g);
@@ -769,11 +769,11 @@ static void test_group_inside_timeout(void **state)
 static int body_group_freed_early(void)
 {
     weft_group *g;
-    weft_group_new(&g);
+    assert_int_equal(weft_group_new(&g), 0);
     weft_task *t = GROUP_SPAWN(g, sleep_forever, NULL);
-    weft_sleep(0.001);
+    assert_int_equal(weft_sleep(0.001), 0);
     weft_group_free(g); /* never waited: children cancelled and detached */
-    weft_sleep(0.001);
+    assert_int_equal(weft_sleep(0.001), 0);
     assert_true(weft_task_cancelled(t)); /* our own handle is still valid */
     weft_task_free(t);
     return 0;
@@ -800,7 +800,7 @@ static int stress_task(void *arg)
     int kind = (int)(intptr_t)arg;
     if (kind % 3 == 0) {
         weft_timeout *scope;
-        weft_timeout_begin((kind % 7) / 1000.0, &scope);
+        assert_int_equal(weft_timeout_begin((kind % 7) / 1000.0, &scope), 0);
         int rc = weft_sleep((kind % 5) / 1000.0);
         return weft_timeout_end(scope, rc);
     }
@@ -815,7 +815,7 @@ static int body_stress(void)
     for (int round = 0; round < 5; round++) {
         for (int k = 0; k < STRESS_N / 10; k++)
             weft_cancel(t[next_rand() % STRESS_N]);
-        weft_sleep(0.001);
+        assert_int_equal(weft_sleep(0.001), 0);
     }
     assert_int_equal(weft_gather(t, STRESS_N, WEFT_RETURN_EXCEPTIONS), 0);
     int counts[3] = {0, 0, 0};

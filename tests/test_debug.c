@@ -138,7 +138,7 @@ static int body_stats(void)
     assert_int_equal(st.tasks_new, 4);
     assert_int_equal(st.tasks_running, 1);
     assert_int_equal(st.tasks_spawned, 5);
-    weft_sleep(0);
+    assert_int_equal(weft_sleep(0), 0);
     assert_int_equal(weft_loop_stats(NULL, &st), 0);
     assert_int_equal(st.tasks_waiting, 4);
     assert_int_equal(st.tasks_sleeping, 4);
@@ -150,10 +150,10 @@ static int body_stats(void)
     weft_cancel(sleeper);
     weft_cancel(forever);
     weft_cancel(awaiter_target);
-    weft_await(fresh);
-    weft_await(sleeper);
-    weft_await(forever);
-    weft_await(awaiter_target);
+    assert_int_equal(weft_await(fresh), 0);
+    assert_int_equal(weft_await(sleeper), WEFT_ECANCELED);
+    assert_int_equal(weft_await(forever), WEFT_ECANCELED);
+    assert_int_equal(weft_await(awaiter_target), WEFT_ECANCELED);
     assert_int_equal(weft_loop_stats(NULL, &st), 0);
     assert_int_equal(st.tasks_alive, 1);
     weft_task_free(sleeper);
@@ -241,7 +241,7 @@ static int body_dump(void)
     weft_task *timed = SPAWN(waits_for, target2);
     weft_task *forever = SPAWN(forever_task, NULL);
     weft_task *all[] = {sleeper, target, awaiter, gatherer, grouper, target2, timed, forever};
-    weft_sleep(0.01);
+    assert_int_equal(weft_sleep(0.01), 0);
     char *text = dump_to_string();
     print_message("%s", text);
     char site[64];
@@ -271,7 +271,7 @@ static int body_dump(void)
     free(text);
     for (size_t i = 0; i < sizeof all / sizeof *all; i++)
         weft_cancel(all[i]);
-    weft_gather(all, sizeof all / sizeof *all, WEFT_RETURN_EXCEPTIONS);
+    assert_int_equal(weft_gather(all, sizeof all / sizeof *all, WEFT_RETURN_EXCEPTIONS), 0);
     for (size_t i = 0; i < sizeof all / sizeof *all; i++)
         weft_task_free(all[i]);
     return 0;
@@ -297,7 +297,7 @@ static int body_dump_errors(void)
     weft__fault_arm(WEFT__FAULT_ALLOC, 0);
     assert_int_equal(weft_tasks_dump(f), 2);
     fclose(f);
-    weft_await(t);
+    assert_int_equal(weft_await(t), 0);
     weft_task_free(t);
     return 0;
 }
@@ -336,16 +336,17 @@ static int body_dump_on_signal(void)
     weft__fault_arm(WEFT__FAULT_ALLOC, 0);
     assert_int_equal(weft_dump_on_signal(NULL, SIGUSR2, f), 0);
     weft_task *t = SPAWN(sleep_ms_task, (void *)(intptr_t)2000);
-    weft_sleep(0);
+    assert_int_equal(weft_sleep(0), 0);
     kill(getpid(), SIGUSR2);
     for (int i = 0; i < 100 && ftell(f) == 0; i++)
-        weft_sleep(0.01); /* the loop polls, then runs the dump on its thread */
+        assert_int_equal(weft_sleep(0.01),
+                         0); /* the loop polls, then runs the dump on its thread */
     fflush(f);
     assert_non_null(strstr(sig_text, "2 tasks alive"));
     assert_non_null(strstr(sig_text, "waiting: sleep, wakes in"));
     assert_int_equal(weft_dump_on_signal(NULL, 0, NULL), 0);
     weft_cancel(t);
-    weft_await(t);
+    assert_int_equal(weft_await(t), WEFT_ECANCELED);
     weft_task_free(t);
     fclose(f);
     return 0;
@@ -381,7 +382,7 @@ static int body_blocked(void)
 {
     weft_task_opts opts = {.name = "sleepy"};
     weft_task *t = SPAWN_OPTS(blocks_in_sleep, NULL, &opts);
-    weft_await(t);
+    assert_int_equal(weft_await(t), 0);
     weft_task_free(t);
     weft_loop_stats(NULL, &blocked_stats);
     return 0;
@@ -412,14 +413,14 @@ static int body_one_report(void)
 {
     weft_set_block_threshold(weft_loop_current(), 0.03);
     weft_task *t = SPAWN(blocks_busy, (void *)(intptr_t)300);
-    weft_await(t);
+    assert_int_equal(weft_await(t), 0);
     weft_task_free(t);
     t = SPAWN(blocks_busy, (void *)(intptr_t)5); /* short: never reported */
-    weft_await(t);
+    assert_int_equal(weft_await(t), 0);
     weft_task_free(t);
     weft_set_block_threshold(weft_loop_current(), 0);
     t = SPAWN(blocks_busy, (void *)(intptr_t)150);
-    weft_await(t);
+    assert_int_equal(weft_await(t), 0);
     weft_task_free(t);
     struct weft_loop_stats st;
     weft_loop_stats(NULL, &st);
@@ -475,8 +476,8 @@ static int body_leaks(void)
     /* a handle the program never frees */
     weft_task_opts o3 = {.name = "kept"};
     kept_handle = SPAWN_OPTS(sleep_ms_task, (void *)(intptr_t)1, &o3);
-    weft_await(kept_handle);
-    weft_sleep(0.01);
+    assert_int_equal(weft_await(kept_handle), 0);
+    assert_int_equal(weft_sleep(0.01), 0);
     assert_int_equal(weft_task_result(read), -EIO);
     weft_task_free(read);
     /* the dump shows stack high-water marks in debug mode */
@@ -515,7 +516,7 @@ static int body_leaks_quiet(void)
     assert_int_equal(weft_spawn(fails_quietly, NULL, NULL), 0);
     assert_int_equal(weft_spawn(forever_task, NULL, NULL), 0);
     kept_handle = SPAWN(sleep_ms_task, (void *)(intptr_t)1);
-    weft_sleep(0.01);
+    assert_int_equal(weft_sleep(0.01), 0);
     return 0;
 }
 
@@ -679,12 +680,12 @@ static int body_sites(void)
     weft_task *plain;
     assert_int_equal((weft_spawn)(sleep_ms_task, NULL, &plain), 0); /* the function: no site */
     assert_null(plain->site_file);
-    weft_gather((weft_task *[]){t, plain}, 2, 0);
+    assert_int_equal(weft_gather((weft_task *[]){t, plain}, 2, 0), 0);
     weft_task_free(t);
     weft_task_free(plain);
     int (*fp)(weft_fn, void *, weft_task **) = weft_spawn; /* still a function to point at */
     assert_int_equal(fp(sleep_ms_task, NULL, &t), 0);
-    weft_await(t);
+    assert_int_equal(weft_await(t), 0);
     weft_task_free(t);
     return 0;
 }

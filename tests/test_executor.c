@@ -226,7 +226,7 @@ static int main_leave_job_running(void *arg)
     void **a = arg;
     weft_task *t = SPAWN(submit_slow, a);
     while (!atomic_load(&late.started))
-        weft_sleep(0.005);
+        assert_int_equal(weft_sleep(0.005), 0);
     weft_task_free(t); /* weft_run cancels it at the end */
     return 0;
 }

@@ -146,7 +146,7 @@ static int main_pool(void *arg)
     weft_task *t = SPAWN(run_job, &j);
     assert_int_equal(weft_sleep(0.02), 0);
     weft_cancel(t);
-    weft_await(t);
+    assert_int_equal(weft_await(t), 0); /* the job's code is in j.rc */
     weft_task_free(t);
     assert_int_equal(j.rc, WEFT_ECANCELED);
     assert_true(pid_of(pool) > 0);

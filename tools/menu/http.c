@@ -57,7 +57,8 @@ void menu_http_shutdown(void)
 {
     if (server_thread == NULL)
         return;
-    weft_call_sync(server_thread, stop_server, NULL);
+    /* At exit, best effort: the loop thread is stopped next either way. */
+    WEFT_IGNORE(weft_call_sync(server_thread, stop_server, NULL));
     weft_loop_thread_stop(server_thread);
     weft_loop_thread_free(server_thread);
     server_thread = NULL;
