@@ -118,14 +118,18 @@ typedef void (*weft_cb)(void *arg);
 /* asyncio.run(main()): makes a loop, runs main(arg) as a task until it ends,
  * cancels what is left, closes the loop. Returns main's own code (its
  * result, or its error), or a negative error if the loop could not be made
- * or ran into a deadlock (-EDEADLK: every task waits and nothing can ever
- * wake one). */
+ * or ran into a deadlock (-EDEADLK: every task waits and nothing, on this
+ * thread or another, can ever wake one; docs/API.md says when that is
+ * certain). */
 WEFT_API WEFT_MUST_CHECK int weft_run(weft_fn main, void *arg);
 
 /* asyncio.Runner: one loop reused by several weft_runner_run() calls.
  * weft_runner_new: 0 and *out, or -EINVAL, -ENOMEM, libuv's error. The
  * runner (and its loop) belongs to the thread that made it. */
 WEFT_API WEFT_MUST_CHECK int weft_runner_new(weft_runner **out);
+/* runner.get_loop(). A loop whose pointer the program holds (from here or
+ * weft_loop_current) may be posted to by any thread: with nothing else to
+ * do it waits for them instead of reporting a deadlock (docs/API.md). */
 WEFT_API weft_loop *weft_runner_loop(weft_runner *runner);
 WEFT_API WEFT_MUST_CHECK int weft_runner_run(weft_runner *runner, weft_fn main, void *arg);
 /* Cancels the tasks still alive, lets them finish, closes the loop. */

@@ -71,7 +71,7 @@ static void *lt_thread(void *arg)
     int rc = weft_runner_new(&runner);
     pthread_mutex_lock(&lt->mu);
     lt->runner = runner;
-    lt->loop = weft_runner_loop(runner);
+    lt->loop = runner ? weft__runner_loop(runner) : NULL;
     lt->start_rc = rc;
     lt->started = true;
     pthread_cond_signal(&lt->cv);
@@ -118,7 +118,7 @@ int weft_loop_thread_start(weft_loop_thread **out)
 
 weft_loop *weft_loop_thread_loop(weft_loop_thread *lt)
 {
-    return lt ? lt->loop : NULL;
+    return lt ? weft__loop_expose(lt->loop) : NULL;
 }
 
 int weft_loop_thread_stop(weft_loop_thread *lt)
