@@ -1,5 +1,5 @@
 /* loop_thread: a loop running in its own thread (the talk's
- * start_background_event_loop) and weft_call_sync (its @async_task). The
+ * start_background_event_loop). The
  * loop's main task only waits for the stop message; stopping refuses new
  * submissions, cancels every task, lets them end and joins the thread. */
 #include <errno.h>
@@ -148,19 +148,4 @@ void weft_loop_thread_free(weft_loop_thread *lt)
     pthread_cond_destroy(&lt->cv);
     pthread_mutex_destroy(&lt->mu);
     free(lt);
-}
-
-int weft_call_sync(weft_loop_thread *lt, weft_fn fn, void *arg)
-{
-    if (lt == NULL || fn == NULL)
-        return -EINVAL;
-    if (pthread_equal(lt->thread, pthread_self()))
-        return -EDEADLK;
-    weft_cfuture *cf;
-    int rc = weft_submit(lt->loop, fn, arg, &cf);
-    if (rc != 0)
-        return rc;
-    rc = weft_cfuture_result(cf, WEFT_FOREVER);
-    weft_cfuture_free(cf);
-    return rc;
 }

@@ -72,6 +72,23 @@ static void *thread_call_soon(void *arg)
     return (void *)(intptr_t)weft_call_soon_threadsafe(L, set_ev, NULL);
 }
 
+/* weft_call_sync: the plain thread runs a task on the loop and blocks for
+ * its result; the task sets the event main awaits. */
+static int set_ev_task(void *arg)
+{
+    (void)arg;
+    weft_event_set(ev);
+    return 13;
+}
+
+static void *thread_call_sync(void *arg)
+{
+    (void)arg;
+    sleep_s(DELAY);
+    int rc = weft_call_sync(L, set_ev_task, NULL);
+    return (void *)(intptr_t)(rc == 13 ? 0 : rc);
+}
+
 /* weft_submit (and weft_cfuture_result on the plain thread): the submitted
  * task feeds the queue main awaits. */
 static int feeder(void *arg)
@@ -196,6 +213,7 @@ static int main_to_thread(void *arg)
 
 static const scenario scenarios[] = {
     {"call_soon_threadsafe", main_event, thread_call_soon, 0},
+    {"call_sync", main_event, thread_call_sync, 0},
     {"submit + cfuture_result", main_queue, thread_submit, 42},
     {"cfuture_cancel", main_cancelled_future, thread_cancel, 0},
     {"tsqueue put", main_tsqueue, thread_tsqueue, 7},
@@ -318,6 +336,27 @@ static void test_issue_program(void **state)
     weft_event_free(issue_ev);
 }
 
+/* ---------------------------------- weft_call_sync on the loop's thread */
+
+static int call_sync_here(void *arg)
+{
+    (void)arg;
+    return weft_call_sync(weft_loop_current(), set_ev_task, NULL);
+}
+
+static void test_call_sync_own_thread(void **state)
+{
+    (void)state;
+    assert_int_equal(weft_run(call_sync_here, NULL), -EDEADLK); /* from a task */
+    weft_runner *r;
+    assert_int_equal(weft_runner_new(&r), 0);
+    /* between runs, from the thread that would have to run it */
+    assert_int_equal(weft_call_sync(weft_runner_loop(r), set_ev_task, NULL), -EDEADLK);
+    weft_runner_free(r);
+    assert_int_equal(weft_call_sync(NULL, set_ev_task, NULL), -EINVAL);
+    assert_int_equal(weft_call_sync(weft_loop_thread_loop(lt), NULL, NULL), -EINVAL);
+}
+
 /* ----------------------------------------- deadlocks are still reported */
 
 static int wait_unset_event(void *arg)
@@ -397,6 +436,7 @@ int main(void)
         cmocka_unit_test(test_issue_program),
         cmocka_unit_test(test_weft_run_loop),
         cmocka_unit_test(test_runner_loop),
+        cmocka_unit_test(test_call_sync_own_thread),
         cmocka_unit_test(test_unreachable_loops_report_deadlock),
         cmocka_unit_test(test_closing_runner_gives_up),
     };

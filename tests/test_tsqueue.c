@@ -279,7 +279,7 @@ static void test_timeouts(void **state)
     assert_int_equal(weft_tsqueue_put_nowait(q, (void *)1), 0);
     weft_loop_thread *lt;
     assert_int_equal(weft_loop_thread_start(&lt), 0);
-    assert_int_equal(weft_call_sync(lt, task_timeouts, q), 0);
+    assert_int_equal(weft_call_sync(weft_loop_thread_loop(lt), task_timeouts, q), 0);
     weft_loop_thread_free(lt);
     assert_int_equal(weft_tsqueue_size(q), 1);
     weft_tsqueue_free(q);
@@ -331,7 +331,7 @@ static void test_backpressure(void **state)
     /* Thread blocked, task frees a slot. */
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, thread_put_3, &b), 0);
-    assert_int_equal(weft_call_sync(lt, task_get_after, &b), 1);
+    assert_int_equal(weft_call_sync(weft_loop_thread_loop(lt), task_get_after, &b), 1);
     pthread_join(t, NULL);
     assert_int_equal(b.rc, 0);
     assert_int_equal(weft_tsqueue_size(b.q), 2);
@@ -700,7 +700,8 @@ static void test_errors(void **state)
     assert_int_equal(weft_loop_thread_start(&lt), 0);
     atomic_store(&g_flag, 1);
     assert_int_equal(weft_call_soon_threadsafe(weft_loop_thread_loop(lt), put_in_callback, q), 0);
-    assert_int_equal(weft_call_sync(lt, task_ok, NULL), 0); /* after the callback */
+    assert_int_equal(weft_call_sync(weft_loop_thread_loop(lt), task_ok, NULL),
+                     0); /* after the callback */
     assert_int_equal(atomic_load(&g_flag), WEFT_ENOTASK);
     assert_int_equal(weft_tsqueue_size(q), 1);
     weft_loop_thread_free(lt);

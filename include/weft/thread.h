@@ -71,9 +71,11 @@ WEFT_API int weft_loop_thread_stop(weft_loop_thread *lt);
 WEFT_API void weft_loop_thread_free(weft_loop_thread *lt);
 
 /* The talk's @async_task: a plain blocking call that runs fn(arg) as a task
- * on lt's loop and returns its code (or WEFT_ECLOSED, -ENOMEM). -EDEADLK
- * from lt's own thread, where it could only deadlock. */
-WEFT_API WEFT_MUST_CHECK int weft_call_sync(weft_loop_thread *lt, weft_fn fn, void *arg);
+ * on loop, which another thread owns (a loop thread's, a weft_run loop, a
+ * Runner's), and returns its code: its result or its error (or
+ * WEFT_ECLOSED, -ENOMEM, -EINVAL). -EDEADLK on the loop's own thread,
+ * where nothing could run the task while this call blocks. */
+WEFT_API WEFT_MUST_CHECK int weft_call_sync(weft_loop *loop, weft_fn fn, void *arg);
 
 /* ------------------------------------------------- thread-safe queues */
 
