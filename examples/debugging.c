@@ -8,6 +8,7 @@
  * The task functions are not static, and the program is linked with
  * -rdynamic, so that backtraces name them.
  */
+/* weft:debug-reports (the one example that prints them on purpose) */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>

@@ -247,8 +247,10 @@ static void close_walk_cb(uv_handle_t *handle, void *arg)
 
 void weft__loop_close(weft_loop *loop)
 {
-    weft__debug_loop_close(loop);
+    /* The inbox's handle first: it is weft's own, and debug mode's walk
+     * reports every handle still open as a leak of the program's. */
     weft__inbox_close(loop);
+    weft__debug_loop_close(loop);
     uv_walk(&loop->uv, close_walk_cb, NULL);
     while (uv_run(&loop->uv, UV_RUN_DEFAULT) != 0) {
     }
