@@ -112,10 +112,10 @@ static int main_task(void *arg)
     weft_task *clients[NCLIENTS] = {NULL};
     for (int i = 0; i < NCLIENTS && rc == 0; i++)
         rc = weft_spawn(chat_client, &scripts[i], &clients[i]);
-    weft_timeout *scope;
-    if (rc == 0 && (rc = weft_timeout_begin(2.5, &scope)) == 0) { /* the whole chat, bounded */
-        rc = weft_gather(clients, NCLIENTS, 0);
-        rc = weft_timeout_end(scope, rc);
+    if (rc == 0) {
+        WEFT_TIMEOUT(2.5, rc) { /* the whole chat, bounded */
+            rc = weft_gather(clients, NCLIENTS, 0);
+        }
     }
     for (int i = 0; i < NCLIENTS; i++) {
         if (rc != 0 && clients[i] != NULL)

@@ -256,10 +256,55 @@ WEFT_API WEFT_MUST_CHECK int weft_wait_for(weft_task *task, double seconds);
  * WEFT_ECANCELED at once and leaves the task running. */
 WEFT_API WEFT_MUST_CHECK int weft_shield(weft_task *task);
 
-/* asyncio.timeout(): a scope; when its deadline passes, the task is
- * cancelled (its waits return WEFT_ECANCELED); weft_timeout_end(scope, rc)
- * turns that cancellation into WEFT_ETIMEDOUT and frees the scope. Scopes
- * nest; end them in reverse order. */
+/* `async with asyncio.timeout(seconds):` as a block that cannot be left
+ * open. rc is an int variable of the caller's; the body runs once, under
+ * the deadline, and the block's exit turns a WEFT_ECANCELED it caused in rc
+ * into WEFT_ETIMEDOUT:
+ *
+ *     int rc = 0;
+ *     WEFT_TIMEOUT(10, rc) {
+ *         rc = long_running_call();
+ *     }
+ *     if (rc == WEFT_ETIMEDOUT) ...
+ *
+ * If the scope cannot begin, rc is the error and the body does not run.
+ * Leaving the body with break, continue, return or goto ends the scope too
+ * (with GCC and Clang, through __attribute__((cleanup))). WEFT_TIMEOUT_AT
+ * takes an absolute deadline on weft_time()'s clock (asyncio.timeout_at). */
+#define WEFT_TIMEOUT(seconds, rc) WEFT_TIMEOUT_AT(weft_time() + (seconds), rc)
+#define WEFT_TIMEOUT_AT(when, rc)                                                                  \
+    WEFT__TIMEOUT_BLOCK((when), rc, WEFT__CAT(weft_scope_, __LINE__),                              \
+                        WEFT__CAT(weft_scope_once_, __LINE__))
+/* The pieces of WEFT_TIMEOUT: a loop that runs once (the outer one) around
+ * a loop that begins the scope, runs the body and ends the scope (the
+ * inner one), on a scope variable whose cleanup ends the scope however the
+ * body is left. The names carry the line, so that blocks nest without
+ * shadowing. */
+#define WEFT__CAT2(a, b) a##b
+#define WEFT__CAT(a, b)  WEFT__CAT2(a, b)
+#if defined(__GNUC__) || defined(__clang__)
+#define WEFT__SCOPE_CLEANUP __attribute__((cleanup(weft_timeout_block_end)))
+#else
+#define WEFT__SCOPE_CLEANUP
+#endif
+#define WEFT__TIMEOUT_BLOCK(when, rc, var, once)                                                   \
+    for (weft_timeout *var WEFT__SCOPE_CLEANUP = NULL, **once = &var; once != NULL; once = NULL)   \
+        for (weft_timeout_block_begin((when), &(rc), __FILE__, __LINE__, &var); var != NULL;       \
+             weft_timeout_block_end(&var))
+/* WEFT_TIMEOUT's entry and exit. begin: 0, or the error, which it also
+ * stores in *rc; end: *rc = weft_timeout_end(*scope, *rc), *scope = NULL
+ * (nothing if *scope is NULL). */
+WEFT_API int weft_timeout_block_begin(double when, int *rc, const char *file, int line,
+                                      weft_timeout **out);
+WEFT_API void weft_timeout_block_end(weft_timeout **scope);
+
+/* asyncio.timeout() as two calls: begin a scope; when its deadline passes,
+ * the task is cancelled (its waits return WEFT_ECANCELED);
+ * weft_timeout_end(scope, rc) turns that cancellation into WEFT_ETIMEDOUT
+ * and frees the scope. Scopes nest; end them in reverse order, on every
+ * path: a scope left open cuts short every later wait of the task, and
+ * debug mode reports it, with the line that began it, when the task
+ * returns. WEFT_TIMEOUT above ends itself. */
 WEFT_API WEFT_MUST_CHECK int weft_timeout_begin(double seconds, weft_timeout **out);
 WEFT_API WEFT_MUST_CHECK int weft_timeout_begin_at(double when, weft_timeout **out);
 WEFT_API int weft_timeout_reschedule(weft_timeout *scope, double when);

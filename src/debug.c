@@ -162,6 +162,24 @@ void weft__debug_task_freed_twice(weft_task *task)
                        "handle was freed twice (weft_task_free): the second free is ignored");
 }
 
+void weft__debug_scope_left_open(const weft_task *task, const char *file, int line)
+{
+    if (!weft_log_enabled(WEFT_LOG_WARN))
+        return;
+    char site[300];
+    if (file)
+        snprintf(site, sizeof site, "begun at %s:%d", file, line);
+    else
+        snprintf(site, sizeof site, "begun where the site macros were off");
+    char what[600];
+    snprintf(what, sizeof what,
+             "returned with a timeout scope still open (%s): every wait after the place it should "
+             "have ended was under its deadline. End it with weft_timeout_end on every path, or "
+             "use WEFT_TIMEOUT(seconds, rc) { ... }, which cannot be left open",
+             site);
+    report_task_as(task, "scope", what);
+}
+
 /* ------------------------------------------------------- leak reports */
 
 static void report_task_as(const weft_task *task, const char *topic, const char *what)

@@ -411,8 +411,10 @@ static void test_blocked_loop_report(void **state)
  * the default; 0 turns the reports off. */
 static int body_one_report(void)
 {
-    weft_set_block_threshold(weft_loop_current(), 0.03);
-    weft_task *t = SPAWN(blocks_busy, (void *)(intptr_t)300);
+    /* 100 ms: a loaded machine can stall a thread for tens of ms, which the
+     * watchdog would rightly report too */
+    weft_set_block_threshold(weft_loop_current(), 0.1);
+    weft_task *t = SPAWN(blocks_busy, (void *)(intptr_t)450);
     assert_int_equal(weft_await(t), 0);
     weft_task_free(t);
     t = SPAWN(blocks_busy, (void *)(intptr_t)5); /* short: never reported */
@@ -544,6 +546,62 @@ static void test_debug_mode_silent_on_correct_program(void **state)
     capture_stop();
     print_message("%s", cap_buf);
     assert_int_equal(cap_count, 0);
+}
+
+/* A task that returns with a timeout scope open: debug mode names the line
+ * that began it. A WEFT_TIMEOUT block left by return is not reported. */
+static int scope_line;
+
+int forgets_scope(void *arg)
+{
+    (void)arg;
+    weft_timeout *scope;
+    scope_line = __LINE__ + 1;
+    int rc = weft_timeout_begin(5.0, &scope);
+    if (rc != 0)
+        return rc;
+    return 0; /* the early return that forgets weft_timeout_end */
+}
+
+int leaves_block_early(void *arg)
+{
+    (void)arg;
+    int rc = 0;
+    WEFT_TIMEOUT(5.0, rc) {
+        return 1; /* the block's cleanup ends the scope */
+    }
+    return rc;
+}
+
+static int body_scope_left_open(void)
+{
+    weft_task_opts o = {.name = "forgetful"};
+    weft_task *t = SPAWN_OPTS(forgets_scope, NULL, &o);
+    assert_int_equal(weft_await(t), 0);
+    weft_task_free(t);
+    t = SPAWN(leaves_block_early, NULL);
+    assert_int_equal(weft_await(t), 1);
+    weft_task_free(t);
+    return 0;
+}
+
+static void test_debug_mode_scope_left_open(void **state)
+{
+    (void)state;
+    capture_start(WEFT_LOG_WARN);
+    weft_runner *r;
+    assert_int_equal(weft_runner_new(&r), 0);
+    assert_int_equal(weft_loop_set_debug(weft_runner_loop(r), 1), 0);
+    assert_int_equal(weft_runner_run(r, run_body, (void *)body_scope_left_open), 0);
+    weft_runner_free(r);
+    capture_stop();
+    print_message("%s", cap_buf);
+    char expect[200];
+    snprintf(expect, sizeof expect, "test_debug.c:%d)", scope_line);
+    assert_int_equal(cap_count, 1);
+    assert_non_null(strstr(cap_buf, "[1 scope] task #2 \"forgetful\" (forgets_scope, spawned at"));
+    assert_non_null(strstr(cap_buf, "returned with a timeout scope still open (begun at "));
+    assert_non_null(strstr(cap_buf, expect));
 }
 
 /* Without debug mode nothing is reported. */
@@ -737,6 +795,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_blocked_once_per_episode),
         cmocka_unit_test(test_debug_mode_leaks),
         cmocka_unit_test(test_debug_mode_silent_on_correct_program),
+        cmocka_unit_test(test_debug_mode_scope_left_open),
         cmocka_unit_test(test_no_reports_without_debug),
         cmocka_unit_test(test_debug_mode_double_free),
         cmocka_unit_test(test_debug_mode_group_never_freed),
