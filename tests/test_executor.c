@@ -9,6 +9,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <time.h>
@@ -105,6 +106,95 @@ static void test_basic(void **state)
     assert_int_equal(weft_run(main_basic, NULL), 0);
     int v = 0;
     assert_int_equal(weft_to_thread(add_one, &v), WEFT_ENOTASK);
+}
+
+/* ------------------------------------------- the default executors' sizes */
+
+static int count_threads(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (d == NULL)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+static int cores(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+/* A blocking call that waits without using a core: what to_thread is for. */
+static int blocking_sleep(void *arg)
+{
+    double s = *(double *)arg;
+    struct timespec ts = {0, (long)(s * 1e9)};
+    while (nanosleep(&ts, &ts) != 0) {
+    }
+    return 1;
+}
+
+static int via_blocking(void *arg)
+{
+    return weft_to_thread(blocking_sleep, arg);
+}
+
+static int via_cpu(void *arg)
+{
+    return weft_to_thread_cpu(blocking_sleep, arg);
+}
+
+/* n tasks each hand one blocking sleep to a pool; seconds until all end. */
+static double run_sleepers(int n, weft_fn via, double secs)
+{
+    weft_task *t[64];
+    assert_true(n <= 64);
+    double t0 = weft_time();
+    for (int i = 0; i < n; i++)
+        t[i] = SPAWN(via, &secs);
+    assert_int_equal(weft_gather(t, (size_t)n, 0), 0);
+    double took = weft_time() - t0;
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(weft_task_result(t[i]), 1);
+        weft_task_free(t[i]);
+    }
+    return took;
+}
+
+static int main_sizes(void *arg)
+{
+    (void)arg;
+    /* Lazily started: one job, one new thread. */
+    int before = count_threads();
+    double tiny = 0.001;
+    assert_int_equal(weft_to_thread(blocking_sleep, &tiny), 1);
+    if (before > 0)
+        assert_int_equal(count_threads(), before + 1);
+    /* asyncio's default size, min(32, cores + 4): the issue's six 0.2 s
+     * blocking calls run at once (0.6 s with one thread per core on 2). */
+    int pool = cores() + 4 < 32 ? cores() + 4 : 32;
+    int n = pool < 6 ? pool : 6;
+    double took = run_sleepers(n, via_blocking, 0.2);
+    print_message("%d blocking 0.2 s calls through weft_to_thread: %.3f s\n", n, took);
+    assert_true(took >= 0.19 && took < 0.39); /* one wave: two would need 0.4 s */
+    /* The CPU pool has one thread per core: one job more than cores waits
+     * for a second wave. */
+    took = run_sleepers(cores() + 1, via_cpu, 0.1);
+    print_message("%d 0.1 s jobs through weft_to_thread_cpu: %.3f s\n", cores() + 1, took);
+    assert_true(took >= 0.19 && took < 10.0);
+    return 0;
+}
+
+static void test_default_executor_sizes(void **state)
+{
+    (void)state;
+    assert_int_equal(weft_run(main_sizes, NULL), 0);
+    assert_int_equal(weft_to_thread_cpu(blocking_sleep, NULL), WEFT_ENOTASK);
 }
 
 typedef struct parallel {
@@ -245,6 +335,7 @@ static void test_loop_ends_before_job(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_default_executor_sizes), /* first: it counts threads */
         cmocka_unit_test(test_basic),
         cmocka_unit_test(test_two_cpu_jobs_in_parallel),
         cmocka_unit_test(test_cancelled_awaiter_leaves_at_once),

@@ -129,9 +129,15 @@ WEFT_API WEFT_MUST_CHECK int weft_executor_submit(weft_executor *ex, weft_fn fn,
 WEFT_API int weft_executor_shutdown(weft_executor *ex, int wait);
 /* Shuts down, waits, frees. */
 WEFT_API void weft_executor_free(weft_executor *ex);
-/* asyncio.to_thread: weft_executor_submit on the default executor (one
- * thread per core, made on first use, lives until exit). */
+/* asyncio.to_thread, for blocking calls (file I/O, a blocking library, a
+ * sleep): weft_executor_submit on the default executor, sized like
+ * asyncio's, min(32, cores + 4) threads, started as jobs need them. Made on
+ * first use, lives until exit. */
 WEFT_API WEFT_MUST_CHECK int weft_to_thread(weft_fn fn, void *arg);
+/* The same for CPU-bound work (C has no GIL: it runs in parallel): a
+ * second default executor with one thread per core, so that more jobs
+ * than cores queue instead of time-slicing. */
+WEFT_API WEFT_MUST_CHECK int weft_to_thread_cpu(weft_fn fn, void *arg);
 
 /* ---------------------------------------------------------- subprocesses */
 
