@@ -21,6 +21,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "weft/config.h" /* WEFT_HAVE_TLS, WEFT_HAVE_HTTP: what this build has */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -335,7 +337,9 @@ WEFT_API void weft_group_free(weft_group *group);
 #include "weft/thread.h"
 #include "weft/debug.h"
 #include "weft/net.h"
+#ifdef WEFT_HAVE_HTTP
 #include "weft/http.h"
+#endif
 
 #ifdef __cplusplus
 }

@@ -117,6 +117,32 @@ static void test_log_levels_and_sinks(void **state)
     assert_false(weft_log_enabled(WEFT_LOG_INFO));
 }
 
+/* The default sink's format, as log.h and docs/API.md give it:
+ * "weft: <level>: <topic>: <msg>\n" in one write. */
+static void test_log_default_sink_format(void **state)
+{
+    (void)state;
+    FILE *tmp = tmpfile();
+    assert_non_null(tmp);
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    assert_true(saved >= 0);
+    assert_true(dup2(fileno(tmp), STDERR_FILENO) >= 0);
+    weft_log_stderr(NULL, WEFT_LOG_WARN, "leak", "a message");
+    weft_log_stderr(NULL, WEFT_LOG_ERROR, "overflow", "two\nlines");
+    assert_int_equal(weft_log(WEFT_LOG_WARN, "blocked", "via %s", "the hook"), 1);
+    assert_true(dup2(saved, STDERR_FILENO) >= 0);
+    close(saved);
+    char text[256] = "";
+    rewind(tmp);
+    size_t n = fread(text, 1, sizeof text - 1, tmp);
+    text[n] = 0;
+    fclose(tmp);
+    assert_string_equal(text, "weft: warning: leak: a message\n"
+                              "weft: error: overflow: two\nlines\n"
+                              "weft: warning: blocked: via the hook\n");
+}
+
 /* ------------------------------------------------------------- stats */
 
 int forever_task(void *arg)
@@ -786,6 +812,7 @@ int main(int argc, char **argv)
         return weft_run(overflow_main, NULL); /* dies of SIGSEGV */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_log_levels_and_sinks),
+        cmocka_unit_test(test_log_default_sink_format),
         cmocka_unit_test(test_stats),
         cmocka_unit_test(test_dump_each_wait),
         cmocka_unit_test(test_dump_errors),

@@ -1,7 +1,8 @@
 /* weft/http.h: an HTTP client session (aiohttp's ClientSession) on libcurl's
  * multi-socket API, driven by weft's loop: no thread per request, no
- * blocking call. Included by weft.h when weft is built with libcurl
- * (WEFT_HAVE_HTTP); do not include it on its own.
+ * blocking call. Included by weft.h when weft was built with libcurl
+ * (WEFT_HAVE_HTTP, defined then in the installed weft/config.h); do not
+ * include it on its own.
  *
  * Every call that can wait must be made from a task of the session's loop,
  * honours cancellation and timeout scopes (a cancelled request is removed
@@ -25,7 +26,7 @@ typedef struct weft_http_header {
 typedef weft_http_header weft_http_param;
 
 /* aiohttp's ClientTimeout, in seconds. 0 gives the default: total 300 s,
- * connect and read unlimited; WEFT_FOREVER means no limit.
+ * connect the total's, read unlimited; WEFT_FOREVER means no limit.
  *   total:   the whole request, body included;
  *   connect: DNS, TCP and TLS handshakes;
  *   read:    the longest silence between two pieces of the response
