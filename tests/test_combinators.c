@@ -48,6 +48,12 @@ static int sleep_forever(void *arg)
     return weft_sleep(WEFT_FOREVER);
 }
 
+static void spawn_jobs(job *jobs, weft_task **t, int n)
+{
+    for (int i = 0; i < n; i++)
+        t[i] = SPAWN(run_job, &jobs[i]);
+}
+
 static void free_all(weft_task **t, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -60,8 +66,7 @@ static int body_gather_first_error_others_run(void)
 {
     job jobs[3] = {{10, 0, 0}, {5, -EIO, 0}, {300, 0, 0}};
     weft_task *t[3];
-    for (int i = 0; i < 3; i++)
-        t[i] = SPAWN(run_job, &jobs[i]);
+    spawn_jobs(jobs, t, 3);
     assert_int_equal(weft_gather(t, 3, 0), -EIO);
     assert_false(weft_task_done(t[2])); /* returned at the error; the others keep running */
     assert_int_equal(weft_await(t[2]), 0);
@@ -80,8 +85,7 @@ static int body_gather_return_exceptions(void)
 {
     job jobs[3] = {{10, 0, 0}, {5, -EIO, 0}, {15, -ENOENT, 0}};
     weft_task *t[3];
-    for (int i = 0; i < 3; i++)
-        t[i] = SPAWN(run_job, &jobs[i]);
+    spawn_jobs(jobs, t, 3);
     assert_int_equal(weft_gather(t, 3, WEFT_RETURN_EXCEPTIONS), 0);
     assert_int_equal(weft_task_result(t[0]), 0);
     assert_int_equal(weft_task_result(t[1]), -EIO);
@@ -158,8 +162,7 @@ static int body_gather_results_and_error(void)
 {
     job jobs[3] = {{5, 7, 0}, {10, -EIO, 0}, {15, 9, 0}};
     weft_task *t[3];
-    for (int i = 0; i < 3; i++)
-        t[i] = SPAWN(run_job, &jobs[i]);
+    spawn_jobs(jobs, t, 3);
     assert_int_equal(weft_gather(t, 3, 0), -EIO);
     assert_int_equal(weft_task_result(t[0]), 7);
     assert_int_equal(weft_await(t[2]), 9);
@@ -185,8 +188,7 @@ static int body_wait_modes(void)
 {
     job jobs[4] = {{300, 0, 0}, {5, 0, 0}, {100, -EIO, 0}, {600, 0, 0}};
     weft_task *t[4];
-    for (int i = 0; i < 4; i++)
-        t[i] = SPAWN(run_job, &jobs[i]);
+    spawn_jobs(jobs, t, 4);
     assert_int_equal(weft_wait(t, 4, WEFT_FIRST_COMPLETED, WEFT_FOREVER), 1);
     assert_true(weft_task_done(t[1]));
     assert_int_equal(weft_wait(t, 4, WEFT_FIRST_EXCEPTION, WEFT_FOREVER), 2);
@@ -213,8 +215,7 @@ static int body_wait_first_exception_skips_results(void)
 {
     job jobs[3] = {{5, 3, 0}, {10, 1, 0}, {40, -EPIPE, 0}};
     weft_task *t[3];
-    for (int i = 0; i < 3; i++)
-        t[i] = SPAWN(run_job, &jobs[i]);
+    spawn_jobs(jobs, t, 3);
     assert_int_equal(weft_wait(t, 3, WEFT_FIRST_EXCEPTION, WEFT_FOREVER), 3);
     assert_int_equal(weft_task_result(t[2]), -EPIPE);
     free_all(t, 3);
@@ -293,8 +294,7 @@ static int body_as_completed(void)
 {
     job jobs[3] = {{30, 3, 0}, {10, 1, 0}, {20, 2, 0}};
     weft_task *t[3];
-    for (int i = 0; i < 3; i++)
-        t[i] = SPAWN(run_job, &jobs[i]);
+    spawn_jobs(jobs, t, 3);
     weft_as_completed *it;
     assert_int_equal(weft_as_completed_new(t, 3, WEFT_FOREVER, &it), 0);
     weft_task *next;

@@ -66,6 +66,20 @@ static void capture_stop(void)
     weft_log_set_handler(WEFT_LOG_WARN, NULL, NULL);
 }
 
+/* Runs body as the main task of a runner in debug mode and closes it (the
+ * reports come at close), with every report captured in cap_buf. */
+static void run_in_debug_mode(body_fn body)
+{
+    capture_start(WEFT_LOG_WARN);
+    weft_runner *r;
+    assert_int_equal(weft_runner_new(&r), 0);
+    assert_int_equal(weft_loop_set_debug(weft_runner_loop(r), 1), 0);
+    assert_int_equal(weft_runner_run(r, run_body, (void *)body), 0);
+    weft_runner_free(r);
+    capture_stop();
+    print_message("%s", cap_buf);
+}
+
 static int count_of(const char *hay, const char *needle)
 {
     int n = 0;
@@ -518,14 +532,7 @@ static int body_leaks(void)
 static void test_debug_mode_leaks(void **state)
 {
     (void)state;
-    capture_start(WEFT_LOG_WARN);
-    weft_runner *r;
-    assert_int_equal(weft_runner_new(&r), 0);
-    assert_int_equal(weft_loop_set_debug(weft_runner_loop(r), 1), 0);
-    assert_int_equal(weft_runner_run(r, run_body, (void *)body_leaks), 0);
-    weft_runner_free(r);
-    capture_stop();
-    print_message("%s", cap_buf);
+    run_in_debug_mode(body_leaks);
     assert_non_null(strstr(cap_buf, "\"forgotten\" (forever_task, spawned at"));
     assert_non_null(strstr(cap_buf, "was never awaited"));
     assert_non_null(strstr(cap_buf, "\"lost-error\" (fails_quietly, spawned at"));
@@ -552,25 +559,20 @@ static int body_leaks_quiet(void)
  * handles (the inbox's was reported as a leak in every program). */
 static int correct_program(void)
 {
-    weft_task *t = SPAWN(sleep_ms_task, (void *)(intptr_t)1);
-    assert_int_equal(weft_await(t), 0);
-    weft_task_free(t);
-    assert_int_equal(weft_spawn(returns_result, NULL, NULL), 0); /* detached, a result */
-    return weft_sleep(0.01);
+    for (int i = 0; i < 2; i++) {
+        weft_task *t = SPAWN(sleep_ms_task, (void *)(intptr_t)1);
+        assert_int_equal(weft_await(t), 0);
+        weft_task_free(t);
+        assert_int_equal(weft_spawn(returns_result, NULL, NULL), 0); /* detached, a result */
+        assert_int_equal(weft_sleep(0.01), 0);
+    }
+    return 0;
 }
 
 static void test_debug_mode_silent_on_correct_program(void **state)
 {
     (void)state;
-    capture_start(WEFT_LOG_WARN);
-    weft_runner *r;
-    assert_int_equal(weft_runner_new(&r), 0);
-    assert_int_equal(weft_loop_set_debug(weft_runner_loop(r), 1), 0);
-    assert_int_equal(weft_runner_run(r, run_body, (void *)correct_program), 0);
-    assert_int_equal(weft_runner_run(r, run_body, (void *)correct_program), 0); /* twice */
-    weft_runner_free(r);
-    capture_stop();
-    print_message("%s", cap_buf);
+    run_in_debug_mode(correct_program);
     assert_int_equal(cap_count, 0);
 }
 
@@ -614,14 +616,7 @@ static int body_scope_left_open(void)
 static void test_debug_mode_scope_left_open(void **state)
 {
     (void)state;
-    capture_start(WEFT_LOG_WARN);
-    weft_runner *r;
-    assert_int_equal(weft_runner_new(&r), 0);
-    assert_int_equal(weft_loop_set_debug(weft_runner_loop(r), 1), 0);
-    assert_int_equal(weft_runner_run(r, run_body, (void *)body_scope_left_open), 0);
-    weft_runner_free(r);
-    capture_stop();
-    print_message("%s", cap_buf);
+    run_in_debug_mode(body_scope_left_open);
     char expect[200];
     snprintf(expect, sizeof expect, "test_debug.c:%d)", scope_line);
     assert_int_equal(cap_count, 1);
@@ -673,14 +668,7 @@ static int body_double_free(void)
 static void test_debug_mode_double_free(void **state)
 {
     (void)state;
-    capture_start(WEFT_LOG_WARN);
-    weft_runner *r;
-    assert_int_equal(weft_runner_new(&r), 0);
-    assert_int_equal(weft_loop_set_debug(weft_runner_loop(r), 1), 0);
-    assert_int_equal(weft_runner_run(r, run_body, (void *)body_double_free), 0);
-    weft_runner_free(r);
-    capture_stop();
-    print_message("%s", cap_buf);
+    run_in_debug_mode(body_double_free);
     assert_int_equal(count_of(cap_buf, "handle was freed twice"), 3);
     assert_non_null(
         strstr(cap_buf, "[1 handle] task #2 \"running-twice\" (sleep_ms_task, spawned at"));
@@ -704,14 +692,7 @@ static int body_group_never_freed(void)
 static void test_debug_mode_group_never_freed(void **state)
 {
     (void)state;
-    capture_start(WEFT_LOG_WARN);
-    weft_runner *r;
-    assert_int_equal(weft_runner_new(&r), 0);
-    assert_int_equal(weft_loop_set_debug(weft_runner_loop(r), 1), 0);
-    assert_int_equal(weft_runner_run(r, run_body, (void *)body_group_never_freed), 0);
-    weft_runner_free(r);
-    capture_stop();
-    print_message("%s", cap_buf);
+    run_in_debug_mode(body_group_never_freed);
     assert_non_null(strstr(cap_buf, "\"orphan\" (sleep_ms_task, spawned at"));
     assert_non_null(strstr(cap_buf, "is a child of a group never freed (weft_group_free)"));
     weft_group_free(leaked_group); /* its children have ended: this only drops references */
