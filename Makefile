@@ -1,7 +1,7 @@
 # Thin wrapper around CMake/ctest. The README's two commands:
 #   make demo     build and run the examples
 #   make test     build, run the tests, then again under ASan+UBSan
-# Others: build asan tsan bench install aarch64 ucontext format clean.
+# Others: build asan tsan valgrind fuzz bench install aarch64 ucontext format clean.
 # Every target first checks its Debian packages (scripts/deps.sh).
 
 CMAKE      ?= cmake
@@ -25,7 +25,7 @@ configure = $(CMAKE) -S . -B $(1) $(2) $(CMAKE_ARGS)
 compile   = $(CMAKE) --build $(1) -j $(JOBS)
 runtests  = cd $(1) && $(2) $(CTEST) --output-on-failure -j $(CTEST_JOBS) $(CTEST_ARGS)
 
-.PHONY: all build test asan tsan valgrind demo bench install aarch64 ucontext format clean
+.PHONY: all build test asan tsan valgrind fuzz demo bench install aarch64 ucontext format clean
 
 all: build
 
@@ -65,7 +65,23 @@ valgrind: build
 		if grep -qF 'weft:no-valgrind' tests/$$(basename $$t).c 2>/dev/null; then \
 			echo "skip $$t (weft:no-valgrind)"; continue; fi; \
 		echo "valgrind $$t"; $(VALGRIND) $$t > $$log 2>&1 || { cat $$log; exit 1; }; \
-	done; echo "valgrind: all unit tests clean"
+	done; \
+	for t in build/fuzz/replay_*; do \
+		[ -x "$$t" ] || continue; short=$${t##*/replay_}; log=build/valgrind/replay_$$short.log; \
+		echo "valgrind $$t"; $(VALGRIND) $$t fuzz/corpus/$$short fuzz/regress/$$short > $$log 2>&1 \
+			|| { cat $$log; exit 1; }; \
+	done; echo "valgrind: all unit tests and fuzz replays clean"
+
+# The libFuzzer targets of fuzz/ (clang, ASan+UBSan), each for FUZZ_SECONDS
+# from its seeds and kept crash inputs; a crash is saved under
+# build-fuzz/crashes/ and fails the run. FUZZ=name... runs a subset.
+FUZZ_SECONDS ?= 300
+fuzz:
+	@$(DEPS) fuzz
+	$(call configure,build-fuzz,-DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang -DWEFT_FUZZ=ON \
+		-DWEFT_BUILD_TESTS=OFF -DWEFT_BUILD_EXAMPLES=OFF -DWEFT_BUILD_TOOLS=OFF -DWEFT_BUILD_BENCH=OFF)
+	$(call compile,build-fuzz)
+	bash scripts/fuzz.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ)
 
 # Examples and ucontext backend on this machine (the portable fallback).
 ucontext:
@@ -114,11 +130,11 @@ aarch64:
 	$(CMAKE) --build build-aarch64 -j $(JOBS) --target weft_ctx_tests test_core test_combinators
 	$(call runtests,build-aarch64,WEFT_TEST_NO_THREADS=1 WEFT_TEST_NO_FORK=1) -R '$(AARCH64_TESTS)'
 
-FORMAT_FILES = $(wildcard include/*.h include/weft/*.h src/*.c src/*.h src/ctx/*.c src/ctx/*.h \
+FORMAT_FILES = $(wildcard include/*.h include/weft/*.h src/*.c src/*.h src/ctx/*.c src/ctx/*.h fuzz/*.c \
                  tests/*.c tests/*.h examples/*.c tools/*.c tools/*/*.c tools/*/*.h bench/*.c)
 format:
 	@$(DEPS) format
 	clang-format -i $(FORMAT_FILES)
 
 clean:
-	rm -rf build build-asan build-tsan build-release build-aarch64 build-ucontext
+	rm -rf build build-asan build-tsan build-release build-aarch64 build-ucontext build-fuzz

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Make sure the Debian packages a make target needs are installed.
 #   scripts/deps.sh GROUP...   groups: build test asan tsan demo install
-#                                      aarch64 bench format
+#                                      fuzz aarch64 bench format
 # Quiet when everything is there; otherwise one `apt-get update` and one
 # `apt-get install -y` of just the missing packages (sudo only if not root).
 # Set WEFT_SKIP_DEPS=1 to skip the check (e.g. on a non-Debian system),
@@ -18,6 +18,7 @@ for group in "$@"; do
     build | test | asan | tsan | demo | install) pkgs="$pkgs $base" ;;
     aarch64) pkgs="$pkgs cmake pkg-config gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libuv1-dev:arm64 libcmocka-dev:arm64" ;;
     bench) pkgs="$pkgs $base hyperfine wrk nginx-light time golang-go python3-aiohttp nodejs" ;;
+    fuzz) pkgs="$pkgs $base clang libclang-rt-14-dev" ;;
     format) pkgs="$pkgs clang-format" ;;
     none) ;;
     *) echo "deps.sh: unknown group '$group'" >&2; exit 2 ;;
