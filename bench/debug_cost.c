@@ -25,9 +25,10 @@ static double now(void)
 static int yielder(void *arg)
 {
     (void)arg;
-    for (long i = 0; i < n_yields; i++)
-        weft_sleep(0);
-    return 0;
+    int rc = 0;
+    for (long i = 0; i < n_yields && rc == 0; i++)
+        rc = weft_sleep(0);
+    return rc;
 }
 
 static int pingpong(void *arg)

@@ -36,8 +36,9 @@ static int serve(void *arg)
     }
     printf("READY %d\n", (int)getpid());
     fflush(stdout);
-    weft_sleep(lifetime);
-    return weft_server_close(srv, 0);
+    rc = weft_sleep(lifetime); /* WEFT_ECANCELED on Ctrl-C: close all the same */
+    int crc = weft_server_close(srv, 0);
+    return rc != 0 ? rc : crc;
 }
 
 int main(int argc, char **argv)

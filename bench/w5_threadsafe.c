@@ -41,7 +41,8 @@ int main(int argc, char **argv)
         return 1;
     weft_loop *loop = weft_loop_thread_loop(lt);
     for (long i = 0; i < 1000; i++) /* warm up: stacks, pages */
-        weft_call_sync(lt, job, (void *)1);
+        if (weft_call_sync(weft_loop_thread_loop(lt), job, (void *)1) < 0)
+            return 1;
     double t0 = weft_time();
     for (long i = 0; i < n; i++) {
         weft_cfuture *cf;

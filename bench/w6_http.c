@@ -64,7 +64,9 @@ static int bench_main(void *arg)
     for (; n < p->c && rc == 0; n++)
         if ((rc = weft_spawn(worker, b, &t[n])) != 0)
             break;
-    weft_gather(t, (size_t)n, WEFT_RETURN_EXCEPTIONS);
+    int grc = weft_gather(t, (size_t)n, WEFT_RETURN_EXCEPTIONS); /* each worker counts its own */
+    if (rc == 0)
+        rc = grc;
     p->elapsed = weft_time() - t0;
     for (int i = 0; i < n; i++)
         weft_task_free(t[i]);

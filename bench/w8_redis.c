@@ -106,10 +106,14 @@ static int worker(void *arg)
 static int pipeliner(void *arg)
 {
     job *j = arg;
-    weft_redis_pipeline *p;
-    weft_redis_pipeline_new(&p);
-    for (int i = 0; i < j->batch; i++)
-        weft_redis_pipeline_addf(p, "SET k:bench value-of-sixteen");
+    weft_redis_pipeline *p = NULL;
+    int rc = weft_redis_pipeline_new(&p);
+    for (int i = 0; rc == 0 && i < j->batch; i++)
+        rc = weft_redis_pipeline_addf(p, "SET k:bench value-of-sixteen");
+    if (rc != 0) {
+        weft_redis_pipeline_free(p);
+        return j->rc = rc;
+    }
     while (j->left > 0) {
         j->left -= j->batch;
         int rc = weft_redis_pipeline_run(j->conn, p);
@@ -134,7 +138,9 @@ static int weft_main(void *arg)
             fprintf(stderr, "w8_redis: cannot spawn\n");
             exit(1);
         }
-    weft_gather(t, (size_t)j->tasks, WEFT_RETURN_EXCEPTIONS);
+    int rc = weft_gather(t, (size_t)j->tasks, WEFT_RETURN_EXCEPTIONS);
+    if (rc != 0 && j->rc == 0)
+        j->rc = rc; /* the gather itself was cancelled */
     for (int i = 0; i < j->tasks; i++)
         weft_task_free(t[i]);
     free(t);

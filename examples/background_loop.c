@@ -13,7 +13,8 @@
 
 #include "weft.h"
 
-static weft_loop_thread *background; /* the talk's local.loop */
+static weft_loop_thread *background;
+static weft_loop *loop; /* the talk's local.loop */
 
 typedef struct fetch_args {
     int attempt_fails; /* how many attempts fail before one succeeds */
@@ -38,7 +39,7 @@ static int fetch(void *arg)
 static void *ingest(void *arg)
 {
     fetch_args *a = arg;
-    int rc = weft_call_sync(background, fetch, a); /* @async_task */
+    int rc = weft_call_sync(loop, fetch, a); /* @async_task */
     printf("ingest: %s after %d attempt(s)\n", rc == 0 ? "Done" : weft_strerror(rc),
            a->attempts > 3 ? 3 : a->attempts);
     return NULL;
@@ -48,6 +49,7 @@ int main(void)
 {
     if (weft_loop_thread_start(&background) != 0)
         return 1;
+    loop = weft_loop_thread_loop(background);
     fetch_args args[3] = {{.attempt_fails = 0}, {.attempt_fails = 2}, {.attempt_fails = 5}};
     pthread_t workers[3];
     double t0 = weft_time();

@@ -16,11 +16,16 @@ static weft_stream *members[MAX_MEMBERS];
 static int port;
 static int registered; /* members the server knows: the script starts talking at NCLIENTS */
 
-static void broadcast(weft_stream *from, const char *text, size_t len)
+/* Writes to every other member. A member's own failure (it hung up) is its
+ * handler's business; a cancellation of this task (the server closing)
+ * stops here. */
+static int broadcast(weft_stream *from, const char *text, size_t len)
 {
     for (int i = 0; i < MAX_MEMBERS; i++)
-        if (members[i] && members[i] != from)
-            weft_stream_write(members[i], text, len); /* a slow member only hurts itself */
+        if (members[i] && members[i] != from &&
+            weft_stream_write(members[i], text, len) == WEFT_ECANCELED)
+            return WEFT_ECANCELED;
+    return 0;
 }
 
 static int handle_member(weft_stream *s, void *arg)
@@ -40,16 +45,19 @@ static int handle_member(weft_stream *s, void *arg)
     members[slot] = s;
     registered++;
     int len = snprintf(out, sizeof out, "* %s joined\n", name);
-    broadcast(s, out, (size_t)len);
-    while ((n = weft_stream_readline(s, line, sizeof line)) > 0) {
+    int rc = broadcast(s, out, (size_t)len);
+    while (rc == 0 && (n = weft_stream_readline(s, line, sizeof line)) > 0) {
         if (strncmp(line, "/quit", 5) == 0)
             break;
         len = snprintf(out, sizeof out, "%s: %.*s", name, n, line);
-        broadcast(s, out, (size_t)len);
+        rc = broadcast(s, out, (size_t)len);
     }
     members[slot] = NULL;
+    if (rc != 0 || n == WEFT_ECANCELED)
+        return rc != 0 ? rc : n; /* cancelled: the server is closing */
     len = snprintf(out, sizeof out, "* %s left\n", name);
-    broadcast(s, out, (size_t)len);
+    if ((rc = broadcast(s, out, (size_t)len)) != 0)
+        return rc;
     return n == WEFT_ELIMIT ? weft_stream_write(s, "line too long\n", 14) : 0;
 }
 
@@ -104,10 +112,10 @@ static int main_task(void *arg)
     weft_task *clients[NCLIENTS] = {NULL};
     for (int i = 0; i < NCLIENTS && rc == 0; i++)
         rc = weft_spawn(chat_client, &scripts[i], &clients[i]);
-    weft_timeout *scope;
-    if (rc == 0 && (rc = weft_timeout_begin(2.5, &scope)) == 0) { /* the whole chat, bounded */
-        rc = weft_gather(clients, NCLIENTS, 0);
-        rc = weft_timeout_end(scope, rc);
+    if (rc == 0) {
+        WEFT_TIMEOUT(2.5, rc) { /* the whole chat, bounded */
+            rc = weft_gather(clients, NCLIENTS, 0);
+        }
     }
     for (int i = 0; i < NCLIENTS; i++) {
         if (rc != 0 && clients[i] != NULL)

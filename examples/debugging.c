@@ -8,6 +8,7 @@
  * The task functions are not static, and the program is linked with
  * -rdynamic, so that backtraces name them.
  */
+/* weft:debug-reports (the one example that prints them on purpose) */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -82,31 +83,33 @@ int show_dump(void *arg)
         }
         return rc;
     }
-    weft_sleep(0.01); /* let them all start and park */
+    rc = weft_sleep(0.01); /* let them all start and park */
+    if (rc == 0) {
+        printf("--- weft_tasks_dump(stdout):\n");
+        weft_tasks_dump(stdout);
 
-    printf("--- weft_tasks_dump(stdout):\n");
-    weft_tasks_dump(stdout);
-
-    printf("--- the same on SIGQUIT (kill -QUIT %d):\n", (int)getpid());
-    fflush(stdout);
-    weft_dump_on_signal(NULL, SIGQUIT, stdout);
-    kill(getpid(), SIGQUIT);
-    weft_sleep(0.05); /* the dump runs on the loop's thread, between tasks */
-    weft_dump_on_signal(NULL, 0, NULL);
-
-    struct weft_loop_stats st;
-    weft_loop_stats(NULL, &st);
-    printf("--- weft_loop_stats: %zu alive, %zu waiting (%zu sleeping, %zu on tasks), "
-           "%llu switches, %llu turns\n",
-           st.tasks_alive, st.tasks_waiting, st.tasks_sleeping, st.tasks_awaiting,
-           (unsigned long long)st.switches, (unsigned long long)st.iterations);
-    fflush(stdout);
+        printf("--- the same on SIGQUIT (kill -QUIT %d):\n", (int)getpid());
+        fflush(stdout);
+        weft_dump_on_signal(NULL, SIGQUIT, stdout);
+        kill(getpid(), SIGQUIT);
+        rc = weft_sleep(0.05); /* the dump runs on the loop's thread, between tasks */
+        weft_dump_on_signal(NULL, 0, NULL);
+    }
+    if (rc == 0) {
+        struct weft_loop_stats st;
+        weft_loop_stats(NULL, &st);
+        printf("--- weft_loop_stats: %zu alive, %zu waiting (%zu sleeping, %zu on tasks), "
+               "%llu switches, %llu turns\n",
+               st.tasks_alive, st.tasks_waiting, st.tasks_sleeping, st.tasks_awaiting,
+               (unsigned long long)st.switches, (unsigned long long)st.iterations);
+        fflush(stdout);
+    }
     for (int i = 0; i < 4; i++)
         weft_cancel(t[i]);
-    weft_gather(t, 4, WEFT_RETURN_EXCEPTIONS);
+    int grc = weft_gather(t, 4, WEFT_RETURN_EXCEPTIONS); /* until all have ended */
     for (int i = 0; i < 4; i++)
         weft_task_free(t[i]);
-    return 0;
+    return rc != 0 ? rc : grc;
 }
 
 /* 2. "Accidentally blocking": sleep(3) instead of weft_sleep(). */
@@ -127,7 +130,9 @@ int show_blocked(void *arg)
         return rc;
     rc = weft_await(t);
     weft_task_free(t);
-    weft_sleep(0.05); /* the watchdog thread writes the report meanwhile */
+    int src = weft_sleep(0.05); /* the watchdog thread writes the report meanwhile */
+    if (src < 0)
+        return src;
     struct weft_loop_stats st;
     weft_loop_stats(NULL, &st);
     fprintf(stderr, "--- blocked-loop reports so far: %llu\n",

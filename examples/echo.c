@@ -63,10 +63,10 @@ static int main_task(void *arg)
     weft_task *clients[3] = {NULL};
     for (int i = 0; i < 3 && rc == 0; i++)
         rc = weft_spawn(client, &ids[i], &clients[i]);
-    weft_timeout *scope; /* the whole exchange must take less than 5 s */
-    if (rc == 0 && (rc = weft_timeout_begin(5.0, &scope)) == 0) {
-        rc = weft_gather(clients, 3, 0);
-        rc = weft_timeout_end(scope, rc);
+    if (rc == 0) {
+        WEFT_TIMEOUT(5.0, rc) { /* the whole exchange must take less than 5 s */
+            rc = weft_gather(clients, 3, 0);
+        }
     }
     for (int i = 0; i < 3; i++) {
         if (rc != 0 && clients[i] != NULL)

@@ -67,7 +67,8 @@ static int fetch(partner_client *pc)
         if (rc == 0)
             return 0;
         fprintf(stderr, "WARNING: Error: %s Retrying...\n", weft_strerror(rc));
-        weft_sleep(0.5);
+        if ((rc = weft_sleep(0.5)) != 0)
+            return rc; /* cancelled between two tries: stop trying */
     }
     fprintf(stderr, "Failed multiple times. See warning logs for reason\n");
     return WEFT_EHTTP;

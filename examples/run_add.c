@@ -4,30 +4,28 @@
  *       return a + b
  *   asyncio.run(add(1, 2))
  *
- * A weft task function returns 0 or a negative error code; its result goes
- * out through its argument. */
+ * A weft task function returns its result, a non-negative int, or a
+ * negative error code; weft_run returns what the task returned. */
 #include <stdio.h>
 #include <weft.h>
 
-struct add_args {
-    int a, b, sum;
+struct pair {
+    int a, b;
 };
 
 static int add(void *arg)
 {
-    struct add_args *x = arg;
-    x->sum = x->a + x->b;
-    return 0;
+    struct pair *p = arg;
+    return p->a + p->b;
 }
 
 int main(void)
 {
-    struct add_args x = {1, 2, 0};
-    int rc = weft_run(add, &x);
-    if (rc != 0) {
-        fprintf(stderr, "weft_run: %s\n", weft_strerror(rc));
+    int sum = weft_run(add, &(struct pair){1, 2}); /* asyncio.run(add(1, 2)) */
+    if (sum < 0) {
+        fprintf(stderr, "weft_run: %s\n", weft_strerror(sum));
         return 1;
     }
-    printf("add(1, 2) = %d\n", x.sum);
-    return x.sum == 3 ? 0 : 1;
+    printf("add(1, 2) = %d\n", sum);
+    return sum == 3 ? 0 : 1;
 }

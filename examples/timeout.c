@@ -3,8 +3,10 @@
  *   async with asyncio.timeout(10):
  *       await long_running_task()
  *
- * Inside the scope the task's wait returns WEFT_ECANCELED when the deadline
- * passes; weft_timeout_end() turns it into WEFT_ETIMEDOUT. */
+ * Inside the block the task's wait returns WEFT_ECANCELED when the deadline
+ * passes; the end of the block turns it into WEFT_ETIMEDOUT in rc. The block
+ * ends its scope however it is left (a return, a break), so no later wait
+ * of the task can be cut short by a scope left open. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <weft.h>
@@ -19,12 +21,10 @@ static int long_running_task(void)
 static int main_task(void *arg)
 {
     (void)arg;
-    weft_timeout *scope;
-    int rc = weft_timeout_begin(10 * scale, &scope);
-    if (rc != 0)
-        return rc;
-    rc = long_running_task();
-    rc = weft_timeout_end(scope, rc);
+    int rc = 0;
+    WEFT_TIMEOUT(10 * scale, rc) { /* async with asyncio.timeout(10): */
+        rc = long_running_task();  /*     await long_running_task()   */
+    }
     printf("long_running_task under a %.1f s timeout: %s\n", 10 * scale, weft_err_name(rc));
     return rc == WEFT_ETIMEDOUT ? 0 : -1;
 }

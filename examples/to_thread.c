@@ -59,7 +59,8 @@ static int amain(void *arg)
     }
     if (tick != NULL) {
         weft_cancel(tick);
-        weft_await(tick);
+        int trc = weft_await(tick); /* WEFT_ECANCELED only if we are cancelled too */
+        rc = rc != 0 ? rc : trc;
     }
     weft_task_free(tick);
     weft_task_free(jobs[0]);

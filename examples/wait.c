@@ -56,10 +56,10 @@ static int main_task(void *arg)
     show("FIRST_EXCEPTION", tasks, done);
     for (int i = 0; i < N; i++) /* wait never cancels: we do, then collect */
         weft_cancel(tasks[i]);
-    weft_gather(tasks, N, WEFT_RETURN_EXCEPTIONS);
+    int grc = weft_gather(tasks, N, WEFT_RETURN_EXCEPTIONS); /* until all have ended */
     for (int i = 0; i < N; i++)
         weft_task_free(tasks[i]);
-    return done >= 0 ? 0 : done;
+    return done < 0 ? done : grc;
 }
 
 int main(void)

@@ -168,9 +168,11 @@ static int reader_main(void *arg)
     }
     if (rc != 0 || off != current.len)
         fail("drain end", off, rc, (int)current.len);
-    weft_stream_close(s);
+    if ((rc = weft_stream_close(s)) != 0) /* nothing written: nothing to flush */
+        fail("close", off, rc, 0);
     for (int i = 0; i < 1000 && !writer_done; i++)
-        weft_sleep(0.001);
+        if ((rc = weft_sleep(0.001)) != 0)
+            fail("sleep", off, rc, 0);
     if (!writer_done)
         fail("writer did not finish", off, 0, 1);
     return 0;

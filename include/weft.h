@@ -5,8 +5,11 @@
  * wait_for, shield, task groups, ...) as a C API. See docs/API.md.
  *
  * Conventions (docs/API.md says them at length):
- *   - every call that can wait returns int: 0 (or a count) on success, a
- *     negative error code otherwise; weft_strerror() names every code;
+ *   - every call that can wait returns int: 0 (or a count, or a task's
+ *     result) on success, a negative error code otherwise; weft_strerror()
+ *     names every code;
+ *   - a task function returns a result (a non-negative int, asyncio's
+ *     `return value`) or a negative error code (its exception);
  *   - durations are seconds as double, WEFT_FOREVER means "no limit";
  *   - whoever creates a thing frees it: each _new has its _free.
  */
@@ -18,6 +21,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "weft/config.h" /* WEFT_HAVE_TLS, WEFT_HAVE_HTTP, WEFT_HAVE_REDIS: what this build has */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -27,6 +32,20 @@ extern "C" {
 #else
 #define WEFT_API
 #endif
+
+/* C has no exceptions: a wait's WEFT_ECANCELED is a return code, and a
+ * wait whose code is ignored swallows the cancellation (the task runs on to
+ * its end). So every call that can return WEFT_ECANCELED, and every
+ * constructor (its out pointer is NULL on failure), warns when its result
+ * is dropped; weft's own examples and tests build with
+ * -Werror=unused-result. A (void) cast does not silence GCC here: discard a
+ * code on purpose with WEFT_IGNORE(weft_sleep(0.1)), which says so. */
+#if defined(__GNUC__) || defined(__clang__)
+#define WEFT_MUST_CHECK __attribute__((warn_unused_result))
+#else
+#define WEFT_MUST_CHECK
+#endif
+#define WEFT_IGNORE(call) ((void)!(call))
 
 #define WEFT_VERSION_MAJOR 0
 #define WEFT_VERSION_MINOR 1
@@ -86,8 +105,11 @@ typedef struct weft_timeout weft_timeout;
 typedef struct weft_group weft_group;
 typedef struct weft_as_completed weft_as_completed;
 
-/* A task function (asyncio's `async def`): returns 0 or a negative error
- * code; results go out through arg. */
+/* A task function (asyncio's `async def`): returns its result, a
+ * non-negative int (`return a + b`), or a negative error code (an
+ * exception: -errno values, WEFT_ECANCELED, ...). Await, gather, groups,
+ * cfutures and weft_run hand the result back; bigger results go out
+ * through arg. */
 typedef int (*weft_fn)(void *arg);
 /* A plain callback run by the loop (call_soon & co.); it must not wait. */
 typedef void (*weft_cb)(void *arg);
@@ -101,17 +123,22 @@ typedef void (*weft_cb)(void *arg);
 /* --------------------------------------------------------- loop & runner */
 
 /* asyncio.run(main()): makes a loop, runs main(arg) as a task until it ends,
- * cancels what is left, closes the loop. Returns main's own code, or a
- * negative error if the loop could not be made or ran into a deadlock
- * (-EDEADLK: every task waits and nothing can ever wake one). */
-WEFT_API int weft_run(weft_fn main, void *arg);
+ * cancels what is left, closes the loop. Returns main's own code (its
+ * result, or its error), or a negative error if the loop could not be made
+ * or ran into a deadlock (-EDEADLK: every task waits and nothing, on this
+ * thread or another, can ever wake one; docs/API.md says when that is
+ * certain). */
+WEFT_API WEFT_MUST_CHECK int weft_run(weft_fn main, void *arg);
 
 /* asyncio.Runner: one loop reused by several weft_runner_run() calls.
  * weft_runner_new: 0 and *out, or -EINVAL, -ENOMEM, libuv's error. The
  * runner (and its loop) belongs to the thread that made it. */
-WEFT_API int weft_runner_new(weft_runner **out);
+WEFT_API WEFT_MUST_CHECK int weft_runner_new(weft_runner **out);
+/* runner.get_loop(). A loop whose pointer the program holds (from here or
+ * weft_loop_current) may be posted to by any thread: with nothing else to
+ * do it waits for them instead of reporting a deadlock (docs/API.md). */
 WEFT_API weft_loop *weft_runner_loop(weft_runner *runner);
-WEFT_API int weft_runner_run(weft_runner *runner, weft_fn main, void *arg);
+WEFT_API WEFT_MUST_CHECK int weft_runner_run(weft_runner *runner, weft_fn main, void *arg);
 /* Cancels the tasks still alive, lets them finish, closes the loop. */
 WEFT_API void weft_runner_free(weft_runner *runner);
 
@@ -160,8 +187,9 @@ typedef struct weft_task_opts {
  *
  * The task's stack is taken when it first runs; if that fails the task
  * ends with WEFT_ESTACK without running fn. */
-WEFT_API int weft_spawn(weft_fn fn, void *arg, weft_task **out);
-WEFT_API int weft_spawn_opts(weft_fn fn, void *arg, const weft_task_opts *opts, weft_task **out);
+WEFT_API WEFT_MUST_CHECK int weft_spawn(weft_fn fn, void *arg, weft_task **out);
+WEFT_API WEFT_MUST_CHECK int weft_spawn_opts(weft_fn fn, void *arg, const weft_task_opts *opts,
+                                             weft_task **out);
 
 /* Gives back the caller's handle (from weft_spawn*, weft_group_spawn*).
  * A task still running goes on and is freed when it ends (and, for a
@@ -169,11 +197,11 @@ WEFT_API int weft_spawn_opts(weft_fn fn, void *arg, const weft_task_opts *opts, 
  * debug mode reports a second free. */
 WEFT_API void weft_task_free(weft_task *task);
 
-/* `await task`: waits until the task ends and returns its code (at once if
- * it has ended). Cancelling the awaiter cancels the awaited task too, as in
- * asyncio; the awaiter then returns WEFT_ECANCELED once that task has
- * ended. -EDEADLK for awaiting yourself. */
-WEFT_API int weft_await(weft_task *task);
+/* `await task`: waits until the task ends and returns its code, its result
+ * or its error (at once if it has ended). Cancelling the awaiter cancels the awaited task too, as
+ * in asyncio; the awaiter then returns WEFT_ECANCELED once that task has ended. -EDEADLK for
+ * awaiting yourself. */
+WEFT_API WEFT_MUST_CHECK int weft_await(weft_task *task);
 
 /* task.cancel(): asks the task to stop; its current or next wait returns
  * WEFT_ECANCELED (a task that has not started ends without running).
@@ -186,7 +214,8 @@ WEFT_API int weft_uncancel(weft_task *task);
 WEFT_API weft_task *weft_current(void);
 WEFT_API weft_task_state weft_task_state_of(const weft_task *task);
 WEFT_API int weft_task_done(const weft_task *task);
-/* The code of an ended task; -EAGAIN if it has not ended. */
+/* The code of an ended task (its result, or its error); -EAGAIN if it has
+ * not ended. */
 WEFT_API int weft_task_result(const weft_task *task);
 /* 1 if the task ended by cancellation (its code is WEFT_ECANCELED). */
 WEFT_API int weft_task_cancelled(const weft_task *task);
@@ -198,51 +227,101 @@ WEFT_API uint64_t weft_task_id(const weft_task *task);
 
 /* asyncio.sleep: parks the task; weft_sleep(0) yields to the other ready
  * tasks. */
-WEFT_API int weft_sleep(double seconds);
+WEFT_API WEFT_MUST_CHECK int weft_sleep(double seconds);
 
-/* asyncio.gather. By default returns at the first task that fails, with its
- * code, and the others keep running. With WEFT_RETURN_EXCEPTIONS it waits for
- * all and returns 0; read each code with weft_task_result(). Cancelling the
- * caller cancels every task and returns WEFT_ECANCELED. */
+/* asyncio.gather. Returns 0 once every task has ended with a result (a
+ * non-negative code): read each with weft_task_result(tasks[i]). By default
+ * returns at the first task that fails (a negative code) with its code, and
+ * the others keep running. With WEFT_RETURN_EXCEPTIONS it waits for all and
+ * returns 0; each task's result or error is then in weft_task_result().
+ * Cancelling the caller cancels every task and returns WEFT_ECANCELED. */
 #define WEFT_RETURN_EXCEPTIONS 1
-WEFT_API int weft_gather(weft_task **tasks, size_t n, int flags);
+WEFT_API WEFT_MUST_CHECK int weft_gather(weft_task **tasks, size_t n, int flags);
 
 /* asyncio.wait: returns the number of tasks done when the condition holds
  * or the timeout passes (never cancels the tasks); tell done from pending
- * with weft_task_done(). */
+ * with weft_task_done(). WEFT_FIRST_EXCEPTION: a task ended with a negative
+ * code other than WEFT_ECANCELED. */
 enum { WEFT_FIRST_COMPLETED = 1, WEFT_FIRST_EXCEPTION = 2, WEFT_ALL_COMPLETED = 3 };
-WEFT_API int weft_wait(weft_task **tasks, size_t n, int return_when, double timeout);
+WEFT_API WEFT_MUST_CHECK int weft_wait(weft_task **tasks, size_t n, int return_when,
+                                       double timeout);
 
 /* asyncio.as_completed: next() gives the tasks in the order they end.
  * Returns 1 and sets *out, 0 when every task was given, WEFT_ETIMEDOUT when
  * the timeout (counted from _new) passes first. */
-WEFT_API int weft_as_completed_new(weft_task **tasks, size_t n, double timeout,
-                                   weft_as_completed **out);
-WEFT_API int weft_as_completed_next(weft_as_completed *it, weft_task **out);
+WEFT_API WEFT_MUST_CHECK int weft_as_completed_new(weft_task **tasks, size_t n, double timeout,
+                                                   weft_as_completed **out);
+WEFT_API WEFT_MUST_CHECK int weft_as_completed_next(weft_as_completed *it, weft_task **out);
 WEFT_API void weft_as_completed_free(weft_as_completed *it);
 
 /* asyncio.wait_for: on timeout, cancels the task, waits for it to end and
  * returns WEFT_ETIMEDOUT. A cancellation of the caller is never turned into
  * a timeout. */
-WEFT_API int weft_wait_for(weft_task *task, double seconds);
+WEFT_API WEFT_MUST_CHECK int weft_wait_for(weft_task *task, double seconds);
 
 /* asyncio.shield: awaits the task; cancelling the caller returns
  * WEFT_ECANCELED at once and leaves the task running. */
-WEFT_API int weft_shield(weft_task *task);
+WEFT_API WEFT_MUST_CHECK int weft_shield(weft_task *task);
 
-/* asyncio.timeout(): a scope; when its deadline passes, the task is
- * cancelled (its waits return WEFT_ECANCELED); weft_timeout_end(scope, rc)
- * turns that cancellation into WEFT_ETIMEDOUT and frees the scope. Scopes
- * nest; end them in reverse order. */
-WEFT_API int weft_timeout_begin(double seconds, weft_timeout **out);
-WEFT_API int weft_timeout_begin_at(double when, weft_timeout **out);
+/* `async with asyncio.timeout(seconds):` as a block that cannot be left
+ * open. rc is an int variable of the caller's; the body runs once, under
+ * the deadline, and the block's exit turns a WEFT_ECANCELED it caused in rc
+ * into WEFT_ETIMEDOUT:
+ *
+ *     int rc = 0;
+ *     WEFT_TIMEOUT(10, rc) {
+ *         rc = long_running_call();
+ *     }
+ *     if (rc == WEFT_ETIMEDOUT) ...
+ *
+ * If the scope cannot begin, rc is the error and the body does not run.
+ * Leaving the body with break, continue, return or goto ends the scope too
+ * (with GCC and Clang, through __attribute__((cleanup))). WEFT_TIMEOUT_AT
+ * takes an absolute deadline on weft_time()'s clock (asyncio.timeout_at). */
+#define WEFT_TIMEOUT(seconds, rc) WEFT_TIMEOUT_AT(weft_time() + (seconds), rc)
+#define WEFT_TIMEOUT_AT(when, rc)                                                                  \
+    WEFT__TIMEOUT_BLOCK((when), rc, WEFT__CAT(weft_scope_, __LINE__),                              \
+                        WEFT__CAT(weft_scope_once_, __LINE__))
+/* The pieces of WEFT_TIMEOUT: a loop that runs once (the outer one) around
+ * a loop that begins the scope, runs the body and ends the scope (the
+ * inner one), on a scope variable whose cleanup ends the scope however the
+ * body is left. The names carry the line, so that blocks nest without
+ * shadowing. */
+#define WEFT__CAT2(a, b) a##b
+#define WEFT__CAT(a, b)  WEFT__CAT2(a, b)
+#if defined(__GNUC__) || defined(__clang__)
+#define WEFT__SCOPE_CLEANUP __attribute__((cleanup(weft_timeout_block_end)))
+#else
+#define WEFT__SCOPE_CLEANUP
+#endif
+#define WEFT__TIMEOUT_BLOCK(when, rc, var, once)                                                   \
+    for (weft_timeout *var WEFT__SCOPE_CLEANUP = NULL, **once = &var; once != NULL; once = NULL)   \
+        for (weft_timeout_block_begin((when), &(rc), __FILE__, __LINE__, &var); var != NULL;       \
+             weft_timeout_block_end(&var))
+/* WEFT_TIMEOUT's entry and exit. begin: 0, or the error, which it also
+ * stores in *rc; end: *rc = weft_timeout_end(*scope, *rc), *scope = NULL
+ * (nothing if *scope is NULL). */
+WEFT_API int weft_timeout_block_begin(double when, int *rc, const char *file, int line,
+                                      weft_timeout **out);
+WEFT_API void weft_timeout_block_end(weft_timeout **scope);
+
+/* asyncio.timeout() as two calls: begin a scope; when its deadline passes,
+ * the task is cancelled (its waits return WEFT_ECANCELED);
+ * weft_timeout_end(scope, rc) turns that cancellation into WEFT_ETIMEDOUT
+ * and frees the scope. Scopes nest; end them in reverse order, on every
+ * path: a scope left open cuts short every later wait of the task, and
+ * debug mode reports it, with the line that began it, when the task
+ * returns. WEFT_TIMEOUT above ends itself. */
+WEFT_API WEFT_MUST_CHECK int weft_timeout_begin(double seconds, weft_timeout **out);
+WEFT_API WEFT_MUST_CHECK int weft_timeout_begin_at(double when, weft_timeout **out);
 WEFT_API int weft_timeout_reschedule(weft_timeout *scope, double when);
 WEFT_API double weft_timeout_when(const weft_timeout *scope);
 WEFT_API int weft_timeout_expired(const weft_timeout *scope);
-WEFT_API int weft_timeout_end(weft_timeout *scope, int rc);
+WEFT_API WEFT_MUST_CHECK int weft_timeout_end(weft_timeout *scope, int rc);
 
-/* asyncio.TaskGroup. The first child that fails cancels the others (and
- * the parent's waits in the body); weft_group_wait waits for every child
+/* asyncio.TaskGroup. The first child that fails (a negative code other
+ * than WEFT_ECANCELED; a result is no failure) cancels the others (and the
+ * parent's waits in the body); weft_group_wait waits for every child
  * and returns WEFT_ECANCELED if the parent was cancelled from outside,
  * else the first child's error, else 0.
  *
@@ -251,19 +330,24 @@ WEFT_API int weft_timeout_end(weft_timeout *scope, int rc);
  * reference to each child; a handle received through out is the caller's
  * as with weft_spawn (free it with weft_task_free, before or after
  * weft_group_free); pass out NULL to leave the child to the group. */
-WEFT_API int weft_group_new(weft_group **out);
-WEFT_API int weft_group_spawn(weft_group *group, weft_fn fn, void *arg, weft_task **out);
-WEFT_API int weft_group_spawn_opts(weft_group *group, weft_fn fn, void *arg,
-                                   const weft_task_opts *opts, weft_task **out);
-WEFT_API int weft_group_wait(weft_group *group);
+WEFT_API WEFT_MUST_CHECK int weft_group_new(weft_group **out);
+WEFT_API WEFT_MUST_CHECK int weft_group_spawn(weft_group *group, weft_fn fn, void *arg,
+                                              weft_task **out);
+WEFT_API WEFT_MUST_CHECK int weft_group_spawn_opts(weft_group *group, weft_fn fn, void *arg,
+                                                   const weft_task_opts *opts, weft_task **out);
+WEFT_API WEFT_MUST_CHECK int weft_group_wait(weft_group *group);
 WEFT_API void weft_group_free(weft_group *group);
 
 #include "weft/sync.h"
 #include "weft/thread.h"
 #include "weft/debug.h"
 #include "weft/net.h"
+#ifdef WEFT_HAVE_HTTP
 #include "weft/http.h"
+#endif
+#ifdef WEFT_HAVE_REDIS
 #include "weft/redis.h"
+#endif
 
 #ifdef __cplusplus
 }

@@ -2,10 +2,11 @@
 # Compiles every complete C program (a ```c block with a main function) in
 # README.md and docs/*.md against the built library, with -Werror, so that
 # the documentation's examples never rot (curl's checkdocs, libuv's samples).
-#   scripts/check_doc_examples.sh SOURCE_DIR STATIC_LIB
+#   scripts/check_doc_examples.sh SOURCE_DIR STATIC_LIB GENERATED_INCLUDE_DIR
 set -eu
 src=$1
 lib=$2
+gen=$3 # weft/config.h, made by CMake
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 count=0
@@ -34,7 +35,7 @@ for f in "$tmp"/*.c; do
     fi
     count=$((count + 1))
     # shellcheck disable=SC2086  # DOC_CFLAGS holds several flags
-    if ! cc ${DOC_CFLAGS:-} -std=gnu11 -Wall -Wextra -Werror -I"$src/include" "$f" "$lib" \
+    if ! cc ${DOC_CFLAGS:-} -std=gnu11 -Wall -Wextra -Werror -I"$src/include" -I"$gen" "$f" "$lib" \
         $(pkg-config --libs libuv) $redis_libs -lm -lpthread -o "$f.bin" 2> "$f.err"; then
         echo "doc example $(basename "$f") does not compile:"
         cat "$f.err"

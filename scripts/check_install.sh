@@ -2,10 +2,11 @@
 # Installs a build into a scratch prefix and builds a consumer program both
 # ways a user would: pkg-config (shared and --static) and CMake's
 # find_package(weft). Run by ctest (label install).
-#   scripts/check_install.sh SOURCE_DIR BUILD_DIR
+#   scripts/check_install.sh SOURCE_DIR BUILD_DIR HTTP_BUILT(ON|OFF)
 set -eu
 src=$1
 build=$2
+http=$3
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 prefix=$tmp/prefix
@@ -26,6 +27,36 @@ LD_LIBRARY_PATH="$(dirname "$libdir")" "$tmp/app_pc"
 cc "$tmp/app.c" -o "$tmp/app_static" $(pkg-config --cflags weft) \
     "$(dirname "$libdir")/libweft.a" $(pkg-config --static --libs-only-other --libs-only-l weft | sed 's/-lweft//')
 "$tmp/app_static"
+
+# What the build has reaches a pkg-config consumer (weft/config.h), and
+# weft.h declares the HTTP client exactly when the library has it.
+case $http in
+ON | on | 1 | TRUE | true)
+    cat > "$tmp/http.c" <<'C'
+#include <weft.h>
+#ifndef WEFT_HAVE_HTTP
+#error "weft was built with the HTTP client, but its installed headers do not say so"
+#endif
+int main(void)
+{
+    int (*session_new)(const weft_http_opts *, weft_http_session **) = weft_http_session_new;
+    return session_new != 0 ? 0 : 1; /* links against the library's symbol */
+}
+C
+    ;;
+*)
+    cat > "$tmp/http.c" <<'C'
+#include <weft.h>
+#ifdef WEFT_HAVE_HTTP
+#error "weft was built without the HTTP client, but its installed headers declare it"
+#endif
+int main(void) { return 0; }
+C
+    ;;
+esac
+# shellcheck disable=SC2046
+cc "$tmp/http.c" -o "$tmp/http_pc" $(pkg-config --cflags --libs weft)
+LD_LIBRARY_PATH="$(dirname "$libdir")" "$tmp/http_pc"
 
 mkdir -p "$tmp/cm"
 cp "$tmp/app.c" "$tmp/cm/app.c"

@@ -1,4 +1,5 @@
-/* cfuture: asyncio.run_coroutine_threadsafe and concurrent.futures.Future.
+/* cfuture: asyncio.run_coroutine_threadsafe, concurrent.futures.Future and
+ * weft_call_sync (the talk's @async_task: both at once).
  * weft_submit posts a message to the loop's inbox; the loop spawns the
  * task; its end completes the future, which wakes blocked threads (a
  * mutex + condvar, after a short spin) and runs done callbacks — among
@@ -187,6 +188,23 @@ int weft_submit(weft_loop *loop, weft_fn fn, void *arg, weft_cfuture **out)
     if (out)
         *out = cf;
     return 0;
+}
+
+/* The talk's @async_task: submit, then block this thread for the result.
+ * On the loop's own thread nothing could run the task while we block. */
+int weft_call_sync(weft_loop *loop, weft_fn fn, void *arg)
+{
+    if (loop == NULL || fn == NULL)
+        return -EINVAL;
+    if (pthread_equal(loop->thread, pthread_self()))
+        return -EDEADLK;
+    weft_cfuture *cf;
+    int rc = weft_submit(loop, fn, arg, &cf);
+    if (rc != 0)
+        return rc;
+    rc = weft_cfuture_result(cf, WEFT_FOREVER);
+    weft_cfuture_free(cf);
+    return rc;
 }
 
 static int wait_blocking(weft_cfuture *cf, double timeout)

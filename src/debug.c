@@ -115,7 +115,7 @@ void weft__debug_stack_taken(weft_task *task)
 
 static bool error_unretrieved(const weft_task *task)
 {
-    return !task->observed && task->result != 0 && task->result != WEFT_ECANCELED;
+    return !task->observed && task->result < 0 && task->result != WEFT_ECANCELED;
 }
 
 void weft__debug_task_ended(weft_task *task)
@@ -160,6 +160,24 @@ void weft__debug_task_freed_twice(weft_task *task)
     if (weft__link_linked(&task->all) && task->loop->dbg.debug && weft_log_enabled(WEFT_LOG_WARN))
         report_task_as(task, "handle",
                        "handle was freed twice (weft_task_free): the second free is ignored");
+}
+
+void weft__debug_scope_left_open(const weft_task *task, const char *file, int line)
+{
+    if (!weft_log_enabled(WEFT_LOG_WARN))
+        return;
+    char site[300];
+    if (file)
+        snprintf(site, sizeof site, "begun at %s:%d", file, line);
+    else
+        snprintf(site, sizeof site, "begun where the site macros were off");
+    char what[600];
+    snprintf(what, sizeof what,
+             "returned with a timeout scope still open (%s): every wait after the place it should "
+             "have ended was under its deadline. End it with weft_timeout_end on every path, or "
+             "use WEFT_TIMEOUT(seconds, rc) { ... }, which cannot be left open",
+             site);
+    report_task_as(task, "scope", what);
 }
 
 /* ------------------------------------------------------- leak reports */

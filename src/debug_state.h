@@ -57,7 +57,10 @@ void weft__debug_loop_close(weft_loop *loop);       /* before libuv's handles ar
 void weft__debug_task_ended(weft_task *task);       /* debug mode only */
 bool weft__debug_task_freed(weft_task *task);       /* debug mode only; true: kept */
 void weft__debug_task_freed_twice(weft_task *task); /* a handle given back twice */
-void weft__debug_stack_taken(weft_task *task);      /* debug mode only */
+/* debug mode only: the task returned with a timeout scope still open,
+ * begun at file:line (NULL: not known). */
+void weft__debug_scope_left_open(const weft_task *task, const char *file, int line);
+void weft__debug_stack_taken(weft_task *task); /* debug mode only */
 
 void weft__watchdog_register(weft_loop *loop);
 void weft__watchdog_unregister(weft_loop *loop);

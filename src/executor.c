@@ -101,15 +101,19 @@ static bool job_cancel(weft__wait *w)
 
 /* ------------------------------------------------ public */
 
+static size_t online_cores(void)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    return cores > 0 ? (size_t)cores : 1;
+}
+
 int weft_executor_new(size_t nthreads, weft_executor **out)
 {
     if (out == NULL)
         return -EINVAL;
     *out = NULL;
-    if (nthreads == 0) {
-        long cores = sysconf(_SC_NPROCESSORS_ONLN);
-        nthreads = cores > 0 ? (size_t)cores : 1;
-    }
+    if (nthreads == 0)
+        nthreads = online_cores();
     weft_executor *ex = weft__calloc(1, sizeof *ex);
     pthread_t *threads = weft__calloc(nthreads, sizeof *threads);
     if (ex == NULL || threads == NULL) {
@@ -214,28 +218,50 @@ void weft_executor_free(weft_executor *ex)
     free(ex);
 }
 
-/* ------------------------------------------------ the default executor */
+/* ------------------------------------------------ the default executors */
 
+/* Two pools, made on first use and kept until exit; their threads start one
+ * by one, as jobs outgrow the idle ones. to_thread's is sized like
+ * asyncio's default executor, min(32, cores + 4): its jobs mostly wait (a
+ * blocking read, a sleep), so more threads than cores pay off. The CPU
+ * pool has one thread per core: more would only time-slice. */
 static pthread_mutex_t default_mu = PTHREAD_MUTEX_INITIALIZER;
-static weft_executor *default_ex;
+static weft_executor *blocking_ex, *cpu_ex;
 
-/* In a child of fork() the default executor's threads are gone and its
- * mutex may be held: start afresh (the parent's copy is left behind). */
+static size_t blocking_threads(void)
+{
+    size_t n = online_cores() + 4;
+    return n < 32 ? n : 32;
+}
+
+/* In a child of fork() the default executors' threads are gone and their
+ * mutex may be held: start afresh (the parent's copies are left behind). */
 void weft__executor_atfork_child(void)
 {
     pthread_mutex_init(&default_mu, NULL);
-    default_ex = NULL;
+    blocking_ex = NULL;
+    cpu_ex = NULL;
 }
 
-int weft_to_thread(weft_fn fn, void *arg)
+static int submit_default(weft_executor **pool, size_t (*size)(void), weft_fn fn, void *arg)
 {
     int rc = weft__check_task();
     if (rc != 0)
         return rc;
     pthread_mutex_lock(&default_mu);
-    if (default_ex == NULL)
-        rc = weft_executor_new(0, &default_ex);
-    weft_executor *ex = default_ex;
+    if (*pool == NULL)
+        rc = weft_executor_new(size(), pool);
+    weft_executor *ex = *pool;
     pthread_mutex_unlock(&default_mu);
     return rc != 0 ? rc : weft_executor_submit(ex, fn, arg);
+}
+
+int weft_to_thread(weft_fn fn, void *arg)
+{
+    return submit_default(&blocking_ex, blocking_threads, fn, arg);
+}
+
+int weft_to_thread_cpu(weft_fn fn, void *arg)
+{
+    return submit_default(&cpu_ex, online_cores, fn, arg);
 }

@@ -123,7 +123,7 @@ static void gather_done(weft__done_cb *cb, weft_task *task)
 {
     collector *c = ((watch *)cb)->c;
     c->pending--;
-    if (task->result != 0 && c->first_error == 0 && !(c->flags & WEFT_RETURN_EXCEPTIONS)) {
+    if (task->result < 0 && c->first_error == 0 && !(c->flags & WEFT_RETURN_EXCEPTIONS)) {
         c->first_error = task->result;
         collector_wake(c);
     }
@@ -145,7 +145,7 @@ static bool gather_cancel(weft__wait *w)
 static int first_error_of(weft_task **tasks, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (tasks[i]->state == WEFT_TASK_DONE && tasks[i]->result != 0)
+        if (tasks[i]->state == WEFT_TASK_DONE && tasks[i]->result < 0)
             return tasks[i]->result;
     return 0;
 }
@@ -177,10 +177,11 @@ int weft_gather(weft_task **tasks, size_t n, int flags)
 
 /* ------------------------------------------------------------------- wait */
 
-/* asyncio's FIRST_EXCEPTION does not count a cancelled task as failed. */
+/* A negative code is an error (a non-negative one is a result); asyncio's
+ * FIRST_EXCEPTION does not count a cancelled task as failed. */
 static bool is_exception(const weft_task *task)
 {
-    return task->state == WEFT_TASK_DONE && task->result != 0 && task->result != WEFT_ECANCELED;
+    return task->state == WEFT_TASK_DONE && task->result < 0 && task->result != WEFT_ECANCELED;
 }
 
 static bool any_exception(weft_task **tasks, size_t n)

@@ -59,7 +59,7 @@ static void child_done(weft__done_cb *cb, weft_task *task)
     child *c = WEFT_CONTAINER_OF(cb, child, cb);
     weft_group *g = c->group;
     g->live--;
-    if (task->result != 0 && task->result != WEFT_ECANCELED && g->first_error == 0) {
+    if (task->result < 0 && task->result != WEFT_ECANCELED && g->first_error == 0) {
         g->first_error = task->result;
         group_abort(g);
         if (!g->waiting && !g->parent_cancel_requested) { /* interrupt the body */

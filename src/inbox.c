@@ -132,6 +132,11 @@ void weft__inbox_ref(weft_loop *loop, bool ref)
         uv_unref((uv_handle_t *)&loop->inbox->async);
 }
 
+bool weft__inbox_open(const weft_loop *loop)
+{
+    return loop->inbox != NULL && !weft__inbox_refusing(loop->inbox);
+}
+
 void weft__inbox_shutdown(weft_loop *loop)
 {
     weft__inbox *ib = loop->inbox;

@@ -247,6 +247,7 @@ struct weft_loop {
     size_t task_count;
     uint64_t next_task_id;
     unsigned external_holds;   /* pending wakeups from outside the loop (threads) */
+    bool reachable;            /* its pointer was handed to user code (atomic) */
     struct weft__inbox *inbox; /* calls from other threads (threads layer, inbox.c) */
     weft_task *main_task;      /* the task weft_runner_run runs (SIGINT cancels it) */
     weft__link handles;        /* call_soon/later handles still scheduled */
@@ -354,6 +355,19 @@ void weft__task_free_ended(weft_task *task);
  * another thread or process (threads layer). */
 void weft__loop_hold(weft_loop *loop);
 void weft__loop_unhold(weft_loop *loop);
+/* The loop's pointer went to user code (weft_loop_current, weft_runner_loop,
+ * weft_loop_thread_loop): any thread may post to it from now on, so it never
+ * concludes "deadlock" while its inbox is open. Internal code passes loops
+ * around without calling this. Any thread. */
+static inline weft_loop *weft__loop_expose(weft_loop *loop)
+{
+    if (loop != NULL && !__atomic_load_n(&loop->reachable, __ATOMIC_RELAXED))
+        __atomic_store_n(&loop->reachable, true, __ATOMIC_RELAXED);
+    return loop;
+}
+
+/* The runner's loop, for weft's own code (not exposed). */
+weft_loop *weft__runner_loop(weft_runner *runner);
 
 /* Runs the loop until done(arg) is true. */
 int weft__loop_run_until(weft_loop *loop, bool (*done)(void *arg), void *arg);
@@ -383,6 +397,8 @@ int weft__inbox_init(weft_loop *loop);
 void weft__inbox_shutdown(weft_loop *loop);
 void weft__inbox_close(weft_loop *loop);
 void weft__inbox_ref(weft_loop *loop, bool ref);
+/* True while other threads' calls are accepted (until the runner closes). */
+bool weft__inbox_open(const weft_loop *loop);
 
 /* SIGINT in weft_run (signal.c): cancel the main task, report it. */
 void *weft__sigint_install(weft_loop *loop);

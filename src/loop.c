@@ -25,7 +25,7 @@ __thread weft_loop *weft__tl_loop __attribute__((tls_model("initial-exec")));
 
 weft_loop *weft_loop_current(void)
 {
-    return weft__tl_loop;
+    return weft__loop_expose(weft__tl_loop);
 }
 
 weft_task *weft_current(void)
@@ -148,11 +148,20 @@ static void arm_wake_timer(weft_loop *loop, uint64_t now)
 }
 
 /* Nothing is ready, no timer is armed, libuv has nothing that could fire
- * and no other thread holds the loop: no task can ever be woken again. */
-static bool is_deadlocked(weft_loop *loop)
+ * and nothing a layer waits for holds the loop (a cfuture, a thread-safe
+ * queue, an executor job, ...). */
+static bool nothing_to_wait_for(weft_loop *loop)
 {
     return loop->ready_head == NULL && weft__timers_count(loop) == 0 && loop->external_holds == 0 &&
            !uv_loop_alive(&loop->uv);
+}
+
+/* A deadlock is certain only if no other thread can post either: the loop's
+ * pointer never reached user code, or its inbox refuses new calls (the
+ * runner is closing: only held completions can arrive then). */
+static bool unreachable(weft_loop *loop)
+{
+    return !__atomic_load_n(&loop->reachable, __ATOMIC_RELAXED) || !weft__inbox_open(loop);
 }
 
 /* One turn: run ready tasks, then timers and I/O. Returns false when the
@@ -175,10 +184,18 @@ static bool loop_turn(weft_loop *loop, bool (*done)(void *arg), void *arg)
         return true;
     }
     loop->last_poll_ns = now;
-    if (is_deadlocked(loop))
+    /* With nothing else to wait for, a loop other threads can reach waits
+     * for its inbox, as asyncio's loop waits forever; one they cannot reach
+     * is deadlocked (Go's "all goroutines are asleep"). */
+    bool idle = nothing_to_wait_for(loop);
+    if (idle && unreachable(loop))
         return false;
+    if (idle)
+        weft__loop_hold(loop);
     arm_wake_timer(loop, now);
     uv_run(&loop->uv, UV_RUN_ONCE);
+    if (idle)
+        weft__loop_unhold(loop);
     loop->now_ns = weft__now_ns();
     weft__timers_run(loop, loop->now_ns);
     return true;
@@ -232,8 +249,10 @@ static void close_walk_cb(uv_handle_t *handle, void *arg)
 
 void weft__loop_close(weft_loop *loop)
 {
-    weft__debug_loop_close(loop);
+    /* The inbox's handle first: it is weft's own, and debug mode's walk
+     * reports every handle still open as a leak of the program's. */
     weft__inbox_close(loop);
+    weft__debug_loop_close(loop);
     uv_walk(&loop->uv, close_walk_cb, NULL);
     while (uv_run(&loop->uv, UV_RUN_DEFAULT) != 0) {
     }

@@ -1,5 +1,5 @@
 /* loop_thread: a loop running in its own thread (the talk's
- * start_background_event_loop) and weft_call_sync (its @async_task). The
+ * start_background_event_loop). The
  * loop's main task only waits for the stop message; stopping refuses new
  * submissions, cancels every task, lets them end and joins the thread. */
 #include <errno.h>
@@ -71,14 +71,15 @@ static void *lt_thread(void *arg)
     int rc = weft_runner_new(&runner);
     pthread_mutex_lock(&lt->mu);
     lt->runner = runner;
-    lt->loop = weft_runner_loop(runner);
+    lt->loop = runner ? weft__runner_loop(runner) : NULL;
     lt->start_rc = rc;
     lt->started = true;
     pthread_cond_signal(&lt->cv);
     pthread_mutex_unlock(&lt->mu);
     if (runner == NULL)
         return NULL;
-    weft_runner_run(runner, lt_main, lt);
+    /* lt_main ends when stopped or cancelled: nobody reads its code. */
+    WEFT_IGNORE(weft_runner_run(runner, lt_main, lt));
     /* What weft_runner_free does first, here on the loop's own thread. */
     weft__loop_cancel_all(lt->loop);
     weft__loop_run_until(lt->loop, no_tasks_left, lt->loop);
@@ -117,7 +118,7 @@ int weft_loop_thread_start(weft_loop_thread **out)
 
 weft_loop *weft_loop_thread_loop(weft_loop_thread *lt)
 {
-    return lt ? lt->loop : NULL;
+    return lt ? weft__loop_expose(lt->loop) : NULL;
 }
 
 int weft_loop_thread_stop(weft_loop_thread *lt)
@@ -147,19 +148,4 @@ void weft_loop_thread_free(weft_loop_thread *lt)
     pthread_cond_destroy(&lt->cv);
     pthread_mutex_destroy(&lt->mu);
     free(lt);
-}
-
-int weft_call_sync(weft_loop_thread *lt, weft_fn fn, void *arg)
-{
-    if (lt == NULL || fn == NULL)
-        return -EINVAL;
-    if (pthread_equal(lt->thread, pthread_self()))
-        return -EDEADLK;
-    weft_cfuture *cf;
-    int rc = weft_submit(lt->loop, fn, arg, &cf);
-    if (rc != 0)
-        return rc;
-    rc = weft_cfuture_result(cf, WEFT_FOREVER);
-    weft_cfuture_free(cf);
-    return rc;
 }

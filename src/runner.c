@@ -33,7 +33,12 @@ int weft_runner_new(weft_runner **out)
 
 weft_loop *weft_runner_loop(weft_runner *runner)
 {
-    return runner ? &runner->loop : NULL;
+    return runner ? weft__loop_expose(&runner->loop) : NULL;
+}
+
+weft_loop *weft__runner_loop(weft_runner *runner)
+{
+    return &runner->loop;
 }
 
 static bool task_ended(void *arg)

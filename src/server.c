@@ -56,7 +56,7 @@ static int conn_main(void *arg)
     conn *c = arg;
     int rc = c->srv->handler(c->s, c->srv->arg);
     /* Flush what the handler wrote; a cancellation (server closing) drops it. */
-    weft_stream_close(c->s);
+    WEFT_IGNORE(weft_stream_close(c->s));
     return rc;
 }
 

@@ -20,6 +20,9 @@ struct weft_timeout {
     uint64_t when; /* ns; UINT64_MAX: no deadline */
     unsigned cancelling_at_entry;
     uint8_t state;
+    int *block_rc;         /* WEFT_TIMEOUT's rc, converted when the block ends */
+    const char *site_file; /* where it was begun (the site macros), or NULL */
+    int site_line;
 };
 
 static void scope_fired(weft__timer *timer)
@@ -44,7 +47,7 @@ static void scope_arm(weft_timeout *scope, uint64_t when)
         weft__timer_start(loop, &scope->timer, when);
 }
 
-static int scope_begin(uint64_t when, weft_timeout **out)
+static int scope_begin(uint64_t when, const char *file, int line, weft_timeout **out)
 {
     int rc = weft__check_task();
     if (rc != 0)
@@ -56,6 +59,9 @@ static int scope_begin(uint64_t when, weft_timeout **out)
     weft__timer_init(&scope->timer, scope_fired);
     scope->task = task;
     scope->state = SCOPE_ENTERED;
+    scope->block_rc = NULL;
+    scope->site_file = file;
+    scope->site_line = line;
     scope->cancelling_at_entry = task->cancel_requests;
     scope_arm(scope, when);
     scope->outer = task->scopes;
@@ -64,22 +70,68 @@ static int scope_begin(uint64_t when, weft_timeout **out)
     return 0;
 }
 
-int weft_timeout_begin(double seconds, weft_timeout **out)
+int weft_timeout_begin_site(double seconds, const char *file, int line, weft_timeout **out)
 {
     uint64_t when;
-    if (out == NULL || weft__deadline_after(seconds, &when) != 0)
+    if (out == NULL)
         return -EINVAL;
     *out = NULL;
-    return scope_begin(when, out);
+    if (weft__deadline_after(seconds, &when) != 0)
+        return -EINVAL;
+    return scope_begin(when, file, line, out);
 }
 
-int weft_timeout_begin_at(double when, weft_timeout **out)
+int weft_timeout_begin_at_site(double when, const char *file, int line, weft_timeout **out)
 {
     uint64_t deadline;
-    if (out == NULL || weft__deadline_at(when, &deadline) != 0)
+    if (out == NULL)
         return -EINVAL;
     *out = NULL;
-    return scope_begin(deadline, out);
+    if (weft__deadline_at(when, &deadline) != 0)
+        return -EINVAL;
+    return scope_begin(deadline, file, line, out);
+}
+
+/* The names in parentheses: weft/debug.h makes them macros that pass the
+ * caller's file:line to the _site functions. */
+int(weft_timeout_begin)(double seconds, weft_timeout **out)
+{
+    return weft_timeout_begin_site(seconds, NULL, 0, out);
+}
+
+int(weft_timeout_begin_at)(double when, weft_timeout **out)
+{
+    return weft_timeout_begin_at_site(when, NULL, 0, out);
+}
+
+/* WEFT_TIMEOUT's entry: the scope remembers the block's rc, so that its
+ * exit (the loop's last clause, or the variable's cleanup on a break,
+ * return or goto) can convert it. On failure *rc is the error and the
+ * block's body does not run. */
+int weft_timeout_block_begin(double when, int *rc, const char *file, int line, weft_timeout **out)
+{
+    if (rc == NULL) {
+        if (out)
+            *out = NULL;
+        return -EINVAL;
+    }
+    int err = weft_timeout_begin_at_site(when, file, line, out);
+    if (err != 0)
+        *rc = err;
+    else
+        (*out)->block_rc = rc;
+    return err;
+}
+
+void weft_timeout_block_end(weft_timeout **scope)
+{
+    weft_timeout *s = scope ? *scope : NULL;
+    if (s == NULL)
+        return;
+    *scope = NULL;
+    int *rc = s->block_rc;
+    int end = weft_timeout_end(s, *rc);
+    *rc = end;
 }
 
 int weft_timeout_reschedule(weft_timeout *scope, double when)
@@ -128,11 +180,14 @@ int weft_timeout_end(weft_timeout *scope, int rc)
 }
 
 /* A task that ends with scopes still open: their timers must not fire on a
- * task that is gone. */
+ * task that is gone. Debug mode says where each was begun: until the task
+ * returned, any wait after the place it should have ended was cut short. */
 void weft__task_close_scopes(weft_task *task)
 {
     while (task->scopes) {
         weft_timeout *scope = task->scopes;
+        if (WEFT__DEBUG_AIDS && WEFT_UNLIKELY(task->loop->dbg.debug))
+            weft__debug_scope_left_open(task, scope->site_file, scope->site_line);
         task->scopes = scope->outer;
         weft__timer_stop(task->loop, &scope->timer);
         free(scope);
@@ -152,8 +207,11 @@ int weft_wait_for(weft_task *task, double seconds)
 {
     if (task == NULL)
         return -EINVAL;
+    uint64_t when;
+    if (weft__deadline_after(seconds, &when) != 0)
+        return -EINVAL;
     weft_timeout *scope;
-    int rc = weft_timeout_begin(seconds, &scope);
+    int rc = scope_begin(when, NULL, 0, &scope);
     if (rc != 0)
         return rc;
     rc = weft_await(task);

@@ -291,7 +291,7 @@ static void tls_close(weft_stream *s, bool abort)
     if (abort)
         weft_stream_abort(inner);
     else
-        weft_stream_close(inner);
+        WEFT_IGNORE(weft_stream_close(inner)); /* the TLS close already reported its own */
 }
 
 static int tls_peername(const weft_stream *s, struct sockaddr_storage *addr)

@@ -162,6 +162,14 @@ static const char *reason(int status)
     }
 }
 
+/* Closes a connection this server drops on purpose: 1 says it is closed,
+ * WEFT_ECANCELED that the server itself is closing. */
+static int drop(weft_stream *io)
+{
+    int rc = weft_stream_close(io);
+    return rc == WEFT_ECANCELED ? rc : 1;
+}
+
 /* Answers one request. Returns 0 to keep the connection, 1 when the
  * connection is gone (closed or aborted here), or an error. */
 static int answer(http_server *s, weft_stream *io, request *r)
@@ -182,16 +190,13 @@ static int answer(http_server *s, weft_stream *io, request *r)
         int rc = weft_sleep(WEFT_FOREVER);
         return rc ? rc : WEFT_ECANCELED;
     }
-    if (qget(q, "drop", v, sizeof v)) {
-        weft_stream_close(io);
-        return 1;
-    }
+    if (qget(q, "drop", v, sizeof v))
+        return drop(io);
     const char *bad = qget(q, "bad", v, sizeof v);
     if (bad && strcmp(bad, "status") == 0) {
         const char *m = "HTTP/1.1 two-hundred OK\r\nContent-Length: 2\r\n\r\nok";
         send_all(io, m, strlen(m));
-        weft_stream_close(io);
-        return 1;
+        return drop(io);
     }
     if (bad && strcmp(bad, "excess") == 0) {
         const char *m = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok and then some more";
@@ -200,8 +205,7 @@ static int answer(http_server *s, weft_stream *io, request *r)
     if (bad && strcmp(bad, "short") == 0) {
         const char *m = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nok";
         send_all(io, m, strlen(m));
-        weft_stream_close(io);
-        return 1;
+        return drop(io);
     }
     char rv[32];
     const char *redirect = qget(q, "redirect", rv, sizeof rv);
@@ -245,19 +249,18 @@ static int answer(http_server *s, weft_stream *io, request *r)
     int rc = send_head(io, line, "Content-Type: text/plain\r\n", (long)len, close);
     if (rc == 0 && qget(q, "reset", v, sizeof v)) {
         send_all(io, body, len / 2);
-        weft_stream_drain(io);
-        weft_sleep(0.05);
         free(body);
+        rc = weft_stream_drain(io);
+        if (rc == 0)
+            rc = weft_sleep(0.05);
         weft_stream_abort(io);
-        return 1;
+        return rc == WEFT_ECANCELED ? rc : 1;
     }
     if (rc == 0)
         rc = send_body(io, body, len, qnum(q, "slow", 0), (size_t)qnum(q, "chunk", 1024));
     free(body);
-    if (rc == 0 && close) {
-        weft_stream_close(io);
-        return 1;
-    }
+    if (rc == 0 && close)
+        return drop(io);
     return rc;
 }
 
@@ -302,8 +305,10 @@ static int handler(weft_stream *stream, void *arg)
             break;
     }
     free(r);
-    if (rc != 1 && io != stream)
-        weft_stream_close(io); /* the TLS stream, and its transport */
+    if (rc != 1 && io != stream) {
+        int crc = weft_stream_close(io); /* the TLS stream, and its transport */
+        rc = rc < 0 ? rc : crc;
+    }
     return rc < 0 ? rc : 0;
 }
 

@@ -243,8 +243,8 @@ static int body_names_ids_current(void)
     char expect[32];
     snprintf(expect, sizeof expect, "Task-%llu", (unsigned long long)weft_task_id(u));
     assert_string_equal(weft_task_name(u), expect);
-    weft_await(t);
-    weft_await(u);
+    assert_int_equal(weft_await(t), 0);
+    assert_int_equal(weft_await(u), 0);
     weft_task_free(t);
     weft_task_free(u);
     return 0;
@@ -261,7 +261,7 @@ static int record_yield(void *arg)
 {
     int id = (int)(intptr_t)arg;
     order[order_n++] = id;
-    weft_sleep(0);
+    assert_int_equal(weft_sleep(0), 0);
     order[order_n++] = id + 10;
     return 0;
 }
@@ -271,8 +271,8 @@ static int body_sleep_zero_yields(void)
     order_n = 0;
     weft_task *a = SPAWN(record_yield, (void *)1);
     weft_task *b = SPAWN(record_yield, (void *)2);
-    weft_await(a);
-    weft_await(b);
+    assert_int_equal(weft_await(a), 0);
+    assert_int_equal(weft_await(b), 0);
     /* a runs until its yield, then b, then both resume in FIFO order */
     assert_int_equal(order_n, 4);
     assert_int_equal(order[0], 1);
@@ -344,7 +344,7 @@ static void test_cancel_before_start(void **state)
 static int body_cancel_sleeping(void)
 {
     weft_task *t = SPAWN(sleep_forever, NULL);
-    weft_sleep(0.01);
+    assert_int_equal(weft_sleep(0.01), 0);
     assert_int_equal(weft_task_state_of(t), WEFT_TASK_WAITING);
     assert_int_equal(weft_cancel(t), 1);
     assert_int_equal(weft_cancelling(t), 1);
@@ -372,7 +372,7 @@ static int swallow_then_wait(void *arg)
 static int body_uncancel(void)
 {
     weft_task *t = SPAWN(swallow_then_wait, NULL);
-    weft_sleep(0.005);
+    assert_int_equal(weft_sleep(0.005), 0);
     weft_cancel(t);
     assert_int_equal(weft_await(t), 7);
     weft_task_free(t);
@@ -418,7 +418,7 @@ static int body_cancel_propagates_through_await(void)
 {
     inner_task = SPAWN(sleep_forever, NULL);
     weft_task *outer = SPAWN(await_inner, NULL);
-    weft_sleep(0.01);
+    assert_int_equal(weft_sleep(0.01), 0);
     weft_cancel(outer);
     assert_int_equal(weft_await(outer), WEFT_ECANCELED);
     assert_true(weft_task_cancelled(inner_task)); /* asyncio cancels what is awaited */
@@ -443,7 +443,7 @@ static int body_shield(void)
 {
     inner_task = SPAWN(sleep_arg_ms, (void *)30);
     weft_task *outer = SPAWN(shield_inner, NULL);
-    weft_sleep(0.005);
+    assert_int_equal(weft_sleep(0.005), 0);
     weft_cancel(outer);
     assert_int_equal(weft_await(outer), WEFT_ECANCELED);
     assert_false(weft_task_done(inner_task)); /* still running */
@@ -466,7 +466,7 @@ static int body_detached_task(void)
 {
     weft_task *t = SPAWN(sleep_arg_ms, (void *)10);
     weft_task_free(t); /* detached: freed when it ends (ASan checks) */
-    weft_sleep(0.03);
+    assert_int_equal(weft_sleep(0.03), 0);
     weft_task_free(NULL);
     return 0;
 }
@@ -499,7 +499,7 @@ static int body_sleeps_with_io_handle_active(void)
     assert_int_equal(uv_poll_init(&loop->uv, &poll, fds[0]), 0);
     assert_int_equal(uv_poll_start(&poll, UV_READABLE, never_called), 0);
     weft_task *t = SPAWN(sleep_arg_ms, (void *)20);
-    weft_sleep(0); /* t parks with the only timer */
+    assert_int_equal(weft_sleep(0), 0); /* t parks with the only timer */
     assert_int_equal(weft__timers_count(loop), 1);
     uv_update_time(&loop->uv);
     uv_timer_start(&loop->wake_timer, weft__loop_wake_timer_cb, 0, 0);
@@ -507,7 +507,7 @@ static int body_sleeps_with_io_handle_active(void)
     assert_int_equal(weft_await(t), 0); /* hung here before the fix */
     weft_task_free(t);
     uv_close((uv_handle_t *)&poll, NULL);
-    weft_sleep(0.001); /* let the close complete */
+    assert_int_equal(weft_sleep(0.001), 0); /* let the close complete */
     close(fds[0]);
     close(fds[1]);
     return 0;
@@ -550,7 +550,7 @@ static int body_call_soon_later_at(void)
     assert_int_equal(weft_call_later(NULL, 0.01, push_cb, (void *)98, &h), 0);
     assert_int_equal(weft_handle_cancel(h), 1);
     weft_handle_free(h);
-    weft_sleep(0.05);
+    assert_int_equal(weft_sleep(0.05), 0);
     assert_int_equal(cb_n, 3);
     assert_int_equal(cb_order[0], 1);
     assert_int_equal(cb_order[1], 2);
@@ -559,7 +559,7 @@ static int body_call_soon_later_at(void)
     assert_int_equal(weft_call_later(NULL, NAN, push_cb, NULL, NULL), -EINVAL);
     /* a handle kept past its run: cancel says "too late", free is safe */
     assert_int_equal(weft_call_soon(NULL, push_cb, (void *)4, &h), 0);
-    weft_sleep(0);
+    assert_int_equal(weft_sleep(0), 0);
     assert_int_equal(weft_handle_cancel(h), 0);
     weft_handle_free(h);
     /* left scheduled at loop close: dropped without running, no leak */
@@ -582,7 +582,7 @@ static int body_callback_cannot_wait(void)
 {
     int rc = 0;
     weft_call_soon(NULL, wait_in_callback, &rc, NULL);
-    weft_sleep(0.001);
+    assert_int_equal(weft_sleep(0.001), 0);
     assert_int_equal(rc, WEFT_ENOTASK);
     return 0;
 }

@@ -9,6 +9,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <time.h>
@@ -105,6 +106,121 @@ static void test_basic(void **state)
     assert_int_equal(weft_run(main_basic, NULL), 0);
     int v = 0;
     assert_int_equal(weft_to_thread(add_one, &v), WEFT_ENOTASK);
+}
+
+/* ------------------------------------------- the default executors' sizes */
+
+static int count_threads(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (d == NULL)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+static int cores(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+/* A blocking call that waits without using a core: what to_thread is for. */
+static int blocking_sleep(void *arg)
+{
+    double s = *(double *)arg;
+    struct timespec ts = {0, (long)(s * 1e9)};
+    while (nanosleep(&ts, &ts) != 0) {
+    }
+    return 1;
+}
+
+/* Holds its pool thread until `want` of them run at once (or 3 s pass):
+ * a wave of these makes a lazily started pool start its threads. */
+static atomic_int started;
+static int hold_until_all_run(void *arg)
+{
+    int want = *(int *)arg;
+    atomic_fetch_add(&started, 1);
+    for (int i = 0; i < 300 && atomic_load(&started) < want; i++) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return 1;
+}
+
+static int warm_blocking(void *arg)
+{
+    return weft_to_thread(hold_until_all_run, arg);
+}
+
+static int via_blocking(void *arg)
+{
+    return weft_to_thread(blocking_sleep, arg);
+}
+
+static int via_cpu(void *arg)
+{
+    return weft_to_thread_cpu(blocking_sleep, arg);
+}
+
+/* n tasks each hand one job (fn(arg)) to a pool; seconds until all end. */
+static double run_jobs(int n, weft_fn via, void *arg)
+{
+    weft_task *t[64];
+    assert_true(n <= 64);
+    double t0 = weft_time();
+    for (int i = 0; i < n; i++)
+        t[i] = SPAWN(via, arg);
+    assert_int_equal(weft_gather(t, (size_t)n, 0), 0);
+    double took = weft_time() - t0;
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(weft_task_result(t[i]), 1);
+        weft_task_free(t[i]);
+    }
+    return took;
+}
+
+static int main_sizes(void *arg)
+{
+    (void)arg;
+    /* Lazily started: one job, one new thread. */
+    int before = count_threads();
+    double tiny = 0.001;
+    assert_int_equal(weft_to_thread(blocking_sleep, &tiny), 1);
+    if (before > 0)
+        assert_int_equal(count_threads(), before + 1);
+    /* asyncio's default size, min(32, cores + 4): the issue's six 0.2 s
+     * blocking calls run at once (0.6 s with one thread per core on 2). */
+    int pool = cores() + 4 < 32 ? cores() + 4 : 32;
+    int n = pool < 6 ? pool : 6;
+    /* The threads start as jobs need them, and pthread_create takes ~0.1 s
+     * under Valgrind: a first wave that needs n at once makes them. */
+    atomic_store(&started, 0);
+    run_jobs(n, warm_blocking, &n);
+    assert_int_equal(atomic_load(&started), n);
+    double secs = 0.2;
+    double took = run_jobs(n, via_blocking, &secs);
+    print_message("%d blocking 0.2 s calls through weft_to_thread: %.3f s\n", n, took);
+    assert_true(took >= 0.19 && took < 0.39); /* one wave: two would need 0.4 s */
+    /* The CPU pool has one thread per core: one job more than cores waits
+     * for a second wave. */
+    secs = 0.1;
+    took = run_jobs(cores() + 1, via_cpu, &secs);
+    print_message("%d 0.1 s jobs through weft_to_thread_cpu: %.3f s\n", cores() + 1, took);
+    assert_true(took >= 0.19 && took < 10.0);
+    return 0;
+}
+
+static void test_default_executor_sizes(void **state)
+{
+    (void)state;
+    assert_int_equal(weft_run(main_sizes, NULL), 0);
+    assert_int_equal(weft_to_thread_cpu(blocking_sleep, NULL), WEFT_ENOTASK);
 }
 
 typedef struct parallel {
@@ -226,7 +342,7 @@ static int main_leave_job_running(void *arg)
     void **a = arg;
     weft_task *t = SPAWN(submit_slow, a);
     while (!atomic_load(&late.started))
-        weft_sleep(0.005);
+        assert_int_equal(weft_sleep(0.005), 0);
     weft_task_free(t); /* weft_run cancels it at the end */
     return 0;
 }
@@ -245,6 +361,7 @@ static void test_loop_ends_before_job(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_default_executor_sizes), /* first: it counts threads */
         cmocka_unit_test(test_basic),
         cmocka_unit_test(test_two_cpu_jobs_in_parallel),
         cmocka_unit_test(test_cancelled_awaiter_leaves_at_once),

@@ -342,7 +342,7 @@ static int stream_body(ctx *c)
     assert_int_equal(weft_http_response_status(r), 200);
     assert_string_equal(weft_http_response_header(r, "content-length"), "4194304");
     assert_string_equal(weft_http_response_body(r, NULL), "");
-    weft_sleep(0.1);
+    assert_int_equal(weft_sleep(0.1), 0);
     assert_true(r->body_len - r->body_off <= 64 * 1024 + CURL_MAX_WRITE_SIZE);
     assert_true(r->paused);
     size_t total = 0;

@@ -188,7 +188,7 @@ static int cancel_body(ctx *c)
         c->path = paths[i];
         c->resp = NULL;
         weft_task *t = SPAWN(request_task, c);
-        weft_sleep(0.3);
+        assert_int_equal(weft_sleep(0.3), 0);
         assert_false(weft_task_done(t));
         double t0 = weft_time();
         weft_cancel(t);
@@ -220,7 +220,7 @@ static int cancel_body(ctx *c)
     char buf[1000];
     assert_int_equal(weft_http_response_read(r, buf, sizeof buf), 100);
     weft_timeout *scope;
-    weft_timeout_begin(0.1, &scope);
+    assert_int_equal(weft_timeout_begin(0.1, &scope), 0);
     int rc = weft_http_response_read(r, buf, sizeof buf);
     assert_int_equal(weft_timeout_end(scope, rc), WEFT_ETIMEDOUT);
     int total = 100, n;
@@ -250,7 +250,7 @@ static int session_free_body(ctx *c)
     weft_http_req req = {.url = "/?len=1000&chunk=100&slow=0.1", .stream = 1};
     weft_http_response *r = NULL;
     assert_int_equal(weft_http_request(s, &req, &r), 0);
-    weft_sleep(0.2);
+    assert_int_equal(weft_sleep(0.2), 0);
     weft_http_session_free(s);
     assert_int_equal(weft_await(t), WEFT_ECLOSED);
     weft_task_free(t);

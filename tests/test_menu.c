@@ -22,6 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "weft.h" /* WEFT_HAVE_HTTP: the menu has HTTP rows then */
+
 #define SCALE    "0.1"
 #define ATTEMPTS 3
 

@@ -476,9 +476,15 @@ static int pipelines(void *arg)
     const char *argv[] = {"MGET", "k:p:7", "k:p:999", "k:p:absent"};
     assert_int_equal(weft_redis_pipeline_add(p, 4, argv, NULL), 0);
     assert_int_equal(weft_redis_pipeline_addf(p, "INCR k:p:no:%s", "x y"), 0);
-    assert_int_equal(weft_redis_pipeline_addf(p, "SUBSCRIBE x"), -EINVAL); /* refused, not queued */
-    assert_int_equal(weft_redis_pipeline_addf(p, "GET %q"), -EINVAL);
     assert_int_equal(weft_redis_pipeline_count(p), 1002);
+    /* refused, not queued, and the batch they were added to is refused */
+    weft_redis_pipeline *bad;
+    assert_int_equal(weft_redis_pipeline_new(&bad), 0);
+    assert_int_equal(weft_redis_pipeline_addf(bad, "SUBSCRIBE x"), -EINVAL);
+    assert_int_equal(weft_redis_pipeline_addf(bad, "GET %q"), -EINVAL);
+    assert_int_equal(weft_redis_pipeline_count(bad), 0);
+    assert_int_equal(weft_redis_pipeline_run(c, bad), -EINVAL);
+    weft_redis_pipeline_free(bad);
     assert_int_equal(weft_redis_pipeline_run(c, p), 0);
     assert_int_equal(weft_redis_reply_type(weft_redis_pipeline_reply(p, 0)), WEFT_REDIS_STATUS);
     const weft_redis_reply *m = weft_redis_pipeline_reply(p, 1000);
@@ -491,15 +497,27 @@ static int pipelines(void *arg)
     assert_int_equal(weft_redis_pipeline_run(c, p), 0);
     assert_int_equal(weft_redis_reply_integer(weft_redis_pipeline_reply(p, 1001)), 2);
 
+    /* an add that fails spoils the batch: run returns its error and sends
+     * nothing, until a reset */
+    weft_redis_pipeline_reset(p);
+    assert_int_equal(weft_redis_pipeline_addf(p, "SET k:spoilt 1"), 0);
+    assert_int_equal(weft_redis_pipeline_addf(p, NULL), -EINVAL);
+    assert_int_equal(weft_redis_pipeline_run(c, p), -EINVAL);
+    assert_null(weft_redis_pipeline_reply(p, 0));
+    weft_redis_reply *gone;
+    assert_int_equal(weft_redis_commandf(c, &gone, "EXISTS k:spoilt"), 0);
+    assert_int_equal(weft_redis_reply_integer(gone), 0);
+    weft_redis_reply_free(gone);
+
     /* MULTI/EXEC: the transaction's replies, and EXEC's array */
     weft_redis_pipeline_reset(p);
     assert_int_equal(weft_redis_pipeline_count(p), 0);
     assert_null(weft_redis_pipeline_reply(p, 0));
-    weft_redis_pipeline_addf(p, "MULTI");
-    weft_redis_pipeline_addf(p, "SET k:tx 1");
-    weft_redis_pipeline_addf(p, "INCRBY k:tx 41");
-    weft_redis_pipeline_addf(p, "LPUSH k:tx x"); /* WRONGTYPE inside EXEC */
-    weft_redis_pipeline_addf(p, "EXEC");
+    assert_int_equal(weft_redis_pipeline_addf(p, "MULTI"), 0);
+    assert_int_equal(weft_redis_pipeline_addf(p, "SET k:tx 1"), 0);
+    assert_int_equal(weft_redis_pipeline_addf(p, "INCRBY k:tx 41"), 0);
+    assert_int_equal(weft_redis_pipeline_addf(p, "LPUSH k:tx x"), 0); /* WRONGTYPE inside EXEC */
+    assert_int_equal(weft_redis_pipeline_addf(p, "EXEC"), 0);
     assert_int_equal(weft_redis_pipeline_run(c, p), 0);
     assert_string_equal(weft_redis_reply_string(weft_redis_pipeline_reply(p, 1), NULL), "QUEUED");
     const weft_redis_reply *ex = weft_redis_pipeline_reply(p, 4);
@@ -601,9 +619,9 @@ static int limit_pending(void *arg)
         t[i] = SPAWN(pend_worker, &p);
     /* a pipeline larger than the limit still goes (alone) */
     weft_redis_pipeline *pl;
-    weft_redis_pipeline_new(&pl);
+    assert_int_equal(weft_redis_pipeline_new(&pl), 0);
     for (int i = 0; i < 10; i++)
-        weft_redis_pipeline_addf(pl, "INCR k:pend");
+        assert_int_equal(weft_redis_pipeline_addf(pl, "INCR k:pend"), 0);
     assert_int_equal(weft_redis_pipeline_run(p.c, pl), 0);
     weft_redis_pipeline_free(pl);
     assert_int_equal(weft_gather(t, 50, 0), 0);
@@ -648,7 +666,7 @@ static int limit_timeouts(void *arg)
     weft_timeout *scope;
     assert_int_equal(weft_timeout_begin(0.1, &scope), 0);
     assert_int_equal(weft_timeout_end(scope, weft_redis_connect(url, NULL, &c)), WEFT_ETIMEDOUT);
-    weft_server_close(server, 0);
+    assert_int_equal(weft_server_close(server, 0), 0);
 
     /* command_timeout: a BLPOP that waits, then the connection goes on and
      * the late reply is dropped, not given to the next caller */

@@ -86,11 +86,11 @@ static int basics(void *arg)
     assert_int_equal(s.connect_failures, 0);
 
     weft_redis_pipeline *p;
-    weft_redis_pipeline_new(&p);
-    weft_redis_pipeline_addf(p, "MULTI");
-    weft_redis_pipeline_addf(p, "INCR k:pool:n");
-    weft_redis_pipeline_addf(p, "INCR k:pool:n");
-    weft_redis_pipeline_addf(p, "EXEC");
+    assert_int_equal(weft_redis_pipeline_new(&p), 0);
+    assert_int_equal(weft_redis_pipeline_addf(p, "MULTI"), 0);
+    assert_int_equal(weft_redis_pipeline_addf(p, "INCR k:pool:n"), 0);
+    assert_int_equal(weft_redis_pipeline_addf(p, "INCR k:pool:n"), 0);
+    assert_int_equal(weft_redis_pipeline_addf(p, "EXEC"), 0);
     assert_int_equal(weft_redis_pool_pipeline_run(pool, p), 0);
     assert_int_equal(weft_redis_reply_count(weft_redis_pipeline_reply(p, 3)), 2);
     weft_redis_pipeline_free(p);
@@ -165,10 +165,10 @@ static int lending(void *arg)
     assert_int_equal(weft_redis_commandf(c, NULL, "WATCH k:w"), 0);
     assert_int_equal(weft_redis_pool_commandf(pool, NULL, "SET k:w other"), 0);
     weft_redis_pipeline *p;
-    weft_redis_pipeline_new(&p);
-    weft_redis_pipeline_addf(p, "MULTI");
-    weft_redis_pipeline_addf(p, "SET k:w mine");
-    weft_redis_pipeline_addf(p, "EXEC");
+    assert_int_equal(weft_redis_pipeline_new(&p), 0);
+    assert_int_equal(weft_redis_pipeline_addf(p, "MULTI"), 0);
+    assert_int_equal(weft_redis_pipeline_addf(p, "SET k:w mine"), 0);
+    assert_int_equal(weft_redis_pipeline_addf(p, "EXEC"), 0);
     assert_int_equal(weft_redis_pipeline_run(c, p), 0);
     assert_int_equal(weft_redis_reply_type(weft_redis_pipeline_reply(p, 2)), WEFT_REDIS_NIL);
     weft_redis_pipeline_free(p);
@@ -377,11 +377,11 @@ static int kombu_style(void *arg)
     weft_redis_pool_release(pool, consumer);
 
     weft_redis_pipeline *p;
-    weft_redis_pipeline_new(&p);
-    weft_redis_pipeline_addf(p, "MULTI");
-    weft_redis_pipeline_addf(p, "ZADD unacked_index %f t42", 1000.5);
-    weft_redis_pipeline_addf(p, "HSET unacked t42 %s", msg);
-    weft_redis_pipeline_addf(p, "EXEC");
+    assert_int_equal(weft_redis_pipeline_new(&p), 0);
+    assert_int_equal(weft_redis_pipeline_addf(p, "MULTI"), 0);
+    assert_int_equal(weft_redis_pipeline_addf(p, "ZADD unacked_index %f t42", 1000.5), 0);
+    assert_int_equal(weft_redis_pipeline_addf(p, "HSET unacked t42 %s", msg), 0);
+    assert_int_equal(weft_redis_pipeline_addf(p, "EXEC"), 0);
     assert_int_equal(weft_redis_pool_pipeline_run(pool, p), 0);
     assert_int_equal(weft_redis_reply_count(weft_redis_pipeline_reply(p, 3)), 2);
     weft_redis_pipeline_free(p);
@@ -412,13 +412,13 @@ static int kombu_style(void *arg)
 
     /* ack, and the result where AsyncResult.get() looks for it */
     const char *meta = "{\"status\": \"SUCCESS\", \"result\": 5, \"task_id\": \"42\"}";
-    weft_redis_pipeline_new(&p);
-    weft_redis_pipeline_addf(p, "MULTI");
-    weft_redis_pipeline_addf(p, "ZREM unacked_index t42");
-    weft_redis_pipeline_addf(p, "HDEL unacked t42");
-    weft_redis_pipeline_addf(p, "SETEX celery-task-meta-42 86400 %s", meta);
-    weft_redis_pipeline_addf(p, "PUBLISH celery-task-meta-42 %s", meta);
-    weft_redis_pipeline_addf(p, "EXEC");
+    assert_int_equal(weft_redis_pipeline_new(&p), 0);
+    assert_int_equal(weft_redis_pipeline_addf(p, "MULTI"), 0);
+    assert_int_equal(weft_redis_pipeline_addf(p, "ZREM unacked_index t42"), 0);
+    assert_int_equal(weft_redis_pipeline_addf(p, "HDEL unacked t42"), 0);
+    assert_int_equal(weft_redis_pipeline_addf(p, "SETEX celery-task-meta-42 86400 %s", meta), 0);
+    assert_int_equal(weft_redis_pipeline_addf(p, "PUBLISH celery-task-meta-42 %s", meta), 0);
+    assert_int_equal(weft_redis_pipeline_addf(p, "EXEC"), 0);
     assert_int_equal(weft_redis_pool_pipeline_run(pool, p), 0);
     const weft_redis_reply *ex = weft_redis_pipeline_reply(p, 5);
     assert_int_equal(weft_redis_reply_count(ex), 4);

@@ -156,9 +156,9 @@ static int full_queue(void *arg)
     assert_int_equal(weft_redis_sub_open(pool, &sub), 0);
     assert_int_equal(weft_redis_sub_subscribe(sub, "ch:full"), 0);
     weft_redis_pipeline *p;
-    weft_redis_pipeline_new(&p);
+    assert_int_equal(weft_redis_pipeline_new(&p), 0);
     for (int i = 0; i < 500; i++)
-        weft_redis_pipeline_addf(p, "PUBLISH ch:full m%d", i);
+        assert_int_equal(weft_redis_pipeline_addf(p, "PUBLISH ch:full m%d", i), 0);
     assert_int_equal(weft_redis_pool_pipeline_run(pool, p), 0);
     weft_redis_pipeline_free(p);
     assert_int_equal(weft_sleep(0.05), 0);

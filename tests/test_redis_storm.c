@@ -181,9 +181,9 @@ static int give_up_anywhere(void *arg)
      * are dropped */
     weft_redis_pipeline *p;
     assert_int_equal(weft_redis_pipeline_new(&p), 0);
-    weft_redis_pipeline_addf(p, "ECHO p1");
-    weft_redis_pipeline_addf(p, "BLPOP k:q 0");
-    weft_redis_pipeline_addf(p, "ECHO p3");
+    assert_int_equal(weft_redis_pipeline_addf(p, "ECHO p1"), 0);
+    assert_int_equal(weft_redis_pipeline_addf(p, "BLPOP k:q 0"), 0);
+    assert_int_equal(weft_redis_pipeline_addf(p, "ECHO p3"), 0);
     assert_int_equal(weft_timeout_begin(0.1, &scope), 0);
     rc = weft_redis_pipeline_run(c, p);
     assert_int_equal(weft_timeout_end(scope, rc), WEFT_ETIMEDOUT);
@@ -250,7 +250,7 @@ static int storm_call(stormer *w, int n)
         weft_redis_pipeline *p;
         assert_int_equal(weft_redis_pipeline_new(&p), 0);
         for (int i = 0; i < 3; i++)
-            weft_redis_pipeline_addf(p, "ECHO %s/%d", tag, i);
+            assert_int_equal(weft_redis_pipeline_addf(p, "ECHO %s/%d", tag, i), 0);
         rc = weft_redis_pipeline_run(w->c, p);
         for (int i = 0; i < 3; i++) {
             const weft_redis_reply *reply = weft_redis_pipeline_reply(p, (size_t)i);

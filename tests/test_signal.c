@@ -80,7 +80,7 @@ static int main_handler(void *arg)
     for (int i = 0; i < 3; i++) {
         kill(getpid(), SIGUSR2);
         for (int k = 0; k < 100 && count <= i; k++)
-            weft_sleep(0.001);
+            assert_int_equal(weft_sleep(0.001), 0);
     }
     assert_int_equal(count, 3);
     weft_signal_handler_free(h);

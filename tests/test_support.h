@@ -22,4 +22,12 @@
         spawned_;                                                                                  \
     })
 
+/* Waits (bounded: 3 s) until cond holds, then checks it. */
+#define WAIT_UNTIL(cond)                                                                           \
+    do {                                                                                           \
+        for (int i_ = 0; i_ < 300 && !(cond); i_++)                                                \
+            assert_int_equal(weft_sleep(0.01), 0);                                                 \
+        assert_true(cond);                                                                         \
+    } while (0)
+
 #endif

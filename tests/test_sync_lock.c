@@ -49,8 +49,9 @@ static int fifo_waiter(void *arg)
     if (rc != 0)
         return rc;
     order[n_order++] = id;
-    weft_sleep(0);
-    return weft_lock_release(L);
+    int src = weft_sleep(0);
+    rc = weft_lock_release(L);
+    return src != 0 ? src : rc;
 }
 
 static int lock_fifo_body(void *arg)
@@ -290,7 +291,8 @@ static int bump(void *arg)
         if (locked && weft_lock_acquire(L) != 0)
             return -1;
         int v = counter;
-        weft_sleep(0);
+        if (weft_sleep(0) != 0)
+            return -1; /* never cancelled here */
         counter = v + 1;
         if (locked && weft_lock_release(L) != 0)
             return -1;

@@ -160,7 +160,7 @@ static int sem_body(void *arg)
     assert_int_equal(weft_sem_release(S), 0);
     assert_int_equal(weft_sem_release(S), -EOVERFLOW);
     assert_int_equal(weft_sem_value(S), 1);
-    weft_sem_acquire(S);
+    assert_int_equal(weft_sem_acquire(S), 0);
     c = spawn(sem_waiter, NULL);
     settle();
     weft_sem_free(S);

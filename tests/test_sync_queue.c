@@ -158,12 +158,12 @@ static int join_body(void *arg)
     assert_int_equal(weft_queue_new(&Q, 0), 0);
     assert_int_equal(weft_queue_join(Q), 0); /* nothing unfinished */
     assert_int_equal(weft_queue_task_done(Q), -EINVAL);
-    weft_queue_put(Q, I(1));
-    weft_queue_put(Q, I(2));
+    assert_int_equal(weft_queue_put(Q, I(1)), 0);
+    assert_int_equal(weft_queue_put(Q, I(2)), 0);
     weft_task *j = spawn(joiner, NULL);
     settle();
-    weft_queue_get(Q, &v);
-    weft_queue_get(Q, &v);
+    assert_int_equal(weft_queue_get(Q, &v), 0);
+    assert_int_equal(weft_queue_get(Q, &v), 0);
     assert_int_equal(weft_queue_task_done(Q), 0);
     settle();
     assert_false(weft_task_done(j));
@@ -171,7 +171,7 @@ static int join_body(void *arg)
     assert_int_equal(finish(j), 0);
     assert_int_equal(weft_queue_task_done(Q), -EINVAL);
     /* A cancelled join. */
-    weft_queue_put(Q, I(1));
+    assert_int_equal(weft_queue_put(Q, I(1)), 0);
     j = spawn(joiner, NULL);
     settle();
     weft_cancel(j);
@@ -195,10 +195,10 @@ static int shutdown_body(void *arg)
     assert_int_equal(weft_queue_new(&Q, 0), 0);
     weft_task *g = spawn(getter, &got);
     settle();
-    weft_queue_put(Q, I(1));
+    assert_int_equal(weft_queue_put(Q, I(1)), 0);
     assert_int_equal(finish(g), 0);
-    weft_queue_put(Q, I(2));
-    weft_queue_put(Q, I(3));
+    assert_int_equal(weft_queue_put(Q, I(2)), 0);
+    assert_int_equal(weft_queue_put(Q, I(3)), 0);
     assert_int_equal(weft_queue_shutdown(Q, 0), 0);
     assert_int_equal(weft_queue_put(Q, I(4)), WEFT_ESHUTDOWN);
     assert_int_equal(weft_queue_put_nowait(Q, I(4)), WEFT_ESHUTDOWN);
@@ -219,8 +219,8 @@ static int shutdown_body(void *arg)
 
     /* Immediate: items dropped, join released, putters and getters woken. */
     assert_int_equal(weft_queue_new(&Q, 2), 0);
-    weft_queue_put(Q, I(1));
-    weft_queue_put(Q, I(2));
+    assert_int_equal(weft_queue_put(Q, I(1)), 0);
+    assert_int_equal(weft_queue_put(Q, I(2)), 0);
     weft_task *p = spawn(putter, I(3));
     weft_task *j = spawn(joiner, NULL);
     settle();
@@ -293,7 +293,7 @@ static int cancel_body(void *arg)
     assert_int_equal(weft_timeout_begin(0.02, &scope), 0);
     int rc = weft_queue_get(Q, &v);
     assert_int_equal(weft_timeout_end(scope, rc), WEFT_ETIMEDOUT);
-    weft_queue_put(Q, I(1));
+    assert_int_equal(weft_queue_put(Q, I(1)), 0);
     assert_int_equal(weft_timeout_begin(0.02, &scope), 0);
     rc = weft_queue_put(Q, I(2));
     assert_int_equal(weft_timeout_end(scope, rc), WEFT_ETIMEDOUT);
@@ -423,7 +423,7 @@ static int foreign_main(void *arg)
     weft_queue *q;
     void *v;
     assert_int_equal(weft_queue_new(&q, 0), 0);
-    weft_queue_put(q, I(1));
+    assert_int_equal(weft_queue_put(q, I(1)), 0);
     assert_int_equal(run_on_other_thread(foreign_body, q), 0);
     run_on_plain_thread(plain_queue_calls, q);
     assert_int_equal(weft_call_soon(NULL, callback_queue_calls, q, NULL), 0);

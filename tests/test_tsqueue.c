@@ -204,8 +204,7 @@ static void *put_later(void *arg)
     (void)arg;
     struct timespec ts = {0, 50 * 1000 * 1000};
     nanosleep(&ts, NULL);
-    weft_tsqueue_put(g_q, (void *)7, WEFT_FOREVER);
-    return NULL;
+    return (void *)(intptr_t)weft_tsqueue_put(g_q, (void *)7, WEFT_FOREVER); /* NULL: put */
 }
 
 static int main_wait_thread(void *arg)
@@ -223,7 +222,9 @@ static void test_task_waits_for_thread(void **state)
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, put_later, NULL), 0);
     assert_int_equal(weft_run(main_wait_thread, NULL), 7);
-    pthread_join(t, NULL);
+    void *put_rc;
+    pthread_join(t, &put_rc);
+    assert_null(put_rc);
     weft_tsqueue_free(g_q);
 }
 
@@ -278,7 +279,7 @@ static void test_timeouts(void **state)
     assert_int_equal(weft_tsqueue_put_nowait(q, (void *)1), 0);
     weft_loop_thread *lt;
     assert_int_equal(weft_loop_thread_start(&lt), 0);
-    assert_int_equal(weft_call_sync(lt, task_timeouts, q), 0);
+    assert_int_equal(weft_call_sync(weft_loop_thread_loop(lt), task_timeouts, q), 0);
     weft_loop_thread_free(lt);
     assert_int_equal(weft_tsqueue_size(q), 1);
     weft_tsqueue_free(q);
@@ -303,7 +304,8 @@ static void *thread_put_3(void *arg)
 static int task_get_after(void *arg)
 {
     bp *b = arg;
-    weft_sleep(0.05);
+    if (weft_sleep(0.05) != 0)
+        return -1; /* never cancelled */
     if (atomic_load(&b->done))
         return -1; /* the thread should still be blocked */
     void *item;
@@ -329,7 +331,7 @@ static void test_backpressure(void **state)
     /* Thread blocked, task frees a slot. */
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, thread_put_3, &b), 0);
-    assert_int_equal(weft_call_sync(lt, task_get_after, &b), 1);
+    assert_int_equal(weft_call_sync(weft_loop_thread_loop(lt), task_get_after, &b), 1);
     pthread_join(t, NULL);
     assert_int_equal(b.rc, 0);
     assert_int_equal(weft_tsqueue_size(b.q), 2);
@@ -377,7 +379,9 @@ static void *race_producer(void *arg)
         while (atomic_load(&r->go) < i)
             sched_yield();
         atomic_store(&r->putting, i);
-        weft_tsqueue_put(r->q, (void *)(intptr_t)i, WEFT_FOREVER);
+        int rc = weft_tsqueue_put(r->q, (void *)(intptr_t)i, WEFT_FOREVER);
+        if (rc != 0)
+            return (void *)(intptr_t)rc; /* the joiner fails the test with it */
     }
     return NULL;
 }
@@ -407,7 +411,7 @@ static int main_cancel_race(void *arg)
     int bad = 0;
     for (int round = 1; round <= RACE_ITEMS; round++) {
         weft_task *c = SPAWN(race_consumer, r);
-        weft_sleep(0); /* it runs and parks (or takes a leftover item) */
+        assert_int_equal(weft_sleep(0), 0); /* it runs and parks (or takes a leftover item) */
         atomic_store(&r->go, round);
         /* Every other round, cancel once the put has started. */
         while (round % 2 && atomic_load(&r->putting) < round)
@@ -419,7 +423,10 @@ static int main_cancel_race(void *arg)
             bad = 1;
         weft_task_free(c);
     }
-    pthread_join(t, NULL);
+    void *put_rc;
+    pthread_join(t, &put_rc);
+    if (put_rc != NULL)
+        return (int)(intptr_t)put_rc;
     void *item; /* the items that arrived after the last cancel */
     while (weft_tsqueue_get_nowait(r->q, &item) == 0) {
         r->sum += (intptr_t)item;
@@ -460,7 +467,7 @@ static int main_cancel_simple(void *arg)
         return -1;
     int rc = 0;
     weft_task *g = SPAWN(task_get_forever, q);
-    weft_sleep(0.01);
+    assert_int_equal(weft_sleep(0.01), 0);
     weft_cancel(g);
     if (weft_await(g) != WEFT_ECANCELED)
         rc = -2;
@@ -468,7 +475,7 @@ static int main_cancel_simple(void *arg)
     if (weft_tsqueue_put_nowait(q, (void *)1) != 0 || weft_tsqueue_size(q) != 1)
         rc = -3; /* the item went to the queue, not to the gone getter */
     weft_task *p = SPAWN(task_put_forever, q);
-    weft_sleep(0.01);
+    assert_int_equal(weft_sleep(0.01), 0);
     weft_cancel(p);
     if (weft_await(p) != WEFT_ECANCELED)
         rc = -4;
@@ -520,7 +527,9 @@ static void *timeout_producer(void *arg)
             sched_yield();
         struct timespec ts = {0, (i % 9) * 500 * 1000}; /* around the 2 ms timeout */
         nanosleep(&ts, NULL);
-        weft_tsqueue_put(r->q, (void *)(intptr_t)i, WEFT_FOREVER);
+        int rc = weft_tsqueue_put(r->q, (void *)(intptr_t)i, WEFT_FOREVER);
+        if (rc != 0)
+            return (void *)(intptr_t)rc; /* the joiner fails the test with it */
     }
     return NULL;
 }
@@ -544,7 +553,10 @@ static int main_timeout_race(void *arg)
             return rc;
         }
     }
-    pthread_join(t, NULL);
+    void *put_rc;
+    pthread_join(t, &put_rc);
+    if (put_rc != NULL)
+        return (int)(intptr_t)put_rc;
     void *item;
     while (weft_tsqueue_get_nowait(r->q, &item) == 0) {
         r->sum += (intptr_t)item;
@@ -688,7 +700,8 @@ static void test_errors(void **state)
     assert_int_equal(weft_loop_thread_start(&lt), 0);
     atomic_store(&g_flag, 1);
     assert_int_equal(weft_call_soon_threadsafe(weft_loop_thread_loop(lt), put_in_callback, q), 0);
-    assert_int_equal(weft_call_sync(lt, task_ok, NULL), 0); /* after the callback */
+    assert_int_equal(weft_call_sync(weft_loop_thread_loop(lt), task_ok, NULL),
+                     0); /* after the callback */
     assert_int_equal(atomic_load(&g_flag), WEFT_ENOTASK);
     assert_int_equal(weft_tsqueue_size(q), 1);
     weft_loop_thread_free(lt);

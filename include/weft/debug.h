@@ -27,12 +27,22 @@
  * the functions of the same names stay exported (take their address, or
  * call them with the name in parentheses, or define WEFT_NO_SITE_MACROS
  * before including weft.h). */
-WEFT_API int weft_spawn_at(weft_fn fn, void *arg, const weft_task_opts *opts, const char *file,
-                           int line, weft_task **out);
-WEFT_API int weft_group_spawn_at(weft_group *group, weft_fn fn, void *arg,
-                                 const weft_task_opts *opts, const char *file, int line,
-                                 weft_task **out);
+WEFT_API WEFT_MUST_CHECK int weft_spawn_at(weft_fn fn, void *arg, const weft_task_opts *opts,
+                                           const char *file, int line, weft_task **out);
+WEFT_API WEFT_MUST_CHECK int weft_group_spawn_at(weft_group *group, weft_fn fn, void *arg,
+                                                 const weft_task_opts *opts, const char *file,
+                                                 int line, weft_task **out);
+/* The same for timeout scopes: debug mode names the line that began a
+ * scope a task returned without ending. */
+WEFT_API WEFT_MUST_CHECK int weft_timeout_begin_site(double seconds, const char *file, int line,
+                                                     weft_timeout **out);
+WEFT_API WEFT_MUST_CHECK int weft_timeout_begin_at_site(double when, const char *file, int line,
+                                                        weft_timeout **out);
 #ifndef WEFT_NO_SITE_MACROS
+#define weft_timeout_begin(seconds, out)                                                           \
+    weft_timeout_begin_site((seconds), __FILE__, __LINE__, (out))
+#define weft_timeout_begin_at(when, out)                                                           \
+    weft_timeout_begin_at_site((when), __FILE__, __LINE__, (out))
 #define weft_spawn(fn, arg, out) weft_spawn_at((fn), (arg), NULL, __FILE__, __LINE__, (out))
 #define weft_spawn_opts(fn, arg, opts, out)                                                        \
     weft_spawn_at((fn), (arg), (opts), __FILE__, __LINE__, (out))

@@ -1,7 +1,8 @@
 /* weft/http.h: an HTTP client session (aiohttp's ClientSession) on libcurl's
  * multi-socket API, driven by weft's loop: no thread per request, no
- * blocking call. Included by weft.h when weft is built with libcurl
- * (WEFT_HAVE_HTTP); do not include it on its own.
+ * blocking call. Included by weft.h when weft was built with libcurl
+ * (WEFT_HAVE_HTTP, defined then in the installed weft/config.h); do not
+ * include it on its own.
  *
  * Every call that can wait must be made from a task of the session's loop,
  * honours cancellation and timeout scopes (a cancelled request is removed
@@ -25,7 +26,7 @@ typedef struct weft_http_header {
 typedef weft_http_header weft_http_param;
 
 /* aiohttp's ClientTimeout, in seconds. 0 gives the default: total 300 s,
- * connect and read unlimited; WEFT_FOREVER means no limit.
+ * connect the total's, read unlimited; WEFT_FOREVER means no limit.
  *   total:   the whole request, body included;
  *   connect: DNS, TCP and TLS handshakes;
  *   read:    the longest silence between two pieces of the response
@@ -56,7 +57,8 @@ typedef struct weft_http_opts {
 
 /* Makes a session (no I/O yet). It belongs to the current loop: call from a
  * task. -EINVAL for bad options, -ENOMEM. */
-WEFT_API int weft_http_session_new(const weft_http_opts *opts, weft_http_session **out);
+WEFT_API WEFT_MUST_CHECK int weft_http_session_new(const weft_http_opts *opts,
+                                                   weft_http_session **out);
 /* Closes the pooled connections and frees the session. Requests still in
  * flight on it (other tasks') end with WEFT_ECLOSED; their responses stay
  * valid until weft_http_response_free. */
@@ -88,10 +90,11 @@ typedef struct weft_http_req {
  * server closed or reset the connection), WEFT_EINCOMPLETE (the body ended
  * before its Content-Length), WEFT_ECANCELED, WEFT_ECLOSED (session
  * freed), -ENOMEM. */
-WEFT_API int weft_http_request(weft_http_session *session, const weft_http_req *req,
-                               weft_http_response **out);
+WEFT_API WEFT_MUST_CHECK int weft_http_request(weft_http_session *session, const weft_http_req *req,
+                                               weft_http_response **out);
 /* Shorthand: GET url. */
-WEFT_API int weft_http_get(weft_http_session *session, const char *url, weft_http_response **out);
+WEFT_API WEFT_MUST_CHECK int weft_http_get(weft_http_session *session, const char *url,
+                                           weft_http_response **out);
 
 /* The final response's status code (after redirects). */
 WEFT_API int weft_http_response_status(const weft_http_response *resp);
@@ -115,7 +118,7 @@ WEFT_API const char *weft_http_response_body(const weft_http_response *resp, siz
  * the list above (-ECONNRESET mid-body, WEFT_ETIMEDOUT, ...). A cancelled
  * read returns WEFT_ECANCELED and leaves the transfer as it was. -EINVAL
  * for a response that was not streamed. */
-WEFT_API int weft_http_response_read(weft_http_response *resp, void *buf, size_t n);
+WEFT_API WEFT_MUST_CHECK int weft_http_response_read(weft_http_response *resp, void *buf, size_t n);
 /* Frees the response; a streamed body not read to its end is abandoned and
  * its connection closed. */
 WEFT_API void weft_http_response_free(weft_http_response *resp);
@@ -151,8 +154,10 @@ typedef struct weft_http_retry {
  * Returns as weft_http_request: the first response that is not retried (it
  * may carry a retried status if the attempts ran out), or the last error.
  * WEFT_ECANCELED (a cancel, also during the sleeps) is returned at once. */
-WEFT_API int weft_http_request_retry(weft_http_session *session, const weft_http_req *req,
-                                     const weft_http_retry *retry, weft_http_response **out);
+WEFT_API WEFT_MUST_CHECK int weft_http_request_retry(weft_http_session *session,
+                                                     const weft_http_req *req,
+                                                     const weft_http_retry *retry,
+                                                     weft_http_response **out);
 
 #ifdef __cplusplus
 }

@@ -32,7 +32,8 @@ typedef void (*weft_log_fn)(void *user, weft_log_level level, const char *topic,
  * for a level out of range. */
 WEFT_API int weft_log_set_handler(weft_log_level level, weft_log_fn fn, void *user);
 
-/* The default sink: "weft: <topic>: <msg>\n" on stderr, in one write(2). */
+/* The default sink: "weft: <level>: <topic>: <msg>\n" on stderr, in one
+ * write(2); <level> is error, warning, info or debug. */
 WEFT_API void weft_log_stderr(void *user, weft_log_level level, const char *topic, const char *msg);
 
 /* Logs through the hook (for layers and programs that want weft's sink).

@@ -45,16 +45,17 @@ typedef int (*weft_stream_handler)(weft_stream *stream, void *arg);
  * address in turn until one connects. Errors: -ECONNREFUSED & co (the
  * last address's), WEFT_ENONAME / WEFT_EDNS for names that do not
  * resolve, WEFT_ECANCELED / WEFT_ETIMEDOUT (timeout scope). */
-WEFT_API int weft_tcp_connect(const char *host, int port, const weft_net_opts *opts,
-                              weft_stream **out);
+WEFT_API WEFT_MUST_CHECK int weft_tcp_connect(const char *host, int port, const weft_net_opts *opts,
+                                              weft_stream **out);
 
 /* asyncio.start_server: binds host:port (host NULL: every interface; port
  * 0: a free port, see weft_server_port), listens, and runs
  * handler(stream, arg) as a new task for each connection. Returns once
  * listening; the server then accepts in the background until
  * weft_server_close. */
-WEFT_API int weft_tcp_serve(const char *host, int port, weft_stream_handler handler, void *arg,
-                            const weft_net_opts *opts, weft_server **out);
+WEFT_API WEFT_MUST_CHECK int weft_tcp_serve(const char *host, int port, weft_stream_handler handler,
+                                            void *arg, const weft_net_opts *opts,
+                                            weft_server **out);
 
 /* The port the server is bound to (useful after binding port 0); -EINVAL
  * for a Unix-domain server. */
@@ -69,36 +70,38 @@ WEFT_API uint64_t weft_server_accepted(const weft_server *server);
  * (then the handlers are cancelled at once and the call returns
  * WEFT_ECANCELED once they have ended). Must be called from a task of the
  * server's loop. */
-WEFT_API int weft_server_close(weft_server *server, double grace);
+WEFT_API WEFT_MUST_CHECK int weft_server_close(weft_server *server, double grace);
 
 /* ---------------------------------------------------- Unix-domain sockets */
 
-WEFT_API int weft_unix_connect(const char *path, const weft_net_opts *opts, weft_stream **out);
+WEFT_API WEFT_MUST_CHECK int weft_unix_connect(const char *path, const weft_net_opts *opts,
+                                               weft_stream **out);
 /* Binds path (which must not exist), listens, serves as weft_tcp_serve. The
  * socket file is removed by weft_server_close. */
-WEFT_API int weft_unix_serve(const char *path, weft_stream_handler handler, void *arg,
-                             const weft_net_opts *opts, weft_server **out);
+WEFT_API WEFT_MUST_CHECK int weft_unix_serve(const char *path, weft_stream_handler handler,
+                                             void *arg, const weft_net_opts *opts,
+                                             weft_server **out);
 
 /* -------------------------------------------------------------- streams */
 
 /* Reads what is buffered, up to n bytes, waiting for at least one byte.
  * Returns the count, 0 at end of stream, or an error (-ECONNRESET, ...;
  * bytes received before an error are returned first). */
-WEFT_API int weft_stream_read(weft_stream *s, void *buf, size_t n);
+WEFT_API WEFT_MUST_CHECK int weft_stream_read(weft_stream *s, void *buf, size_t n);
 /* Reads exactly n bytes (n <= INT_MAX). WEFT_EINCOMPLETE if the stream
  * ends first: the bytes that did arrive stay buffered (weft_stream_read
  * gets them). */
-WEFT_API int weft_stream_read_exactly(weft_stream *s, void *buf, size_t n);
+WEFT_API WEFT_MUST_CHECK int weft_stream_read_exactly(weft_stream *s, void *buf, size_t n);
 /* Reads up to and including the separator into buf (cap bytes at most) and
  * returns the count. WEFT_ELIMIT when cap bytes arrive without the
  * separator; WEFT_EINCOMPLETE when the stream ends without it. In both
  * cases nothing is consumed: the bytes stay buffered and the stream stays
  * usable (asyncio's LimitOverrunError / IncompleteReadError). */
-WEFT_API int weft_stream_read_until(weft_stream *s, const void *sep, size_t seplen, void *buf,
-                                    size_t cap);
+WEFT_API WEFT_MUST_CHECK int weft_stream_read_until(weft_stream *s, const void *sep, size_t seplen,
+                                                    void *buf, size_t cap);
 /* asyncio's readline: read_until "\n", except that at the end of the
  * stream it returns what is left (0 when nothing is). */
-WEFT_API int weft_stream_readline(weft_stream *s, char *buf, size_t cap);
+WEFT_API WEFT_MUST_CHECK int weft_stream_readline(weft_stream *s, char *buf, size_t cap);
 /* Bytes buffered and readable without waiting. */
 WEFT_API size_t weft_stream_buffered(const weft_stream *s);
 
@@ -111,9 +114,9 @@ WEFT_API size_t weft_stream_buffered(const weft_stream *s);
  * may have acted when it returns an error.
  * Errors: WEFT_ECLOSED after write_eof or close, -EPIPE / -ECONNRESET
  * when the peer is gone (sticky: later writes return it too). */
-WEFT_API int weft_stream_write(weft_stream *s, const void *buf, size_t n);
+WEFT_API WEFT_MUST_CHECK int weft_stream_write(weft_stream *s, const void *buf, size_t n);
 /* Waits until the queue is down to the low watermark. */
-WEFT_API int weft_stream_drain(weft_stream *s);
+WEFT_API WEFT_MUST_CHECK int weft_stream_drain(weft_stream *s);
 /* Bytes queued and not yet handed to the kernel. */
 WEFT_API size_t weft_stream_write_queued(const weft_stream *s);
 /* Changes the watermarks (low <= high). */
@@ -128,7 +131,7 @@ WEFT_API int weft_stream_write_eof(weft_stream *s);
  * a read or write on it returns WEFT_ECLOSED. Returns 0, or the error
  * that stopped the queued data from going out (the stream is closed
  * anyway). */
-WEFT_API int weft_stream_close(weft_stream *s);
+WEFT_API WEFT_MUST_CHECK int weft_stream_close(weft_stream *s);
 /* Closes at once, dropping queued data; a TCP peer gets a reset (RST). */
 WEFT_API void weft_stream_abort(weft_stream *s);
 
@@ -150,15 +153,15 @@ WEFT_API char *weft_addr_format(const struct sockaddr_storage *addr, char *buf, 
 /* getaddrinfo(3) without blocking the loop (runs on libuv's thread pool).
  * *out is freed with weft_freeaddrinfo. WEFT_ENONAME when the name does
  * not exist, WEFT_EDNS for other resolver failures. */
-WEFT_API int weft_getaddrinfo(const char *host, const char *service, const struct addrinfo *hints,
-                              struct addrinfo **out);
+WEFT_API WEFT_MUST_CHECK int weft_getaddrinfo(const char *host, const char *service,
+                                              const struct addrinfo *hints, struct addrinfo **out);
 WEFT_API void weft_freeaddrinfo(struct addrinfo *ai);
 
 /* ------------------------------------------------------------------ UDP */
 
 /* Binds a UDP socket to host:port (port 0: any free port). host NULL:
  * 0.0.0.0. */
-WEFT_API int weft_udp_bind(const char *host, int port, weft_udp **out);
+WEFT_API WEFT_MUST_CHECK int weft_udp_bind(const char *host, int port, weft_udp **out);
 /* The bound address. */
 WEFT_API int weft_udp_sockname(const weft_udp *u, struct sockaddr_storage *addr);
 /* Sends one datagram (copied if it must wait for the socket; the call
@@ -166,7 +169,8 @@ WEFT_API int weft_udp_sockname(const weft_udp *u, struct sockaddr_storage *addr)
 WEFT_API int weft_udp_send_to(weft_udp *u, const void *buf, size_t n, const struct sockaddr *to);
 /* Waits for one datagram; returns its size (truncated to n), the sender in
  * *from (may be NULL). */
-WEFT_API int weft_udp_recv_from(weft_udp *u, void *buf, size_t n, struct sockaddr_storage *from);
+WEFT_API WEFT_MUST_CHECK int weft_udp_recv_from(weft_udp *u, void *buf, size_t n,
+                                                struct sockaddr_storage *from);
 /* Closes; a task parked in recv_from returns WEFT_ECLOSED. */
 WEFT_API void weft_udp_close(weft_udp *u);
 
@@ -186,10 +190,10 @@ typedef struct weft_tls_opts {
 } weft_tls_opts;
 
 /* A client context verifies the server's certificate and name by default. */
-WEFT_API int weft_tls_client_ctx_new(const weft_tls_opts *opts, weft_tls_ctx **out);
+WEFT_API WEFT_MUST_CHECK int weft_tls_client_ctx_new(const weft_tls_opts *opts, weft_tls_ctx **out);
 /* A server context needs a certificate and its key. -EINVAL if missing,
  * WEFT_ECERT if they cannot be loaded or do not match. */
-WEFT_API int weft_tls_server_ctx_new(const weft_tls_opts *opts, weft_tls_ctx **out);
+WEFT_API WEFT_MUST_CHECK int weft_tls_server_ctx_new(const weft_tls_opts *opts, weft_tls_ctx **out);
 WEFT_API void weft_tls_ctx_free(weft_tls_ctx *ctx);
 
 /* Runs the TLS handshake over an open stream (TCP, Unix, anything) and
@@ -198,9 +202,10 @@ WEFT_API void weft_tls_ctx_free(weft_tls_ctx *ctx);
  * owns the transport (closing it closes both); on error the transport is
  * left to the caller. WEFT_ETLS: handshake or protocol failure (a peer
  * that does not speak TLS); WEFT_ECERT: the certificate did not verify. */
-WEFT_API int weft_tls_connect(weft_stream *transport, weft_tls_ctx *ctx, const char *server_name,
-                              weft_stream **out);
-WEFT_API int weft_tls_accept(weft_stream *transport, weft_tls_ctx *ctx, weft_stream **out);
+WEFT_API WEFT_MUST_CHECK int weft_tls_connect(weft_stream *transport, weft_tls_ctx *ctx,
+                                              const char *server_name, weft_stream **out);
+WEFT_API WEFT_MUST_CHECK int weft_tls_accept(weft_stream *transport, weft_tls_ctx *ctx,
+                                             weft_stream **out);
 
 #ifdef __cplusplus
 }

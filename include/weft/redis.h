@@ -83,7 +83,8 @@ WEFT_API void weft_redis_reply_free(weft_redis_reply *reply);
  * connect, WEFT_ENONAME, WEFT_EAUTH (AUTH refused), WEFT_EREDIS (SELECT or
  * CLIENT SETNAME refused), WEFT_ETIMEDOUT (connect_timeout),
  * WEFT_ECONNLOST, WEFT_EPROTOCOL, WEFT_ECANCELED, -ENOMEM. */
-WEFT_API int weft_redis_connect(const char *url, const weft_redis_opts *opts, weft_redis **out);
+WEFT_API WEFT_MUST_CHECK int weft_redis_connect(const char *url, const weft_redis_opts *opts,
+                                                weft_redis **out);
 /* Closes the connection and frees it. Commands still waiting on it (other
  * tasks') return WEFT_ECLOSED. Never waits. */
 WEFT_API void weft_redis_close(weft_redis *conn);
@@ -104,31 +105,36 @@ WEFT_API size_t weft_redis_in_flight(const weft_redis *conn);
  * run), WEFT_EPROTOCOL, WEFT_ELIMIT (the reply exceeded max_reply or
  * max_depth; the connection is closed), WEFT_ECLOSED, WEFT_ECANCELED,
  * WEFT_ETIMEDOUT (command_timeout or a timeout scope), -ENOMEM. */
-WEFT_API int weft_redis_command(weft_redis *conn, size_t argc, const char *const *argv,
-                                const size_t *argvlen, weft_redis_reply **out);
+WEFT_API WEFT_MUST_CHECK int weft_redis_command(weft_redis *conn, size_t argc,
+                                                const char *const *argv, const size_t *argvlen,
+                                                weft_redis_reply **out);
 /* The same with a printf-like format, as hiredis's redisCommand: words are
  * split on spaces, %s is a C string argument, %b a binary one (pointer and
  * size_t length), %d & co. are formatted. -EINVAL for a bad format. (out
  * comes before the format here, as the variable arguments must be last.) */
-WEFT_API int weft_redis_commandf(weft_redis *conn, weft_redis_reply **out, const char *fmt, ...);
-WEFT_API int weft_redis_vcommandf(weft_redis *conn, const char *fmt, va_list ap,
-                                  weft_redis_reply **out);
+WEFT_API WEFT_MUST_CHECK int weft_redis_commandf(weft_redis *conn, weft_redis_reply **out,
+                                                 const char *fmt, ...);
+WEFT_API WEFT_MUST_CHECK int weft_redis_vcommandf(weft_redis *conn, const char *fmt, va_list ap,
+                                                  weft_redis_reply **out);
 
 /* ----------------------------------------------------------- pipelines */
 
 /* A list of commands sent together, with one wait for all their replies.
  * MULTI ... EXEC in a pipeline makes a transaction. */
-WEFT_API int weft_redis_pipeline_new(weft_redis_pipeline **out);
-/* Queues a command (copied). */
+WEFT_API WEFT_MUST_CHECK int weft_redis_pipeline_new(weft_redis_pipeline **out);
+/* Queues a command (copied). A command that cannot be queued (bad
+ * arguments, no memory) is remembered too: weft_redis_pipeline_run then
+ * returns its error and sends nothing (until weft_redis_pipeline_reset), so
+ * checking each add is optional. */
 WEFT_API int weft_redis_pipeline_add(weft_redis_pipeline *p, size_t argc, const char *const *argv,
                                      const size_t *argvlen);
 WEFT_API int weft_redis_pipeline_addf(weft_redis_pipeline *p, const char *fmt, ...);
 WEFT_API size_t weft_redis_pipeline_count(const weft_redis_pipeline *p);
 /* Sends every queued command and waits for every reply. Returns 0 once
- * all arrived (some may be ERROR replies), or the error of
- * weft_redis_command; replies that did arrive stay readable. Replies of an
- * earlier run are freed first. */
-WEFT_API int weft_redis_pipeline_run(weft_redis *conn, weft_redis_pipeline *p);
+ * all arrived (some may be ERROR replies), the error of an add that
+ * failed (nothing sent), or the error of weft_redis_command; replies that did arrive stay readable.
+ * Replies of an earlier run are freed first. */
+WEFT_API WEFT_MUST_CHECK int weft_redis_pipeline_run(weft_redis *conn, weft_redis_pipeline *p);
 /* The reply to the i-th command of the last run (NULL if it did not
  * arrive); it belongs to the pipeline. */
 WEFT_API const weft_redis_reply *weft_redis_pipeline_reply(const weft_redis_pipeline *p, size_t i);
@@ -144,8 +150,8 @@ WEFT_API void weft_redis_pipeline_free(weft_redis_pipeline *p);
  * doubling up to reconnect_max, before the next attempt (a call that
  * needs a connection meanwhile waits for it). Errors: -EINVAL (bad URL or
  * options), -ENAMETOOLONG, WEFT_ENOTASK (no loop here), -ENOMEM. */
-WEFT_API int weft_redis_pool_new(const char *url, const weft_redis_opts *opts,
-                                 weft_redis_pool **out);
+WEFT_API WEFT_MUST_CHECK int weft_redis_pool_new(const char *url, const weft_redis_opts *opts,
+                                                 weft_redis_pool **out);
 /* Closes every connection of the pool and frees it once the connections
  * it lent and its subscriptions are released. Calls waiting on any of them
  * return WEFT_ECLOSED. Never waits. */
@@ -154,19 +160,21 @@ WEFT_API void weft_redis_pool_close(weft_redis_pool *pool);
  * (connecting it if needed; errors of weft_redis_connect too). A command
  * is never sent twice: one that was in flight when a connection broke
  * returns WEFT_ECONNLOST. */
-WEFT_API int weft_redis_pool_command(weft_redis_pool *pool, size_t argc, const char *const *argv,
-                                     const size_t *argvlen, weft_redis_reply **out);
-WEFT_API int weft_redis_pool_commandf(weft_redis_pool *pool, weft_redis_reply **out,
-                                      const char *fmt, ...);
-WEFT_API int weft_redis_pool_vcommandf(weft_redis_pool *pool, const char *fmt, va_list ap,
-                                       weft_redis_reply **out);
-WEFT_API int weft_redis_pool_pipeline_run(weft_redis_pool *pool, weft_redis_pipeline *p);
+WEFT_API WEFT_MUST_CHECK int weft_redis_pool_command(weft_redis_pool *pool, size_t argc,
+                                                     const char *const *argv, const size_t *argvlen,
+                                                     weft_redis_reply **out);
+WEFT_API WEFT_MUST_CHECK int weft_redis_pool_commandf(weft_redis_pool *pool, weft_redis_reply **out,
+                                                      const char *fmt, ...);
+WEFT_API WEFT_MUST_CHECK int weft_redis_pool_vcommandf(weft_redis_pool *pool, const char *fmt,
+                                                       va_list ap, weft_redis_reply **out);
+WEFT_API WEFT_MUST_CHECK int weft_redis_pool_pipeline_run(weft_redis_pool *pool,
+                                                          weft_redis_pipeline *p);
 /* A dedicated connection, for blocking commands (BRPOP, BZPOPMIN, ...),
  * WATCH transactions and anything that must not share a connection: an
  * idle one, or a new one (waiting while max_connections are open, and
  * handed the first one given back). Give it back with
  * weft_redis_pool_release (weft_redis_close on it does the same). */
-WEFT_API int weft_redis_pool_acquire(weft_redis_pool *pool, weft_redis **out);
+WEFT_API WEFT_MUST_CHECK int weft_redis_pool_acquire(weft_redis_pool *pool, weft_redis **out);
 /* Takes back a connection from weft_redis_pool_acquire: kept for the next
  * acquire if it is healthy with nothing in flight, else closed (a
  * cancelled BRPOP may still be blocked on it). */
@@ -187,22 +195,22 @@ WEFT_API int weft_redis_pool_stats(const weft_redis_pool *pool, struct weft_redi
 
 /* A subscription: a connection of the pool in subscriber mode and the
  * messages it received, which a task reads with weft_redis_sub_next. */
-WEFT_API int weft_redis_sub_open(weft_redis_pool *pool, weft_redis_sub **out);
+WEFT_API WEFT_MUST_CHECK int weft_redis_sub_open(weft_redis_pool *pool, weft_redis_sub **out);
 /* Subscribe to a channel / a glob pattern, waiting for the server's
  * confirmation. The subscription remembers them and subscribes again
  * after a reconnect (also when this call failed with WEFT_ECONNLOST).
  * WEFT_EREDIS if the server refused (an ACL): that one is not kept. */
-WEFT_API int weft_redis_sub_subscribe(weft_redis_sub *sub, const char *channel);
-WEFT_API int weft_redis_sub_psubscribe(weft_redis_sub *sub, const char *pattern);
+WEFT_API WEFT_MUST_CHECK int weft_redis_sub_subscribe(weft_redis_sub *sub, const char *channel);
+WEFT_API WEFT_MUST_CHECK int weft_redis_sub_psubscribe(weft_redis_sub *sub, const char *pattern);
 /* NULL: every channel (every pattern). */
-WEFT_API int weft_redis_sub_unsubscribe(weft_redis_sub *sub, const char *channel);
-WEFT_API int weft_redis_sub_punsubscribe(weft_redis_sub *sub, const char *pattern);
+WEFT_API WEFT_MUST_CHECK int weft_redis_sub_unsubscribe(weft_redis_sub *sub, const char *channel);
+WEFT_API WEFT_MUST_CHECK int weft_redis_sub_punsubscribe(weft_redis_sub *sub, const char *pattern);
 /* Waits for the next message; the caller frees it. When the connection
  * breaks, the messages received before are given first, then one call
  * returns WEFT_ECONNLOST (messages published meanwhile are lost: Redis
  * keeps none), and the next call reconnects (with the pool's backoff),
  * subscribes again and waits. WEFT_ECLOSED once the pool is closed. */
-WEFT_API int weft_redis_sub_next(weft_redis_sub *sub, weft_redis_msg **out);
+WEFT_API WEFT_MUST_CHECK int weft_redis_sub_next(weft_redis_sub *sub, weft_redis_msg **out);
 /* Messages received and not yet read. */
 WEFT_API size_t weft_redis_sub_queued(const weft_redis_sub *sub);
 /* Closes the subscription's connection, frees it and its unread messages;

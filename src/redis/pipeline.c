@@ -14,6 +14,7 @@ struct weft_redis_pipeline {
     size_t count;
     weft_redis_reply **replies; /* count of them once run */
     size_t cap;
+    int error; /* the first add that failed: run returns it, sends nothing */
 };
 
 int weft_redis_pipeline_new(weft_redis_pipeline **out)
@@ -32,10 +33,8 @@ static void drop_replies(weft_redis_pipeline *p)
     }
 }
 
-static int add(weft_redis_pipeline *p, const weft__redis_cmd *cmd)
+static int add_cmd(weft_redis_pipeline *p, const weft__redis_cmd *cmd)
 {
-    if (p == NULL)
-        return -EINVAL;
     int rc = weft__redis_cmd_check(cmd);
     if (rc != 0)
         return rc;
@@ -54,6 +53,18 @@ static int add(weft_redis_pipeline *p, const weft__redis_cmd *cmd)
     return 0;
 }
 
+/* A command that cannot be queued spoils the batch: it is remembered, and
+ * run refuses the pipeline, so that callers need not check every add. */
+static int add(weft_redis_pipeline *p, const weft__redis_cmd *cmd)
+{
+    if (p == NULL)
+        return -EINVAL;
+    int rc = add_cmd(p, cmd);
+    if (rc != 0 && p->error == 0)
+        p->error = rc;
+    return rc;
+}
+
 int weft_redis_pipeline_add(weft_redis_pipeline *p, size_t argc, const char *const *argv,
                             const size_t *argvlen)
 {
@@ -63,8 +74,11 @@ int weft_redis_pipeline_add(weft_redis_pipeline *p, size_t argc, const char *con
 
 int weft_redis_pipeline_addf(weft_redis_pipeline *p, const char *fmt, ...)
 {
-    if (fmt == NULL)
+    if (fmt == NULL) {
+        if (p != NULL && p->error == 0)
+            p->error = -EINVAL;
         return -EINVAL;
+    }
     va_list ap;
     va_start(ap, fmt);
     weft__redis_cmd cmd = {.fmt = fmt, .ap = &ap};
@@ -84,6 +98,8 @@ int weft__redis_pipeline_run(weft_redis *c, weft_redis_pipeline *p)
     if (rc != 0)
         return rc;
     drop_replies(p);
+    if (p->error != 0)
+        return p->error;
     if (p->count == 0)
         return 0;
     return weft__redis_send(c, &p->cmds, p->count, p->replies);
@@ -108,6 +124,7 @@ void weft_redis_pipeline_reset(weft_redis_pipeline *p)
     drop_replies(p);
     p->count = 0;
     p->cmds.len = 0;
+    p->error = 0;
 }
 
 void weft_redis_pipeline_free(weft_redis_pipeline *p)

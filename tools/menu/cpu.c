@@ -139,20 +139,13 @@ typedef struct cpu_weft {
 static int cpu_weft_main(void *arg)
 {
     cpu_weft *m = arg;
-    weft_task *t[NJOBS] = {NULL};
-    int rc = 0;
-    for (int i = 0; i < NJOBS && rc == 0; i++)
-        rc = weft_spawn(m->fn, &m->w[i], &t[i]);
+    weft_task *t[NJOBS];
+    int n = 0, rc = 0;
+    while (n < NJOBS && (rc = weft_spawn(m->fn, &m->w[n], &t[n])) == 0)
+        n++;
     if (rc == 0)
         rc = weft_gather(t, NJOBS, 0);
-    for (int i = 0; i < NJOBS; i++) {
-        if (t[i] != NULL) {
-            weft_cancel(t[i]);
-            weft_await(t[i]);
-            weft_task_free(t[i]);
-        }
-    }
-    return rc;
+    return menu_end_tasks(t, (size_t)n, rc);
 }
 
 static int cpu_weft_run(const menu_env *env, weft_fn fn, menu_result *out)

@@ -42,7 +42,8 @@ static int ensure_server(const menu_env *env)
         return 0;
     curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread uses libcurl */
     int rc = weft_loop_thread_start(&server_thread);
-    if (rc == 0 && (rc = weft_call_sync(server_thread, start_server, NULL)) != 0) {
+    if (rc == 0 &&
+        (rc = weft_call_sync(weft_loop_thread_loop(server_thread), start_server, NULL)) != 0) {
         weft_loop_thread_stop(server_thread);
         weft_loop_thread_free(server_thread);
         server_thread = NULL;
@@ -57,7 +58,8 @@ void menu_http_shutdown(void)
 {
     if (server_thread == NULL)
         return;
-    weft_call_sync(server_thread, stop_server, NULL);
+    /* At exit, best effort: the loop thread is stopped next either way. */
+    WEFT_IGNORE(weft_call_sync(weft_loop_thread_loop(server_thread), stop_server, NULL));
     weft_loop_thread_stop(server_thread);
     weft_loop_thread_free(server_thread);
     server_thread = NULL;

@@ -157,23 +157,15 @@ typedef struct io_weft {
 static int io_weft_main(void *arg)
 {
     io_weft *m = arg;
-    weft_task *t[2] = {NULL, NULL};
-    int rc = 0;
-    for (int i = 0; i < 2; i++) {
+    weft_task *t[2];
+    int n = 0, rc = 0;
+    for (int i = 0; i < 2; i++)
         m->w[i] = (io_task){.times = &m->times, .env = m->env};
-        if (rc == 0)
-            rc = weft_spawn(io_task_main, &m->w[i], &t[i]);
-    }
+    while (n < 2 && (rc = weft_spawn(io_task_main, &m->w[n], &t[n])) == 0)
+        n++;
     if (rc == 0)
         rc = weft_gather(t, 2, 0);
-    for (int i = 0; i < 2; i++) {
-        if (t[i] != NULL) {
-            weft_cancel(t[i]);
-            weft_await(t[i]);
-            weft_task_free(t[i]);
-        }
-    }
-    return rc;
+    return menu_end_tasks(t, (size_t)n, rc);
 }
 
 int menu_io_weft(const menu_env *env, menu_result *out)
@@ -284,19 +276,13 @@ static int race_weft_main(void *arg)
     for (int round = 0; round < r->rounds; round++) {
         int times = 0;
         race_task w[2] = {{.times = &times}, {.times = &times}};
-        weft_task *t[2] = {NULL, NULL};
-        int rc = weft_spawn(race_task_main, &w[0], &t[0]);
-        if (rc == 0)
-            rc = weft_spawn(race_task_main, &w[1], &t[1]);
+        weft_task *t[2];
+        int n = 0, rc = 0;
+        while (n < 2 && (rc = weft_spawn(race_task_main, &w[n], &t[n])) == 0)
+            n++;
         if (rc == 0)
             rc = weft_gather(t, 2, 0);
-        for (int i = 0; i < 2; i++) {
-            if (t[i] != NULL) {
-                weft_cancel(t[i]);
-                weft_await(t[i]);
-                weft_task_free(t[i]);
-            }
-        }
+        rc = menu_end_tasks(t, (size_t)n, rc);
         if (rc != 0)
             return rc;
         race_tally(times, w[0].counted + w[1].counted, &r->weft_over, &r->weft_max, &r->weft_lost);

@@ -81,6 +81,11 @@ long menu_prime_block(long i);
 long menu_cpu_job(const menu_env *env);
 double menu_calibrate(void);
 int menu_count_blocking(int *times, double step, menu_shared *sh);
+/* A weft variant's end: cancels the n tasks it spawned (those that already
+ * ended are not touched), waits until every one has ended, frees them.
+ * Returns rc, or WEFT_ECANCELED if the caller was cancelled meanwhile. */
+struct weft_task;
+int menu_end_tasks(struct weft_task **t, size_t n, int rc);
 
 /* io.c: the four I/O-bound variants, and the race shown up close */
 int menu_io_sequential(const menu_env *env, menu_result *out);

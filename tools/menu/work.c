@@ -7,6 +7,8 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "weft.h"
+
 #include "menu.h"
 
 /* A block is WIDTH numbers tested by trial division. Blocks cycle through
@@ -170,4 +172,14 @@ int menu_count_blocking(int *times, double step, menu_shared *sh)
         menu_sleep(step);
     }
     return counted;
+}
+
+int menu_end_tasks(weft_task **t, size_t n, int rc)
+{
+    for (size_t i = 0; i < n; i++)
+        weft_cancel(t[i]);
+    int grc = weft_gather(t, n, WEFT_RETURN_EXCEPTIONS); /* 0, or WEFT_ECANCELED */
+    for (size_t i = 0; i < n; i++)
+        weft_task_free(t[i]);
+    return rc != 0 ? rc : grc;
 }
