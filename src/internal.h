@@ -315,6 +315,8 @@ int weft__task_spawn_on(weft_loop *loop, weft_fn fn, void *arg, const weft_task_
                         weft_task **out);
 /* weft_cancel without the caller checks (the loop's own use). */
 int weft__task_cancel(weft_task *task);
+/* weft_uncancel without the caller checks: the count left. */
+int weft__task_uncancel(weft_task *task);
 /* Ends the task with code (runs its done callbacks). */
 void weft__task_finish(weft_task *task, int code);
 /* Runs a task until it parks or ends; called by the scheduler. */

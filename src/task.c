@@ -413,13 +413,21 @@ int weft_cancelling(const weft_task *task)
     return task ? (int)task->cancel_requests : -EINVAL;
 }
 
+int weft__task_uncancel(weft_task *task)
+{
+    if (task->cancel_requests > 0 && --task->cancel_requests == 0)
+        task->must_cancel = false;
+    return (int)task->cancel_requests;
+}
+
 int weft_uncancel(weft_task *task)
 {
     if (task == NULL)
         return -EINVAL;
-    if (task->cancel_requests > 0 && --task->cancel_requests == 0)
-        task->must_cancel = false;
-    return (int)task->cancel_requests;
+    /* The count and the pending flag belong to the task's loop: another
+     * thread would race with its scheduler. */
+    int rc = weft__check_loop(task->loop);
+    return rc != 0 ? rc : weft__task_uncancel(task);
 }
 
 /* --------------------------------------------------------- await, shield */
