@@ -87,7 +87,7 @@ static void task_entry(void *arg)
 static int task_new(weft_loop *loop, weft_fn fn, void *arg, const weft_task_opts *opts,
                     const char *file, int line, weft_task **out)
 {
-    if (fn == NULL)
+    if (fn == NULL || (opts && opts->stack_size > WEFT__STACK_SIZE_MAX))
         return -EINVAL;
     weft_task *task = task_alloc();
     if (task == NULL)

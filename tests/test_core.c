@@ -656,6 +656,26 @@ static int body_stack_mapping_fails(void)
     return 0;
 }
 
+/* A stack size so large that rounding it to pages would wrap is refused at
+ * spawn, not turned into a tiny stack (issue 12). */
+static int body_stack_size_too_large(void)
+{
+    size_t sizes[] = {SIZE_MAX, SIZE_MAX - 1, SIZE_MAX - 4095, SIZE_MAX / 2 + 1};
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        weft_task_opts o = {.stack_size = sizes[i]};
+        errno = 0;
+        assert_null(weft_spawn_opts(return_arg, NULL, &o));
+        assert_int_equal(errno, EINVAL);
+    }
+    return 0;
+}
+
+static void test_stack_size_too_large(void **state)
+{
+    (void)state;
+    RUN(body_stack_size_too_large);
+}
+
 static void test_stack_mapping_fails(void **state)
 {
     (void)state;
@@ -726,6 +746,7 @@ int main(void)
         cmocka_unit_test(test_callback_cannot_wait),
         cmocka_unit_test(test_spawn_allocation_fails),
         cmocka_unit_test(test_stack_mapping_fails),
+        cmocka_unit_test(test_stack_size_too_large),
         cmocka_unit_test(test_strerror_names_every_code),
         cmocka_unit_test(test_many_tasks),
     };
