@@ -439,6 +439,29 @@ static void test_blocked_once_per_episode(void **state)
     assert_int_equal(weft_set_block_signal(0), -EINVAL);
 }
 
+/* A threshold too long for 64-bit nanoseconds means "never", as forever
+ * does, instead of an overflowed figure (issue 12). */
+static int body_huge_threshold(void)
+{
+    double huge[] = {WEFT_FOREVER, 1e300, 1e20, 1.8e10};
+    struct weft_loop_stats st;
+    for (size_t i = 0; i < sizeof huge / sizeof *huge; i++) {
+        assert_int_equal(weft_set_block_threshold(weft_loop_current(), huge[i]), 0);
+        assert_int_equal(weft_loop_stats(NULL, &st), 0);
+        assert_true(st.block_threshold == 0);
+    }
+    assert_int_equal(weft_set_block_threshold(weft_loop_current(), 2.5), 0);
+    assert_int_equal(weft_loop_stats(NULL, &st), 0);
+    assert_true(st.block_threshold > 2.49 && st.block_threshold < 2.51);
+    return 0;
+}
+
+static void test_huge_threshold_is_never(void **state)
+{
+    (void)state;
+    RUN(body_huge_threshold);
+}
+
 /* ----------------------------------------------------------- debug mode */
 
 static weft_task *kept_handle;
@@ -618,6 +641,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_dump_on_signal),
         cmocka_unit_test(test_blocked_loop_report),
         cmocka_unit_test(test_blocked_once_per_episode),
+        cmocka_unit_test(test_huge_threshold_is_never),
         cmocka_unit_test(test_debug_mode_leaks),
         cmocka_unit_test(test_no_reports_without_debug),
         cmocka_unit_test(test_stack_overflow_report),
