@@ -179,12 +179,13 @@ static int flush_out(tls_stream *t, bool wait)
     return 0;
 }
 
-/* Reads what the transport has into OpenSSL. 1: bytes came, 0: the
- * transport ended, < 0: its error (or a cancellation). */
-static int pull_in(tls_stream *t)
+/* Reads what the transport has into OpenSSL, giving up at deadline. 1:
+ * bytes came, 0: the transport ended, < 0: its error (or a cancellation,
+ * a timeout). */
+static int pull_in(tls_stream *t, uint64_t deadline)
 {
     char buf[TLS_CHUNK];
-    int n = weft_stream_read(t->inner, buf, sizeof buf);
+    int n = weft__stream_read_by(t->inner, buf, sizeof buf, deadline);
     if (n <= 0)
         return n;
     BIO_write(t->rbio, buf, n);
@@ -213,9 +214,12 @@ static int tls_fill(weft_stream *s, weft__read_cond *cond)
         if (err == SSL_ERROR_WANT_READ) {
             int rc = flush_out(t, false); /* e.g. a key update to answer */
             if (rc == 0)
-                rc = pull_in(t);
-            if (rc == WEFT_ECANCELED || rc == WEFT_ECLOSED)
-                return rc; /* the TLS stream may be gone (closed): touch nothing */
+                rc = pull_in(t, cond->deadline);
+            /* Woken by a cancel, a timeout or a close: the TLS stream may be
+             * gone by now (closed by another task), so touch nothing; the
+             * stream is not broken. -EBUSY: another task reads. */
+            if (rc == WEFT_ECANCELED || rc == WEFT_ECLOSED || rc == WEFT_ETIMEDOUT || rc == -EBUSY)
+                return rc;
             if (rc == 0)
                 s->reof = true; /* the transport ended without close_notify */
             else if (rc < 0)
@@ -338,7 +342,7 @@ static int handshake(tls_stream *t, bool server)
         if (r == 1)
             return frc;
         if (err == SSL_ERROR_WANT_READ && frc == 0) {
-            int rc = pull_in(t);
+            int rc = pull_in(t, UINT64_MAX); /* the handshake's scope bounds it */
             if (rc < 0)
                 return rc;
             if (rc == 0)
@@ -364,6 +368,8 @@ static int tls_new(weft_stream *transport, weft_tls_ctx *ctx, tls_stream **out)
         return rc;
     }
     t->s.loop = transport->loop;
+    t->s.rlimit = transport->rlimit; /* the transport's options hold for the plaintext */
+    t->s.rtimeout = transport->rtimeout;
     t->inner = transport;
     t->ssl = SSL_new(ctx->ctx);
     t->rbio = BIO_new(BIO_s_mem());

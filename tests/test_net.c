@@ -13,6 +13,10 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <limits.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -482,6 +486,124 @@ static void test_write_closed(void **state)
     RUN(t_write_closed);
 }
 
+/* ------------------------------------------------------------ limits */
+
+/* The read limit: a handler that does not read holds at most read_limit
+ * bytes however much the peer sends; the peer is held back by TCP flow
+ * control (its writes wait), and once the handler reads, every byte comes
+ * through in order (issue 12: the buffer grew without bound). */
+#define FLOOD_LIMIT (16 * 1024)
+
+static int idle_then_read_handler(weft_stream *s, void *arg)
+{
+    ctx *c = arg;
+    size_t most = 0;
+    while (c->step == 0) {
+        if (weft_stream_buffered(s) > most)
+            most = weft_stream_buffered(s);
+        weft_sleep(0.005);
+    }
+    static char buf[65536];
+    long total = 0;
+    int n;
+    while ((n = weft_stream_read(s, buf, sizeof buf)) > 0) {
+        for (int i = 0; i < n; i++)
+            if (buf[i] != (char)((total + i) % 251))
+                fail_msg("byte %ld differs", total + i);
+        total += n;
+    }
+    c->n = (int)(total / 1024);
+    c->handler_rc = (int)most;
+    c->handler_done = 1;
+    return 0;
+}
+
+static int t_read_limit(void *arg)
+{
+    ctx *c = arg;
+    weft_net_opts so = {.read_limit = FLOOD_LIMIT};
+    serve_local(c, idle_then_read_handler, &so);
+    weft_stream *s = dial(c);
+    static char chunk[65536];
+    long sent = 0;
+    int rc = 0;
+    weft_timeout *to;
+    assert_int_equal(weft_timeout_begin(1.0, &to), 0);
+    while (rc == 0 && sent < (64L << 20)) { /* 64 MiB, far more than the kernel holds */
+        for (size_t i = 0; i < sizeof chunk; i++)
+            chunk[i] = (char)((sent + (long)i) % 251);
+        rc = weft_stream_write(s, chunk, sizeof chunk);
+        sent += (long)sizeof chunk; /* queued even when the wait times out */
+    }
+    rc = weft_timeout_end(to, rc);
+    assert_int_equal(rc, WEFT_ETIMEDOUT); /* held back: the server stopped reading */
+    c->step = 1;
+    assert_int_equal(weft_stream_close(s), 0); /* sends the rest as the handler reads */
+    WAIT_UNTIL(c->handler_done);
+    assert_true(c->handler_rc > 0);
+    assert_true(c->handler_rc <= FLOOD_LIMIT);
+    assert_int_equal(c->n, (int)(sent / 1024));
+    assert_int_equal(weft_server_close(c->srv, 1.0), 0);
+    return 0;
+}
+
+static void test_read_limit(void **state)
+{
+    (void)state;
+    RUN(t_read_limit);
+}
+
+/* read_timeout: a read that does not complete in time fails with
+ * WEFT_ETIMEDOUT however many bytes trickle in (a slowloris peer), keeps
+ * them, and the stream stays usable. */
+static int timed_reads_handler(weft_stream *s, void *arg)
+{
+    ctx *c = arg;
+    char buf[64];
+    double t0 = weft_time();
+    c->handler_rc = weft_stream_readline(s, buf, sizeof buf);
+    double dt = weft_time() - t0;
+    assert_true(dt >= 0.29 && dt < 2.0);
+    assert_true(weft_stream_buffered(s) >= 2); /* the bytes that came stay */
+    c->step = 1;
+    c->n = weft_stream_readline(s, buf, sizeof buf); /* the rest and the newline */
+    assert_memory_equal(buf, "abcdef\n", 7);
+    t0 = weft_time();
+    assert_int_equal(weft_stream_read_exactly(s, buf, 4), WEFT_ETIMEDOUT); /* nothing comes */
+    assert_true(weft_time() - t0 >= 0.29);
+    c->handler_done = 1;
+    return 0;
+}
+
+static int t_read_timeout(void *arg)
+{
+    ctx *c = arg;
+    weft_net_opts so = {.read_timeout = 0.3};
+    serve_local(c, timed_reads_handler, &so);
+    weft_stream *s = dial(c);
+    const char *line = "abcdef\n";
+    int i = 0;
+    for (; i < 5 && c->step == 0; i++) { /* a byte every 0.1 s until the read gives up */
+        assert_int_equal(weft_stream_write(s, line + i, 1), 0);
+        weft_sleep(0.1);
+    }
+    WAIT_UNTIL(c->step == 1);
+    assert_true(i >= 2);
+    assert_int_equal(weft_stream_write(s, line + i, strlen(line) - (size_t)i), 0); /* the rest */
+    WAIT_UNTIL(c->handler_done);
+    assert_int_equal(c->handler_rc, WEFT_ETIMEDOUT);
+    assert_int_equal(c->n, 7);
+    weft_stream_close(s);
+    assert_int_equal(weft_server_close(c->srv, 1.0), 0);
+    return 0;
+}
+
+static void test_read_timeout(void **state)
+{
+    (void)state;
+    RUN(t_read_timeout);
+}
+
 /* ------------------------------------------------------------ servers */
 
 static int slow_handler(weft_stream *s, void *arg)
@@ -823,6 +945,102 @@ static void test_outside_task(void **state)
     assert_int_equal(weft_server_close(NULL, 0), -EINVAL);
 }
 
+/* Options out of range are refused before anything is made (issue 12:
+ * backlog = -5 and max_connections = -1 were accepted). */
+static int t_bad_opts(void *arg)
+{
+    (void)arg;
+    weft_net_opts bad[] = {
+        {.backlog = -5},
+        {.max_connections = -1},
+        {.keepalive = -1},
+        {.read_timeout = -1},
+        {.read_timeout = NAN},
+        {.read_limit = (size_t)INT_MAX + 1},
+        {.read_buffer = (size_t)INT_MAX + 1},
+        {.write_high = 1024, .write_low = 4096},
+        {.stack_size = SIZE_MAX},
+    };
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/weft-test-opts-%d.sock", (int)getpid());
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        weft_server *srv = (weft_server *)1;
+        weft_stream *s = (weft_stream *)1;
+        assert_int_equal(weft_tcp_serve("127.0.0.1", 0, echo_handler, NULL, &bad[i], &srv),
+                         -EINVAL);
+        assert_null(srv);
+        assert_int_equal(weft_unix_serve(path, echo_handler, NULL, &bad[i], &srv), -EINVAL);
+        assert_int_equal(access(path, F_OK), -1); /* nothing was made */
+        assert_int_equal(weft_tcp_connect("127.0.0.1", 1, &bad[i], &s), -EINVAL);
+        assert_null(s);
+        assert_int_equal(weft_unix_connect(path, &bad[i], &s), -EINVAL);
+    }
+    return 0;
+}
+
+static void test_bad_options(void **state)
+{
+    (void)state;
+    RUN(t_bad_opts);
+}
+
+/* A Unix socket path must fit sun_path: a longer one was cut short and
+ * another file used (issue 12). */
+static int t_long_path(void *arg)
+{
+    ctx *c = arg;
+    char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 16];
+    memset(path, 'a', sizeof path - 1);
+    memcpy(path, "/tmp/", 5);
+    path[sizeof path - 1] = '\0';
+    weft_server *srv;
+    weft_stream *s;
+    for (size_t len = sizeof path - 1; len >= sizeof(((struct sockaddr_un *)0)->sun_path); len--) {
+        path[len] = '\0';
+        assert_int_equal(weft_unix_serve(path, echo_handler, c, NULL, &srv), -ENAMETOOLONG);
+        assert_int_equal(weft_unix_connect(path, NULL, &s), -ENAMETOOLONG);
+    }
+    /* The longest that fits (107 bytes and the NUL) works. */
+    size_t fits = sizeof(((struct sockaddr_un *)0)->sun_path) - 1;
+    path[fits] = '\0';
+    unlink(path);
+    assert_int_equal(weft_unix_serve(path, echo_handler, c, NULL, &srv), 0);
+    assert_int_equal(weft_unix_connect(path, NULL, &s), 0);
+    struct sockaddr_storage peer;
+    char text[256];
+    assert_int_equal(weft_stream_peername(s, &peer), 0);
+    assert_string_equal(weft_addr_format(&peer, text, sizeof text), path);
+    weft_stream_close(s);
+    assert_int_equal(weft_server_close(srv, 1.0), 0);
+    assert_int_equal(access(path, F_OK), -1);
+    return 0;
+}
+
+static void test_unix_path_too_long(void **state)
+{
+    (void)state;
+    RUN(t_long_path);
+}
+
+/* A Unix address whose path fills sun_path has no NUL: the formatter must
+ * stop at the end of sun_path (issue 12: it read on). */
+static void test_addr_format_unterminated(void **state)
+{
+    (void)state;
+    struct sockaddr_storage ss;
+    memset(&ss, 'b', sizeof ss); /* what lies after sun_path is not a NUL */
+    struct sockaddr_un *un = (struct sockaddr_un *)&ss;
+    un->sun_family = AF_UNIX;
+    memset(un->sun_path, 'a', sizeof un->sun_path);
+    char text[512];
+    weft_addr_format(&ss, text, sizeof text);
+    assert_int_equal(strlen(text), sizeof un->sun_path);
+    assert_null(strchr(text, 'b'));
+    char small[8]; /* and cut to the caller's buffer */
+    assert_ptr_equal(weft_addr_format(&ss, small, sizeof small), small);
+    assert_string_equal(small, "aaaaaaa");
+}
+
 /* Every allocation on the connect, serve and accept paths fails in turn:
  * each call returns -ENOMEM (or the server drops that connection) and
  * nothing leaks (LSan checks). */
@@ -908,6 +1126,8 @@ int main(void)
         cmocka_unit_test(test_dns),
         cmocka_unit_test(test_emfile),
         cmocka_unit_test(test_write_closed),
+        cmocka_unit_test(test_read_limit),
+        cmocka_unit_test(test_read_timeout),
         cmocka_unit_test(test_max_connections),
         cmocka_unit_test(test_graceful_close),
         cmocka_unit_test(test_close_cancelled),
@@ -916,6 +1136,9 @@ int main(void)
         cmocka_unit_test(test_unix),
         cmocka_unit_test(test_udp),
         cmocka_unit_test(test_outside_task),
+        cmocka_unit_test(test_bad_options),
+        cmocka_unit_test(test_unix_path_too_long),
+        cmocka_unit_test(test_addr_format_unterminated),
         cmocka_unit_test(test_alloc_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -24,10 +24,21 @@ typedef struct weft_tls_ctx weft_tls_ctx;
  * defaults. */
 typedef struct weft_net_opts {
     size_t read_buffer; /* initial read buffer per stream; 0: 64 KiB */
-    size_t write_high;  /* write() waits when more is queued; 0: 64 KiB */
-    size_t write_low;   /* ...until the queue is down to this; 0: 16 KiB */
-    int no_delay_off;   /* 1: leave Nagle on (TCP_NODELAY is on by default) */
-    int keepalive;      /* seconds of idle before TCP keepalive probes; 0: off */
+    /* Bytes a stream buffers while no read asks for more: reading from the
+     * socket pauses there (the peer then waits on TCP flow control) and
+     * resumes when a read consumes. A read that needs more (read_exactly
+     * of a larger n, read_until with a larger cap) may buffer that much.
+     * 0: 256 KiB, or read_buffer if larger. At most INT_MAX. */
+    size_t read_limit;
+    /* Seconds a read call (read, read_exactly, read_until, readline) may
+     * wait before it fails with WEFT_ETIMEDOUT, however many bytes trickle
+     * in meanwhile: the idle and first-byte timeout, and what stops a
+     * slowloris peer (see docs/net.md). 0: no limit. */
+    double read_timeout;
+    size_t write_high; /* write() waits when more is queued; 0: 64 KiB */
+    size_t write_low;  /* ...until the queue is down to this; 0: 16 KiB */
+    int nagle;         /* 1: leave Nagle's algorithm on (TCP_NODELAY is set by default) */
+    int keepalive;     /* seconds of idle before TCP keepalive probes; 0: off */
     /* serve only */
     int backlog;         /* listen() backlog; 0: 511 */
     int max_connections; /* live handlers at most; more wait in the backlog; 0: no limit */
