@@ -17,10 +17,14 @@
 
 #define TLS_CHUNK (16 * 1024)
 
+/* asyncio's default ssl_handshake_timeout. */
+#define TLS_HANDSHAKE_TIMEOUT 60.0
+
 struct weft_tls_ctx {
     SSL_CTX *ctx;
     bool server;
     bool insecure;
+    double handshake_timeout; /* seconds */
 };
 
 typedef struct tls_stream {
@@ -57,14 +61,27 @@ static int add_ca_pem(SSL_CTX *ctx, const char *pem)
     return count > 0 ? 0 : WEFT_ECERT;
 }
 
+/* The handshake timeout an options struct asks for: the default for 0,
+ * -1 for a bad value (negative, NaN). */
+static double handshake_timeout(const weft_tls_opts *opts)
+{
+    double t = opts ? opts->handshake_timeout : 0;
+    if (t == 0)
+        return TLS_HANDSHAKE_TIMEOUT;
+    return t > 0 ? t : -1;
+}
+
 int weft_tls_client_ctx_new(const weft_tls_opts *opts, weft_tls_ctx **out)
 {
     if (out == NULL)
         return -EINVAL;
     *out = NULL;
+    if (handshake_timeout(opts) < 0)
+        return -EINVAL;
     weft_tls_ctx *c = weft__calloc(1, sizeof *c);
     if (c == NULL)
         return -ENOMEM;
+    c->handshake_timeout = handshake_timeout(opts);
     c->ctx = SSL_CTX_new(TLS_client_method());
     if (c->ctx == NULL) {
         free(c);
@@ -116,10 +133,13 @@ int weft_tls_server_ctx_new(const weft_tls_opts *opts, weft_tls_ctx **out)
     *out = NULL;
     if (opts == NULL || !((opts->cert_pem && opts->key_pem) || (opts->cert_file && opts->key_file)))
         return -EINVAL;
+    if (handshake_timeout(opts) < 0)
+        return -EINVAL;
     weft_tls_ctx *c = weft__calloc(1, sizeof *c);
     if (c == NULL)
         return -ENOMEM;
     c->server = true;
+    c->handshake_timeout = handshake_timeout(opts);
     c->ctx = SSL_CTX_new(TLS_server_method());
     if (c->ctx == NULL) {
         free(c);
@@ -420,7 +440,14 @@ static int tls_start(weft_stream *transport, weft_tls_ctx *ctx, const char *serv
                 SSL_set1_host(t->ssl, server_name);
         }
     }
-    rc = handshake(t, server);
+    /* asyncio's ssl_handshake_timeout: a peer that stalls mid-handshake
+     * must not hold the connection (and its handler) forever. */
+    weft_timeout *scope;
+    if ((rc = weft_timeout_begin(ctx->handshake_timeout, &scope)) != 0) {
+        tls_free(t);
+        return rc;
+    }
+    rc = weft_timeout_end(scope, handshake(t, server));
     if (rc != 0) {
         tls_free(t); /* the transport stays the caller's */
         return rc;

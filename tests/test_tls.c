@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -251,6 +252,18 @@ static int t_timeout(void *arg)
     assert_int_equal(weft_timeout_begin(0.1, &to), 0);
     int rc = weft_tls_connect(tcp, cctx, "localhost", &tls);
     assert_int_equal(weft_timeout_end(to, rc), WEFT_ETIMEDOUT);
+    /* The context's own handshake timeout, without a scope (issue 12). */
+    weft_tls_opts quick = {.ca_pem = cert_pem, .handshake_timeout = 0.2};
+    weft_tls_ctx *qctx;
+    assert_int_equal(weft_tls_client_ctx_new(&quick, &qctx), 0);
+    double t0 = weft_time();
+    assert_int_equal(weft_tls_connect(tcp, qctx, "localhost", &tls), WEFT_ETIMEDOUT);
+    assert_true(weft_time() - t0 >= 0.19 && weft_time() - t0 < 2.0);
+    weft_tls_ctx_free(qctx);
+    weft_tls_opts bad = {.handshake_timeout = -1};
+    assert_int_equal(weft_tls_client_ctx_new(&bad, &qctx), -EINVAL);
+    bad = (weft_tls_opts){.cert_pem = cert_pem, .key_pem = key_pem, .handshake_timeout = NAN};
+    assert_int_equal(weft_tls_server_ctx_new(&bad, &qctx), -EINVAL);
     assert_int_equal(weft_tls_connect(tcp, c->server_ctx, "localhost", &tls), -EINVAL);
     weft__fault_arm(WEFT__FAULT_ALLOC, 1);
     assert_int_equal(weft_tls_connect(tcp, cctx, "localhost", &tls), -ENOMEM);
@@ -267,6 +280,61 @@ static void test_tls_handshake_timeout(void **state)
     (void)state;
     ctx c = {0};
     assert_int_equal(weft_run(t_timeout, &c), 0);
+}
+
+/* The transport's read_timeout holds for the TLS stream: a TLS read that
+ * does not complete in time fails with WEFT_ETIMEDOUT and the stream stays
+ * usable (the timeout is not a sticky error). */
+static int tls_timed_handler(weft_stream *s, void *arg)
+{
+    ctx *c = arg;
+    weft_stream *tls;
+    c->accept_rc = weft_tls_accept(s, c->server_ctx, &tls);
+    if (c->accept_rc != 0)
+        return c->accept_rc;
+    char buf[64];
+    int rc = weft_stream_readline(tls, buf, sizeof buf); /* "half" and no newline */
+    assert_int_equal(rc, WEFT_ETIMEDOUT);
+    c->done = 1;
+    rc = weft_stream_readline(tls, buf, sizeof buf);
+    assert_int_equal(rc, 10);
+    assert_memory_equal(buf, "half line\n", 10);
+    assert_int_equal(weft_stream_write(tls, "ok\n", 3), 0);
+    weft_stream_close(tls);
+    c->done = 2;
+    return 0;
+}
+
+static int t_read_timeout(void *arg)
+{
+    ctx *c = arg;
+    weft_tls_opts so = {.cert_pem = cert_pem, .key_pem = key_pem};
+    assert_int_equal(weft_tls_server_ctx_new(&so, &c->server_ctx), 0);
+    weft_net_opts no = {.read_timeout = 0.3};
+    assert_int_equal(weft_tcp_serve("127.0.0.1", 0, tls_timed_handler, c, &no, &c->srv), 0);
+    weft_tls_opts co = {.ca_pem = cert_pem};
+    weft_tls_ctx *cctx;
+    assert_int_equal(weft_tls_client_ctx_new(&co, &cctx), 0);
+    weft_stream *tcp, *tls;
+    assert_int_equal(weft_tcp_connect("127.0.0.1", weft_server_port(c->srv), NULL, &tcp), 0);
+    assert_int_equal(weft_tls_connect(tcp, cctx, "localhost", &tls), 0);
+    assert_int_equal(weft_stream_write(tls, "half", 4), 0);
+    WAIT_UNTIL(c->done == 1);
+    assert_int_equal(weft_stream_write(tls, " line\n", 6), 0);
+    char buf[8];
+    assert_int_equal(weft_stream_readline(tls, buf, sizeof buf), 3);
+    WAIT_UNTIL(c->done == 2);
+    weft_stream_close(tls);
+    weft_tls_ctx_free(cctx);
+    server_down(c);
+    return 0;
+}
+
+static void test_tls_read_timeout(void **state)
+{
+    (void)state;
+    ctx c = {0};
+    assert_int_equal(weft_run(t_read_timeout, &c), 0);
 }
 
 /* TLS over a Unix-domain socket: layered on any stream. */
@@ -309,7 +377,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tls_echo),       cmocka_unit_test(test_tls_verify),
         cmocka_unit_test(test_tls_plain_peer), cmocka_unit_test(test_tls_handshake_timeout),
-        cmocka_unit_test(test_tls_unix),
+        cmocka_unit_test(test_tls_unix),       cmocka_unit_test(test_tls_read_timeout),
     };
     return cmocka_run_group_tests(tests, make_cert, free_cert);
 }

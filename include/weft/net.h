@@ -194,6 +194,10 @@ typedef struct weft_tls_opts {
     const char *key_file;  /* private key, PEM */
     const char *cert_pem;  /* ...or both in memory */
     const char *key_pem;
+    /* both: seconds weft_tls_connect / weft_tls_accept may take before
+     * they fail with WEFT_ETIMEDOUT (a peer that stalls mid-handshake);
+     * 0: 60 (asyncio's ssl_handshake_timeout); WEFT_FOREVER: no limit. */
+    double handshake_timeout;
 } weft_tls_opts;
 
 /* A client context verifies the server's certificate and name by default. */
