@@ -3,6 +3,7 @@
  * the target's seed corpus and regression inputs in every build (plain,
  * ASan+UBSan, Valgrind): an input that once crashed stays a test. */
 #include <dirent.h>
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,7 +94,15 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         struct stat st;
         int rc;
-        if (stat(argv[i], &st) == 0 && S_ISDIR(st.st_mode))
+        if (stat(argv[i], &st) != 0) {
+            if (errno != ENOENT) {
+                perror(argv[i]);
+                return 1;
+            }
+            printf("%s: none\n", argv[i]); /* no crash input kept yet: git keeps no empty dir */
+            continue;
+        }
+        if (S_ISDIR(st.st_mode))
             rc = replay_dir(argv[i], &count);
         else {
             rc = replay_file(argv[i]);
