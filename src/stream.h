@@ -114,7 +114,9 @@ typedef enum { WEFT__UV_TCP, WEFT__UV_PIPE } weft__uv_kind;
  * the handle lives in the stream. */
 int weft__uvstream_new(weft_loop *loop, weft__uv_kind kind, const weft_net_opts *opts,
                        weft_stream **out);
-uv_stream_t *weft__uvstream_handle(weft_stream *s);
+/* Takes an accepted socket into the stream and starts it (the stream owns
+ * fd from here on, also on error: then discard the stream). */
+int weft__uvstream_adopt(weft_stream *s, int fd, const weft_net_opts *opts);
 /* Starts reading (after connect/accept) and applies the socket options. */
 int weft__uvstream_start(weft_stream *s, const weft_net_opts *opts);
 /* Frees a stream that never became usable (closes the handle). */

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include "stream.h"
 
@@ -372,9 +373,15 @@ int weft__uvstream_new(weft_loop *loop, weft__uv_kind kind, const weft_net_opts 
     return 0;
 }
 
-uv_stream_t *weft__uvstream_handle(weft_stream *s)
+int weft__uvstream_adopt(weft_stream *s, int fd, const weft_net_opts *opts)
 {
-    return &to_uv(s)->h.stream;
+    uvstream *u = to_uv(s);
+    int r = u->kind == WEFT__UV_TCP ? uv_tcp_open(&u->h.tcp, fd) : uv_pipe_open(&u->h.pipe, fd);
+    if (r != 0) {
+        close(fd); /* the handle did not take it */
+        return weft__uv_err(r);
+    }
+    return weft__uvstream_start(s, opts);
 }
 
 int weft__uvstream_start(weft_stream *s, const weft_net_opts *opts)

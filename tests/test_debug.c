@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "internal.h"
+#include "log_capture.h"
 #include "weft.h"
 
 /* ------------------------------------------------------------ helpers */
@@ -31,47 +32,6 @@ static int run_body(void *arg)
     return ((body_fn)arg)();
 }
 #define RUN(body) assert_int_equal(weft_run(run_body, (void *)(body)), 0)
-
-/* A log sink that keeps everything (the watchdog logs from its thread). */
-static pthread_mutex_t cap_lock = PTHREAD_MUTEX_INITIALIZER;
-static char cap_buf[65536];
-static size_t cap_len;
-static int cap_count;
-
-static void capture_sink(void *user, weft_log_level level, const char *topic, const char *msg)
-{
-    (void)user;
-    pthread_mutex_lock(&cap_lock);
-    int n = snprintf(cap_buf + cap_len, sizeof cap_buf - cap_len, "[%d %s] %s\n", (int)level, topic,
-                     msg);
-    if (n > 0)
-        cap_len += (size_t)n < sizeof cap_buf - cap_len ? (size_t)n : sizeof cap_buf - cap_len - 1;
-    cap_count++;
-    pthread_mutex_unlock(&cap_lock);
-}
-
-static void capture_start(weft_log_level level)
-{
-    pthread_mutex_lock(&cap_lock);
-    cap_len = 0;
-    cap_buf[0] = 0;
-    cap_count = 0;
-    pthread_mutex_unlock(&cap_lock);
-    weft_log_set_handler(level, capture_sink, NULL);
-}
-
-static void capture_stop(void)
-{
-    weft_log_set_handler(WEFT_LOG_WARN, NULL, NULL);
-}
-
-static int count_of(const char *hay, const char *needle)
-{
-    int n = 0;
-    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle))
-        n++;
-    return n;
-}
 
 static void busy_ms(int ms)
 {

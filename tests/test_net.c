@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "log_capture.h"
 #include "weft.h"
 
 /* ------------------------------------------------------------ helpers */
@@ -399,45 +400,75 @@ static void test_dns(void **state)
     RUN(t_dns);
 }
 
-/* Out of fds while accepting: libuv drops the connection it cannot take,
- * and the server serves again once fds are free. */
+/* A plain blocking socket connected to the server: it costs weft nothing
+ * (no stream, no loop handle), so tests can count fds around it. */
+static int raw_connect(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    return fd;
+}
+
+/* Out of fds while accepting: the server takes the connection with its
+ * reserve fd and closes it, counts it, logs it once, and serves again once
+ * fds are free (issue 12: these drops were silent). */
 static int t_emfile(void *arg)
 {
     ctx *c = arg;
     serve_local(c, echo_handler, NULL);
+    capture_start(WEFT_LOG_INFO);
     struct rlimit old, low;
     assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+    int clients[2] = {raw_connect(c->port), -1}; /* in the backlog until we yield */
     int probe = dup(0);
     low = old;
     low.rlim_cur = (rlim_t)probe + 8;
     close(probe);
     assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
     int fds[64], nfds = 0;
-    weft_stream *s = NULL;
-    /* Fill the table but one fd, for the client's socket. */
-    for (;;) {
+    for (;;) { /* fill the table */
         int fd = dup(0);
         if (fd < 0)
             break;
         fds[nfds++] = fd;
     }
-    close(fds[--nfds]);
-    assert_int_equal(weft_tcp_connect("127.0.0.1", c->port, NULL, &s), 0);
-    char buf[16];
-    assert_int_equal(weft_stream_write(s, "a\n", 2), 0);
-    weft_timeout *to;
-    weft_timeout_begin(2.0, &to);
-    int rc = weft_stream_read(s, buf, sizeof buf);
-    rc = weft_timeout_end(to, rc);
-    assert_true(rc == 0 || rc == -ECONNRESET); /* dropped, not served */
-    weft_stream_close(s);
+    close(fds[--nfds]); /* one for the second client */
+    clients[1] = raw_connect(c->port);
+    struct weft_server_stats st;
+    for (int i = 0; i < 300; i++) { /* the server tries to accept meanwhile */
+        weft_sleep(0.01);
+        assert_int_equal(weft_server_stats(c->srv, &st), 0);
+        if (st.dropped_no_fd >= 2)
+            break;
+    }
+    for (int i = 0; i < 2; i++) { /* dropped, not served: EOF or a reset */
+        char b[4];
+        assert_int_equal(send(clients[i], "a\n", 2, MSG_NOSIGNAL), 2);
+        ssize_t r = recv(clients[i], b, sizeof b, 0);
+        assert_true(r == 0 || (r < 0 && errno == ECONNRESET));
+        close(clients[i]);
+    }
     while (nfds > 0)
         close(fds[--nfds]);
     assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
-    s = dial(c); /* fds are free again: served */
+    assert_int_equal(st.dropped_no_fd, 2);
+    assert_int_equal(st.drop_episodes, 1);
+    assert_int_equal(st.accepted, 2);
+    assert_int_equal(st.live, 0);
+    assert_int_equal(count_of(cap_buf, "dropping connections: out of file descriptors"), 1);
+
+    char buf[16];
+    weft_stream *s = dial(c); /* fds are free again: served */
     assert_int_equal(weft_stream_write(s, "b\n", 2), 0);
     assert_int_equal(weft_stream_readline(s, buf, sizeof buf), 2);
     weft_stream_close(s);
+    assert_int_equal(count_of(cap_buf, "serving again after dropping 2 connections"), 1);
+    capture_stop();
+    assert_int_equal(weft_server_accepted(c->srv), 3);
     assert_int_equal(weft_server_close(c->srv, 1.0), 0);
     return 0;
 }
@@ -1047,6 +1078,7 @@ static void test_addr_format_unterminated(void **state)
 static int t_alloc(void *arg)
 {
     ctx *c = arg;
+    capture_start(WEFT_LOG_WARN); /* the server reports its drops: keep them */
     serve_local(c, echo_handler, NULL);
     for (int nth = 1; nth < 12; nth++) {
         weft_stream *s = NULL;
@@ -1070,7 +1102,10 @@ static int t_alloc(void *arg)
     }
     /* accept: the nth allocation in the server fails while a plain socket
      * (which allocates nothing in weft) connects: the connection is served
-     * or dropped, never leaked, and the server goes on. */
+     * or dropped (counted, and logged), never leaked, and the server goes
+     * on. */
+    struct weft_server_stats before, after;
+    assert_int_equal(weft_server_stats(c->srv, &before), 0);
     for (int nth = 1; nth < 8; nth++) {
         int fd = socket(AF_INET, SOCK_STREAM, 0);
         struct sockaddr_in sa = {.sin_family = AF_INET,
@@ -1087,6 +1122,13 @@ static int t_alloc(void *arg)
         assert_true(r == 2 || r == 0 || (r < 0 && errno == ECONNRESET));
         close(fd);
     }
+    capture_stop();
+    assert_int_equal(weft_server_stats(c->srv, &after), 0);
+    uint64_t dropped = after.dropped_no_memory - before.dropped_no_memory;
+    assert_true(dropped >= 1); /* the stream's and the task's allocations failed */
+    assert_int_equal(after.accepted - before.accepted, 7);
+    assert_int_equal(count_of(cap_buf, "dropping connections: out of memory"),
+                     (int)after.drop_episodes); /* one line per episode, since the start */
     weft_server *srv;
     for (int nth = 1; nth < 6; nth++) {
         weft__fault_arm(WEFT__FAULT_ALLOC, nth);

@@ -70,9 +70,27 @@ WEFT_API int weft_tcp_serve(const char *host, int port, weft_stream_handler hand
 /* The port the server is bound to (useful after binding port 0); -EINVAL
  * for a Unix-domain server. */
 WEFT_API int weft_server_port(const weft_server *server);
-/* Connections handled now, and accepted in all. */
+/* Connections handled now, and accepted in all (dropped ones included). */
 WEFT_API size_t weft_server_live(const weft_server *server);
 WEFT_API uint64_t weft_server_accepted(const weft_server *server);
+
+/* A server's counters. A connection the server cannot serve is closed at
+ * once and counted here; the first drop of an episode (until a handler
+ * runs again) is logged through the log hook (topic "server", level
+ * WEFT_LOG_WARN). */
+struct weft_server_stats {
+    size_t live;                /* handlers running now */
+    size_t peak_live;           /* the most handlers that ran at once */
+    uint64_t accepted;          /* connections taken from the listening socket */
+    uint64_t dropped_no_fd;     /* closed: out of file descriptors (EMFILE, ENFILE) */
+    uint64_t dropped_no_memory; /* closed: no memory for the stream or its task */
+    uint64_t dropped_no_stack;  /* closed: no stack for the handler (WEFT_ESTACK) */
+    uint64_t drop_episodes;     /* times the server began to drop (one log line each) */
+};
+/* Fills *out (the struct is named by its tag, as weft_loop_stats's).
+ * -EINVAL if an argument is NULL. Does not wait; call it on the server's
+ * loop. */
+WEFT_API int weft_server_stats(const weft_server *server, struct weft_server_stats *out);
 
 /* Graceful close: stops accepting, waits up to grace seconds for the
  * handlers to return, cancels those still running, waits for them to end,
