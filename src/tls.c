@@ -222,6 +222,11 @@ static int tls_fill(weft_stream *s, weft__read_cond *cond)
         size_t room = weft__stream_reserve(s, target > have ? target - have : 1);
         if (room == 0)
             return -ENOMEM;
+        /* The read limit holds here too: the rest of a record waits in
+         * OpenSSL (one record at most), not in our buffer. */
+        size_t ceiling = target > s->rlimit ? target : s->rlimit;
+        if (room > ceiling - have)
+            room = ceiling - have;
         ERR_clear_error();
         int r = SSL_read(t->ssl, s->rbuf + s->rlen, room > INT_MAX ? INT_MAX : (int)room);
         if (r > 0) {
