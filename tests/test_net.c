@@ -25,6 +25,7 @@
 
 #include "internal.h"
 #include "log_capture.h"
+#include "net_test.h"
 #include "weft.h"
 
 /* ------------------------------------------------------------ helpers */
@@ -398,19 +399,6 @@ static void test_dns(void **state)
 {
     (void)state;
     RUN(t_dns);
-}
-
-/* A plain blocking socket connected to the server: it costs weft nothing
- * (no stream, no loop handle), so tests can count fds around it. */
-static int raw_connect(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET,
-                             .sin_port = htons((uint16_t)port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    return fd;
 }
 
 /* Out of fds while accepting: the server takes the connection with its

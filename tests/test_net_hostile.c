@@ -22,6 +22,7 @@
 
 #include "internal.h"
 #include "log_capture.h"
+#include "net_test.h"
 #include "weft.h"
 #ifdef WEFT_HAVE_TLS
 #include "test_cert.h"
@@ -70,19 +71,6 @@ static void record(hostile *h, int rc, weft_stream *s, double took)
         h->took[h->nresults] = took;
         h->results[h->nresults++] = rc;
     }
-}
-
-/* A blocking socket connected to the server: the hostile peer's side,
- * which costs weft nothing. */
-static int raw_connect(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET,
-                             .sin_port = htons((uint16_t)port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    return fd;
 }
 
 /* The process's resident memory, from /proc/self/statm. */
@@ -328,26 +316,10 @@ static void test_reset_mid_frame(void **state)
 }
 
 #ifdef WEFT_HAVE_TLS
-static char *cert_pem, *key_pem;
-
-static int make_cert(void **state)
-{
-    (void)state;
-    return test_cert_make(&cert_pem, &key_pem);
-}
-
-static int free_cert(void **state)
-{
-    (void)state;
-    free(cert_pem);
-    free(key_pem);
-    return 0;
-}
-
 static void tls_server(hostile *h, double handshake_timeout)
 {
     weft_tls_opts so = {
-        .cert_pem = cert_pem, .key_pem = key_pem, .handshake_timeout = handshake_timeout};
+        .cert_pem = test_cert_pem, .key_pem = test_key_pem, .handshake_timeout = handshake_timeout};
     assert_int_equal(weft_tls_server_ctx_new(&so, &h->tls), 0);
 }
 
@@ -374,7 +346,7 @@ static int t_tls_reset_mid_record(void *arg)
     hostile *h = arg;
     tls_server(h, 0);
     serve(h, tls_frame_reader, NULL);
-    weft_tls_opts co = {.ca_pem = cert_pem};
+    weft_tls_opts co = {.ca_pem = test_cert_pem};
     weft_tls_ctx *cctx;
     assert_int_equal(weft_tls_client_ctx_new(&co, &cctx), 0);
     weft_stream *tcp, *tls;
@@ -594,7 +566,7 @@ int main(void)
         cmocka_unit_test(test_resource_flood),
     };
 #ifdef WEFT_HAVE_TLS
-    return cmocka_run_group_tests(tests, make_cert, free_cert);
+    return cmocka_run_group_tests(tests, test_cert_setup, test_cert_teardown);
 #else
     return cmocka_run_group_tests(tests, NULL, NULL);
 #endif

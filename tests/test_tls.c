@@ -22,23 +22,6 @@
 #include "test_cert.h"
 #include "weft.h"
 
-static char *cert_pem, *key_pem;
-
-/* A self-signed P-256 certificate for localhost and 127.0.0.1. */
-static int make_cert(void **state)
-{
-    (void)state;
-    return test_cert_make(&cert_pem, &key_pem);
-}
-
-static int free_cert(void **state)
-{
-    (void)state;
-    free(cert_pem);
-    free(key_pem);
-    return 0;
-}
-
 typedef struct ctx {
     weft_tls_ctx *server_ctx;
     weft_server *srv;
@@ -76,7 +59,7 @@ static int tls_echo_handler(weft_stream *s, void *arg)
 
 static void server_up(ctx *c, weft_stream_handler h)
 {
-    weft_tls_opts so = {.cert_pem = cert_pem, .key_pem = key_pem};
+    weft_tls_opts so = {.cert_pem = test_cert_pem, .key_pem = test_key_pem};
     assert_int_equal(weft_tls_server_ctx_new(&so, &c->server_ctx), 0);
     assert_int_equal(weft_tcp_serve("127.0.0.1", 0, h, c, NULL, &c->srv), 0);
     c->port = weft_server_port(c->srv);
@@ -92,7 +75,7 @@ static int t_echo(void *arg)
 {
     ctx *c = arg;
     server_up(c, tls_echo_handler);
-    weft_tls_opts co = {.ca_pem = cert_pem};
+    weft_tls_opts co = {.ca_pem = test_cert_pem};
     weft_tls_ctx *cctx;
     assert_int_equal(weft_tls_client_ctx_new(&co, &cctx), 0);
     const char *names[] = {"localhost", "127.0.0.1"};
@@ -146,7 +129,7 @@ static int t_verify(void *arg)
     server_up(c, tls_echo_handler);
     weft_tls_ctx *system_ctx, *trusting, *insecure;
     assert_int_equal(weft_tls_client_ctx_new(NULL, &system_ctx), 0);
-    weft_tls_opts co = {.ca_pem = cert_pem};
+    weft_tls_opts co = {.ca_pem = test_cert_pem};
     assert_int_equal(weft_tls_client_ctx_new(&co, &trusting), 0);
     weft_tls_opts io = {.insecure = 1};
     assert_int_equal(weft_tls_client_ctx_new(&io, &insecure), 0);
@@ -172,7 +155,7 @@ static int t_verify(void *arg)
     weft_tls_ctx_free(system_ctx);
     weft_tls_ctx_free(trusting);
     weft_tls_ctx_free(insecure);
-    weft_tls_opts bad = {.cert_pem = cert_pem, .key_pem = "not a key"};
+    weft_tls_opts bad = {.cert_pem = test_cert_pem, .key_pem = "not a key"};
     weft_tls_ctx *bctx;
     assert_int_equal(weft_tls_server_ctx_new(&bad, &bctx), WEFT_ECERT);
     assert_int_equal(weft_tls_server_ctx_new(NULL, &bctx), -EINVAL);
@@ -243,7 +226,7 @@ static int t_timeout(void *arg)
 {
     ctx *c = arg;
     server_up(c, mute_handler);
-    weft_tls_opts co = {.ca_pem = cert_pem};
+    weft_tls_opts co = {.ca_pem = test_cert_pem};
     weft_tls_ctx *cctx;
     assert_int_equal(weft_tls_client_ctx_new(&co, &cctx), 0);
     weft_stream *tcp, *tls;
@@ -253,7 +236,7 @@ static int t_timeout(void *arg)
     int rc = weft_tls_connect(tcp, cctx, "localhost", &tls);
     assert_int_equal(weft_timeout_end(to, rc), WEFT_ETIMEDOUT);
     /* The context's own handshake timeout, without a scope (issue 12). */
-    weft_tls_opts quick = {.ca_pem = cert_pem, .handshake_timeout = 0.2};
+    weft_tls_opts quick = {.ca_pem = test_cert_pem, .handshake_timeout = 0.2};
     weft_tls_ctx *qctx;
     assert_int_equal(weft_tls_client_ctx_new(&quick, &qctx), 0);
     double t0 = weft_time();
@@ -262,7 +245,8 @@ static int t_timeout(void *arg)
     weft_tls_ctx_free(qctx);
     weft_tls_opts bad = {.handshake_timeout = -1};
     assert_int_equal(weft_tls_client_ctx_new(&bad, &qctx), -EINVAL);
-    bad = (weft_tls_opts){.cert_pem = cert_pem, .key_pem = key_pem, .handshake_timeout = NAN};
+    bad = (weft_tls_opts){
+        .cert_pem = test_cert_pem, .key_pem = test_key_pem, .handshake_timeout = NAN};
     assert_int_equal(weft_tls_server_ctx_new(&bad, &qctx), -EINVAL);
     assert_int_equal(weft_tls_connect(tcp, c->server_ctx, "localhost", &tls), -EINVAL);
     weft__fault_arm(WEFT__FAULT_ALLOC, 1);
@@ -308,11 +292,11 @@ static int tls_timed_handler(weft_stream *s, void *arg)
 static int t_read_timeout(void *arg)
 {
     ctx *c = arg;
-    weft_tls_opts so = {.cert_pem = cert_pem, .key_pem = key_pem};
+    weft_tls_opts so = {.cert_pem = test_cert_pem, .key_pem = test_key_pem};
     assert_int_equal(weft_tls_server_ctx_new(&so, &c->server_ctx), 0);
     weft_net_opts no = {.read_timeout = 0.3};
     assert_int_equal(weft_tcp_serve("127.0.0.1", 0, tls_timed_handler, c, &no, &c->srv), 0);
-    weft_tls_opts co = {.ca_pem = cert_pem};
+    weft_tls_opts co = {.ca_pem = test_cert_pem};
     weft_tls_ctx *cctx;
     assert_int_equal(weft_tls_client_ctx_new(&co, &cctx), 0);
     weft_stream *tcp, *tls;
@@ -341,13 +325,13 @@ static void test_tls_read_timeout(void **state)
 static int t_unix(void *arg)
 {
     ctx *c = arg;
-    weft_tls_opts so = {.cert_pem = cert_pem, .key_pem = key_pem};
+    weft_tls_opts so = {.cert_pem = test_cert_pem, .key_pem = test_key_pem};
     assert_int_equal(weft_tls_server_ctx_new(&so, &c->server_ctx), 0);
     char path[64];
     snprintf(path, sizeof path, "/tmp/weft-tls-%d.sock", (int)getpid());
     unlink(path);
     assert_int_equal(weft_unix_serve(path, tls_echo_handler, c, NULL, &c->srv), 0);
-    weft_tls_opts co = {.ca_pem = cert_pem};
+    weft_tls_opts co = {.ca_pem = test_cert_pem};
     weft_tls_ctx *cctx;
     assert_int_equal(weft_tls_client_ctx_new(&co, &cctx), 0);
     weft_stream *us, *tls;
@@ -379,5 +363,5 @@ int main(void)
         cmocka_unit_test(test_tls_plain_peer), cmocka_unit_test(test_tls_handshake_timeout),
         cmocka_unit_test(test_tls_unix),       cmocka_unit_test(test_tls_read_timeout),
     };
-    return cmocka_run_group_tests(tests, make_cert, free_cert);
+    return cmocka_run_group_tests(tests, test_cert_setup, test_cert_teardown);
 }
