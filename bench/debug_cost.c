@@ -33,9 +33,17 @@ static int yielder(void *arg)
 static int pingpong(void *arg)
 {
     double *out = arg;
-    weft_task *t[2] = {weft_spawn(yielder, NULL), weft_spawn(yielder, NULL)};
+    weft_task *t[2] = {NULL, NULL};
+    int rc = weft_spawn(yielder, NULL, &t[0]);
+    if (rc == 0)
+        rc = weft_spawn(yielder, NULL, &t[1]);
+    if (rc != 0) {
+        weft_cancel(t[0]); /* cancelled before it starts: it never runs */
+        weft_task_free(t[0]);
+        return rc;
+    }
     double t0 = now();
-    int rc = weft_gather(t, 2, 0);
+    rc = weft_gather(t, 2, 0);
     *out = (now() - t0) * 1e9 / (2.0 * n_yields);
     weft_task_free(t[0]);
     weft_task_free(t[1]);
@@ -54,12 +62,14 @@ static int spawn_gather(void *arg)
     static weft_task *tasks[BATCH];
     double t0 = now();
     for (long done = 0; done < n_tasks; done += BATCH) {
-        for (int i = 0; i < BATCH; i++)
-            if ((tasks[i] = weft_spawn(nop, NULL)) == NULL)
-                return -errno;
-        int rc = weft_gather(tasks, BATCH, 0);
-        for (int i = 0; i < BATCH; i++)
-            weft_task_free(tasks[i]);
+        int rc = 0, n = 0;
+        for (; n < BATCH && rc == 0; n++)
+            if ((rc = weft_spawn(nop, NULL, &tasks[n])) != 0)
+                break;
+        if (rc == 0)
+            rc = weft_gather(tasks, BATCH, 0);
+        for (int i = 0; i < n; i++)
+            weft_task_free(tasks[i]); /* nop cannot outlive anything it uses */
         if (rc != 0)
             return rc;
     }

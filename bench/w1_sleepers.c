@@ -50,9 +50,9 @@ static int w1_main(void *arg)
     double t0 = weft_time();
     size_t spawned = 0;
     for (; spawned < b->n; spawned++) {
-        tasks[spawned] = weft_spawn_opts(sleeper, NULL, &b->opts);
-        if (tasks[spawned] == NULL) {
-            b->first_error = -errno;
+        int rc = weft_spawn_opts(sleeper, NULL, &b->opts, &tasks[spawned]);
+        if (rc != 0) {
+            b->first_error = rc;
             break;
         }
     }

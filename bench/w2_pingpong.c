@@ -50,11 +50,9 @@ static int w2_main(void *arg)
         weft_queue_free(b->ping);
         return rc;
     }
-    weft_task *p = weft_spawn(ponger, b);
-    if (p == NULL) {
-        rc = -errno;
+    weft_task *p;
+    if ((rc = weft_spawn(ponger, b, &p)) != 0)
         goto out;
-    }
     uint64_t tok = 0;
     double t0 = weft_time();
     for (uint64_t i = 0; i < b->rounds && rc == 0; i++) {

@@ -43,10 +43,8 @@ static int w3_main(void *arg)
         size_t n = 0;
         for (; n < b->batch; n++) {
             jobs[n] = (add_job){.a = base + n, .b = 1};
-            if ((tasks[n] = weft_spawn(add, &jobs[n])) == NULL) {
-                rc = -errno;
+            if ((rc = weft_spawn(add, &jobs[n], &tasks[n])) != 0)
                 break;
-            }
         }
         if (rc == 0)
             rc = weft_gather(tasks, n, 0);

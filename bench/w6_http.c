@@ -60,11 +60,13 @@ static int bench_main(void *arg)
     if (p->start)
         pthread_barrier_wait(p->start);
     double t0 = weft_time();
-    for (int i = 0; i < p->c; i++)
-        t[i] = weft_spawn(worker, b);
-    weft_gather(t, (size_t)p->c, WEFT_RETURN_EXCEPTIONS);
+    int n = 0;
+    for (; n < p->c && rc == 0; n++)
+        if ((rc = weft_spawn(worker, b, &t[n])) != 0)
+            break;
+    weft_gather(t, (size_t)n, WEFT_RETURN_EXCEPTIONS);
     p->elapsed = weft_time() - t0;
-    for (int i = 0; i < p->c; i++)
+    for (int i = 0; i < n; i++)
         weft_task_free(t[i]);
     free(t);
     weft_http_session_free(b->session);

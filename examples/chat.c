@@ -101,15 +101,19 @@ static int main_task(void *arg)
     port = weft_server_port(srv);
     printf("chat server on 127.0.0.1:%d\n", port);
     script scripts[NCLIENTS] = {{.name = "ada"}, {.name = "bob"}, {.name = "cyd"}};
-    weft_task *clients[NCLIENTS];
-    for (int i = 0; i < NCLIENTS; i++)
-        clients[i] = weft_spawn(chat_client, &scripts[i]);
+    weft_task *clients[NCLIENTS] = {NULL};
+    for (int i = 0; i < NCLIENTS && rc == 0; i++)
+        rc = weft_spawn(chat_client, &scripts[i], &clients[i]);
     weft_timeout *scope;
-    weft_timeout_begin(2.5, &scope); /* the whole chat, bounded */
-    rc = weft_gather(clients, NCLIENTS, 0);
-    rc = weft_timeout_end(scope, rc);
-    for (int i = 0; i < NCLIENTS; i++)
+    if (rc == 0 && (rc = weft_timeout_begin(2.5, &scope)) == 0) { /* the whole chat, bounded */
+        rc = weft_gather(clients, NCLIENTS, 0);
+        rc = weft_timeout_end(scope, rc);
+    }
+    for (int i = 0; i < NCLIENTS; i++) {
+        if (rc != 0 && clients[i] != NULL)
+            weft_cancel(clients[i]); /* a task cancelled before it starts never runs */
         weft_task_free(clients[i]);
+    }
     int crc = weft_server_close(srv, 0.5);
     return rc != 0 ? rc : crc;
 }

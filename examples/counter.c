@@ -39,8 +39,14 @@ static int sequential(void *arg)
 static int concurrent(void *arg)
 {
     (void)arg;
-    weft_task *t[2] = {weft_spawn(my_func, "task-1"), weft_spawn(my_func, "task-2")};
-    int rc = t[0] && t[1] ? weft_gather(t, 2, 0) : -ENOMEM;
+    weft_task *t[2] = {NULL, NULL};
+    int rc = weft_spawn(my_func, "task-1", &t[0]);
+    if (rc == 0)
+        rc = weft_spawn(my_func, "task-2", &t[1]);
+    if (rc == 0)
+        rc = weft_gather(t, 2, 0);
+    else
+        weft_cancel(t[0]); /* cancelled before it starts: it never runs */
     weft_task_free(t[0]);
     weft_task_free(t[1]);
     return rc;

@@ -24,8 +24,14 @@ int fetch_all(void *arg)
 {
     (void)arg;
     double s = 10;
-    weft_task *parts[2] = {weft_spawn(sleeper, &s), weft_spawn(sleeper, &s)};
-    int rc = weft_gather(parts, 2, 0);
+    weft_task *parts[2] = {NULL, NULL};
+    int rc = weft_spawn(sleeper, &s, &parts[0]);
+    if (rc == 0)
+        rc = weft_spawn(sleeper, &s, &parts[1]);
+    if (rc == 0)
+        rc = weft_gather(parts, 2, 0);
+    else
+        weft_cancel(parts[0]); /* cancelled before it starts: it never runs */
     weft_task_free(parts[0]);
     weft_task_free(parts[1]);
     return rc;
@@ -45,9 +51,11 @@ int workers(void *arg)
     if (rc != 0)
         return rc;
     weft_task_opts opts = {.name = "worker"};
-    weft_group_spawn_opts(g, sleeper, &s, &opts);
-    weft_group_spawn_opts(g, sleeper, &s, &opts);
-    rc = weft_group_wait(g);
+    rc = weft_group_spawn_opts(g, sleeper, &s, &opts, NULL); /* the group keeps them */
+    if (rc == 0)
+        rc = weft_group_spawn_opts(g, sleeper, &s, &opts, NULL);
+    int wrc = weft_group_wait(g); /* after a failed spawn, waits for the one spawned */
+    rc = rc != 0 ? rc : wrc;
     weft_group_free(g);
     return rc;
 }
@@ -58,11 +66,22 @@ int show_dump(void *arg)
     (void)arg;
     double s = 10;
     weft_task_opts named = {.name = "fetch_all"};
-    weft_task *t[4];
-    t[0] = weft_spawn_opts(fetch_all, NULL, &named);
-    t[1] = weft_spawn(sleeper, &s);
-    t[2] = weft_spawn(with_deadline, t[1]);
-    t[3] = weft_spawn(workers, NULL);
+    weft_task *t[4] = {NULL};
+    int rc = weft_spawn_opts(fetch_all, NULL, &named, &t[0]);
+    if (rc == 0)
+        rc = weft_spawn(sleeper, &s, &t[1]);
+    if (rc == 0)
+        rc = weft_spawn(with_deadline, t[1], &t[2]);
+    if (rc == 0)
+        rc = weft_spawn(workers, NULL, &t[3]);
+    if (rc != 0) {
+        for (int i = 0; i < 4; i++) {
+            if (t[i] != NULL)
+                weft_cancel(t[i]); /* cancelled before they start: they never run */
+            weft_task_free(t[i]);
+        }
+        return rc;
+    }
     weft_sleep(0.01); /* let them all start and park */
 
     printf("--- weft_tasks_dump(stdout):\n");
@@ -102,8 +121,11 @@ int show_blocked(void *arg)
 {
     (void)arg;
     weft_task_opts opts = {.name = "crunch"};
-    weft_task *t = weft_spawn_opts(crunch, NULL, &opts);
-    int rc = weft_await(t);
+    weft_task *t;
+    int rc = weft_spawn_opts(crunch, NULL, &opts, &t);
+    if (rc != 0)
+        return rc;
+    rc = weft_await(t);
     weft_task_free(t);
     weft_sleep(0.05); /* the watchdog thread writes the report meanwhile */
     struct weft_loop_stats st;
@@ -129,9 +151,10 @@ int fails(void *arg)
 int show_leaks(void *arg)
 {
     (void)arg;
-    weft_task_free(weft_spawn(forgotten, NULL)); /* never awaited */
-    weft_task_free(weft_spawn(fails, NULL));     /* its error is never read */
-    return weft_sleep(0.01);
+    int rc = weft_spawn(forgotten, NULL, NULL); /* detached, never awaited */
+    if (rc == 0)
+        rc = weft_spawn(fails, NULL, NULL); /* detached: its error is never read */
+    return rc != 0 ? rc : weft_sleep(0.01);
 }
 
 /* 4. Stack overflow. */
@@ -156,8 +179,13 @@ int show_overflow(void *arg)
 {
     (void)arg;
     weft_task_opts opts = {.name = "parser", .stack_size = 64 * 1024};
-    weft_task *t = weft_spawn_opts(deep, NULL, &opts);
-    return weft_await(t);
+    weft_task *t;
+    int rc = weft_spawn_opts(deep, NULL, &opts, &t);
+    if (rc != 0)
+        return rc;
+    rc = weft_await(t);
+    weft_task_free(t);
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -169,8 +197,8 @@ int main(int argc, char **argv)
     if (weft_run(show_blocked, NULL) != 0)
         return 1;
     fprintf(stderr, "--- debug mode (WEFT_DEBUG=1 does the same for every loop):\n");
-    weft_runner *runner = weft_runner_new();
-    if (runner == NULL)
+    weft_runner *runner;
+    if (weft_runner_new(&runner) != 0)
         return 1;
     weft_loop_set_debug(weft_runner_loop(runner), 1);
     int rc = weft_runner_run(runner, show_leaks, NULL);

@@ -60,15 +60,19 @@ static int main_task(void *arg)
     printf("serving on 127.0.0.1:%d\n", port);
 
     int ids[3] = {1, 2, 3};
-    weft_task *clients[3];
-    for (int i = 0; i < 3; i++)
-        clients[i] = weft_spawn(client, &ids[i]);
+    weft_task *clients[3] = {NULL};
+    for (int i = 0; i < 3 && rc == 0; i++)
+        rc = weft_spawn(client, &ids[i], &clients[i]);
     weft_timeout *scope; /* the whole exchange must take less than 5 s */
-    weft_timeout_begin(5.0, &scope);
-    rc = weft_gather(clients, 3, 0);
-    rc = weft_timeout_end(scope, rc);
-    for (int i = 0; i < 3; i++)
+    if (rc == 0 && (rc = weft_timeout_begin(5.0, &scope)) == 0) {
+        rc = weft_gather(clients, 3, 0);
+        rc = weft_timeout_end(scope, rc);
+    }
+    for (int i = 0; i < 3; i++) {
+        if (rc != 0 && clients[i] != NULL)
+            weft_cancel(clients[i]); /* a task cancelled before it starts never runs */
         weft_task_free(clients[i]);
+    }
     int crc = weft_server_close(srv, 1.0);
     return rc != 0 ? rc : crc;
 }

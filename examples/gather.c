@@ -33,17 +33,16 @@ static int multi_add(void *arg)
     weft_task *tasks[3];
     size_t n = 0;
     int rc = 0;
-    for (; n < 3; n++) {
-        tasks[n] = weft_spawn(add, &m->parts[n]);
-        if (tasks[n] == NULL) {
-            rc = -errno;
+    for (; n < 3 && rc == 0; n++)
+        if ((rc = weft_spawn(add, &m->parts[n], &tasks[n])) != 0)
             break;
-        }
-    }
     if (rc == 0)
         rc = weft_gather(tasks, n, 0);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        if (rc != 0)
+            weft_cancel(tasks[i]); /* cancelled before it starts: it never runs */
         weft_task_free(tasks[i]);
+    }
     return rc;
 }
 

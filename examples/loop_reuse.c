@@ -22,9 +22,10 @@ static int add(void *arg)
 
 int main(void)
 {
-    weft_runner *runner = weft_runner_new();
-    if (runner == NULL) {
-        perror("weft_runner_new");
+    weft_runner *runner;
+    int rc = weft_runner_new(&runner);
+    if (rc != 0) {
+        fprintf(stderr, "weft_runner_new: %s\n", weft_strerror(rc));
         return 1;
     }
     struct add_args first = {3, 4, 0}, second = {5, 6, 0};

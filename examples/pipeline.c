@@ -91,11 +91,17 @@ static int run(void *arg)
     weft_group *group;
     if ((rc = weft_group_new(&group)) != 0)
         goto out;
-    weft_task *prod = weft_group_spawn(group, producer, &p);
-    weft_group_spawn(group, worker, &p);
-    weft_group_spawn(group, worker, &p);
-    weft_group_spawn(group, printer, &p);
-    rc = prod ? weft_await(prod) : WEFT_ECANCELED; /* every job put */
+    weft_task *prod = NULL; /* our handle of one child; the group keeps the rest */
+    rc = weft_group_spawn(group, producer, &p, &prod);
+    if (rc == 0)
+        rc = weft_group_spawn(group, worker, &p, NULL);
+    if (rc == 0)
+        rc = weft_group_spawn(group, worker, &p, NULL);
+    if (rc == 0)
+        rc = weft_group_spawn(group, printer, &p, NULL);
+    if (rc == 0)
+        rc = weft_await(prod); /* every job put */
+    weft_task_free(prod);
     if (rc == 0)
         rc = weft_queue_join(p.work); /* every job taken and done */
     printf("%5.3f  main      all %d jobs done, shutting the queues down\n", since(&p), JOBS);

@@ -29,13 +29,14 @@ static int hello_after_sleep(void *arg)
 
 int main(void)
 {
-    weft_runner *runner = weft_runner_new();
-    if (runner == NULL) {
-        perror("weft_runner_new");
+    weft_runner *runner;
+    int rc = weft_runner_new(&runner);
+    if (rc != 0) {
+        fprintf(stderr, "weft_runner_new: %s\n", weft_strerror(rc));
         return 1;
     }
     printf("loop: %p\n", (void *)weft_runner_loop(runner));
-    int rc = weft_runner_run(runner, hello_after_sleep, NULL);
+    rc = weft_runner_run(runner, hello_after_sleep, NULL);
     weft_runner_free(runner);
     if (rc != 0)
         fprintf(stderr, "main: %s\n", weft_strerror(rc));

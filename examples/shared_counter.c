@@ -37,9 +37,14 @@ static int raise_counter(void *arg)
 static int race(counter *c)
 {
     weft_task_opts a = {.name = "task A"}, b = {.name = "task B"};
-    weft_task *tasks[2] = {weft_spawn_opts(raise_counter, c, &a),
-                           weft_spawn_opts(raise_counter, c, &b)};
-    int rc = tasks[0] && tasks[1] ? weft_gather(tasks, 2, 0) : WEFT_ECANCELED;
+    weft_task *tasks[2] = {NULL, NULL};
+    int rc = weft_spawn_opts(raise_counter, c, &a, &tasks[0]);
+    if (rc == 0)
+        rc = weft_spawn_opts(raise_counter, c, &b, &tasks[1]);
+    if (rc == 0)
+        rc = weft_gather(tasks, 2, 0);
+    else
+        weft_cancel(tasks[0]); /* cancelled before it starts: it never runs */
     weft_task_free(tasks[0]);
     weft_task_free(tasks[1]);
     return rc;

@@ -43,14 +43,24 @@ static int amain(void *arg)
     (void)arg;
     double seconds = 1.0;
     int ticks = 0;
-    weft_task *tick = weft_spawn(ticker, &ticks);
-    weft_task *jobs[2] = {weft_spawn(job, &seconds), weft_spawn(job, &seconds)};
+    weft_task *tick = NULL, *jobs[2] = {NULL, NULL};
+    int rc = weft_spawn(ticker, &ticks, &tick);
+    if (rc == 0)
+        rc = weft_spawn(job, &seconds, &jobs[0]);
+    if (rc == 0)
+        rc = weft_spawn(job, &seconds, &jobs[1]);
     double t0 = weft_time();
-    int rc = weft_gather(jobs, 2, 0);
-    printf("two %.0f s jobs took %.2f s; the loop ticked %d times meanwhile\n", seconds,
-           weft_time() - t0, ticks);
-    weft_cancel(tick);
-    weft_await(tick);
+    if (rc == 0) {
+        rc = weft_gather(jobs, 2, 0);
+        printf("two %.0f s jobs took %.2f s; the loop ticked %d times meanwhile\n", seconds,
+               weft_time() - t0, ticks);
+    } else if (jobs[0] != NULL) {
+        weft_cancel(jobs[0]); /* cancelled before it starts: it never runs */
+    }
+    if (tick != NULL) {
+        weft_cancel(tick);
+        weft_await(tick);
+    }
     weft_task_free(tick);
     weft_task_free(jobs[0]);
     weft_task_free(jobs[1]);

@@ -41,9 +41,14 @@ static int main_task(void *arg)
         char name[16];
         snprintf(name, sizeof name, "task%d", i);
         weft_task_opts opts = {.name = name};
-        tasks[i] = weft_spawn_opts(long_running_task, (void *)(intptr_t)i, &opts);
-        if (tasks[i] == NULL)
-            return -errno;
+        int rc = weft_spawn_opts(long_running_task, (void *)(intptr_t)i, &opts, &tasks[i]);
+        if (rc != 0) {
+            while (i-- > 0) {
+                weft_cancel(tasks[i]); /* cancelled before it starts: it never runs */
+                weft_task_free(tasks[i]);
+            }
+            return rc;
+        }
     }
     int done = weft_wait(tasks, N, WEFT_FIRST_COMPLETED, WEFT_FOREVER);
     show("FIRST_COMPLETED", tasks, done);

@@ -25,10 +25,11 @@ static int long_running_task(void *arg)
 static int main_task(void *arg)
 {
     (void)arg;
-    weft_task *task = weft_spawn(long_running_task, NULL);
-    if (task == NULL)
-        return -errno;
-    int rc = weft_wait_for(task, 10 * scale);
+    weft_task *task;
+    int rc = weft_spawn(long_running_task, NULL, &task);
+    if (rc != 0)
+        return rc;
+    rc = weft_wait_for(task, 10 * scale);
     if (rc == WEFT_ETIMEDOUT)
         printf("timeout!\n"); /* now we can do something else */
     weft_task_free(task);

@@ -67,8 +67,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     model_name = "fuzz_stream_readers";
     snprintf(sock_path, sizeof sock_path, "/tmp/weft-fuzz-%d.sock", (int)getpid());
     unlink(sock_path);
-    runner = weft_runner_new();
-    if (runner == NULL || weft_runner_run(runner, start_server, NULL) != 0) {
+    if (weft_runner_new(&runner) != 0 || weft_runner_run(runner, start_server, NULL) != 0) {
         fprintf(stderr, "fuzz_stream_readers: cannot start the server\n");
         abort();
     }

@@ -102,9 +102,9 @@ typedef void (*weft_cb)(void *arg);
 WEFT_API int weft_run(weft_fn main, void *arg);
 
 /* asyncio.Runner: one loop reused by several weft_runner_run() calls.
- * weft_runner_new returns NULL and sets errno on failure. The runner (and
- * its loop) belongs to the thread that made it. */
-WEFT_API weft_runner *weft_runner_new(void);
+ * weft_runner_new: 0 and *out, or -EINVAL, -ENOMEM, libuv's error. The
+ * runner (and its loop) belongs to the thread that made it. */
+WEFT_API int weft_runner_new(weft_runner **out);
 WEFT_API weft_loop *weft_runner_loop(weft_runner *runner);
 WEFT_API int weft_runner_run(weft_runner *runner, weft_fn main, void *arg);
 /* Cancels the tasks still alive, lets them finish, closes the loop. */
@@ -145,16 +145,23 @@ typedef struct weft_task_opts {
 } weft_task_opts;
 
 /* asyncio.create_task: schedule fn(arg) as a task on the current loop.
- * Returns a handle the caller owns (weft_task_free), or NULL with errno set
- * (errno holds the positive value of the code: ENOMEM, EINVAL, or
- * -WEFT_ENOTASK when no loop runs on this thread). The task's stack is
- * taken when it first runs; if that fails the task ends with WEFT_ESTACK
- * without running fn. */
-WEFT_API weft_task *weft_spawn(weft_fn fn, void *arg);
-WEFT_API weft_task *weft_spawn_opts(weft_fn fn, void *arg, const weft_task_opts *opts);
+ * 0, or -EINVAL (fn NULL), -ENOMEM, WEFT_ENOTASK (no loop runs on this
+ * thread), WEFT_EFORKED; on failure nothing was scheduled.
+ *
+ * One ownership rule for every task handle: a handle received through out
+ * is the caller's, to give back once with weft_task_free. With out NULL the
+ * task runs detached (an asyncio task nobody keeps): it is freed when it
+ * ends, and debug mode still reports an error it ended with.
+ *
+ * The task's stack is taken when it first runs; if that fails the task
+ * ends with WEFT_ESTACK without running fn. */
+WEFT_API int weft_spawn(weft_fn fn, void *arg, weft_task **out);
+WEFT_API int weft_spawn_opts(weft_fn fn, void *arg, const weft_task_opts *opts, weft_task **out);
 
-/* Drops the caller's handle. A task still running goes on, detached, and
- * is freed when it ends. Call exactly once per handle. */
+/* Gives back the caller's handle (from weft_spawn*, weft_group_spawn*).
+ * A task still running goes on and is freed when it ends (and, for a
+ * group's child, when its group is freed too). Exactly once per handle:
+ * debug mode reports a second free. */
 WEFT_API void weft_task_free(weft_task *task);
 
 /* `await task`: waits until the task ends and returns its code (at once if
@@ -232,12 +239,17 @@ WEFT_API int weft_timeout_end(weft_timeout *scope, int rc);
 /* asyncio.TaskGroup. The first child that fails cancels the others (and
  * the parent's waits in the body); weft_group_wait waits for every child
  * and returns WEFT_ECANCELED if the parent was cancelled from outside,
- * else the first child's error, else 0. The group owns its children's
- * handles: they stay valid until weft_group_free. */
+ * else the first child's error, else 0.
+ *
+ * weft_group_spawn: 0, -EINVAL, WEFT_EFOREIGN, WEFT_ENOTASK, -ENOMEM, or
+ * WEFT_ECLOSED (the group is shutting down). The group keeps its own
+ * reference to each child; a handle received through out is the caller's
+ * as with weft_spawn (free it with weft_task_free, before or after
+ * weft_group_free); pass out NULL to leave the child to the group. */
 WEFT_API int weft_group_new(weft_group **out);
-WEFT_API weft_task *weft_group_spawn(weft_group *group, weft_fn fn, void *arg);
-WEFT_API weft_task *weft_group_spawn_opts(weft_group *group, weft_fn fn, void *arg,
-                                          const weft_task_opts *opts);
+WEFT_API int weft_group_spawn(weft_group *group, weft_fn fn, void *arg, weft_task **out);
+WEFT_API int weft_group_spawn_opts(weft_group *group, weft_fn fn, void *arg,
+                                   const weft_task_opts *opts, weft_task **out);
 WEFT_API int weft_group_wait(weft_group *group);
 WEFT_API void weft_group_free(weft_group *group);
 

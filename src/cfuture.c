@@ -122,10 +122,10 @@ static void cf_submit_run(weft__msg *m)
         cf_unref(cf);
         return;
     }
-    task->detached = true; /* freed when it ends; cf->task is cleared then */
     cf->task = task;
     cf->task_done.fn = cf_task_done;
     weft__task_on_done(task, &cf->task_done);
+    weft_task_free(task); /* detached: freed when it ends; cf->task is cleared then */
 }
 
 static void cf_submit_fail(weft__msg *m, int code)

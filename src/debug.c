@@ -87,6 +87,7 @@ void weft__debug_loop_init(weft_loop *loop)
     d->debug = env_debug();
     weft__list_init(&d->ended);
     weft__list_init(&d->zombies);
+    weft__list_init(&d->quarantine);
     weft__list_init(&d->registry);
     d->threshold_ns = UINT64_MAX;
     if (!WEFT__DEBUG_AIDS)
@@ -129,23 +130,50 @@ void weft__debug_task_ended(weft_task *task)
     weft__list_push_back(&loop->dbg.ended, &task->all);
 }
 
+/* Freed tasks debug mode keeps (not reused) so that a second
+ * weft_task_free of the same handle reads a live struct and is reported. */
+#define QUARANTINE_MAX 1024
+
 bool weft__debug_task_freed(weft_task *task)
 {
+    weft__loop_debug *d = &task->loop->dbg;
     weft__list_remove(&task->all); /* off the ended list (a no-op if not on it) */
-    if (!error_unretrieved(task))
-        return false;
-    /* Nobody can read its code now: keep it for the report at close. */
-    weft__list_push_back(&task->loop->dbg.zombies, &task->all);
+    if (error_unretrieved(task)) {
+        /* Nobody can read its code now: keep it for the report at close. */
+        weft__list_push_back(&d->zombies, &task->all);
+        return true;
+    }
+    weft__list_push_back(&d->quarantine, &task->all);
+    if (++d->quarantined > QUARANTINE_MAX) {
+        weft_task *old = WEFT_CONTAINER_OF(weft__list_pop_front(&d->quarantine), weft_task, all);
+        d->quarantined--;
+        weft__task_free_ended(old); /* unlinked: freed for good */
+    }
     return true;
+}
+
+static void report_task_as(const weft_task *task, const char *topic, const char *what);
+
+void weft__debug_task_freed_twice(weft_task *task)
+{
+    /* Linked: its loop is alive (a running task, or one debug mode keeps). */
+    if (weft__link_linked(&task->all) && task->loop->dbg.debug && weft_log_enabled(WEFT_LOG_WARN))
+        report_task_as(task, "handle",
+                       "handle was freed twice (weft_task_free): the second free is ignored");
 }
 
 /* ------------------------------------------------------- leak reports */
 
-static void report_task(const weft_task *task, const char *what)
+static void report_task_as(const weft_task *task, const char *topic, const char *what)
 {
     char desc[512];
     weft__task_describe(task, true, desc, sizeof desc);
-    weft_log(WEFT_LOG_WARN, "leak", "task %s %s", desc, what);
+    weft_log(WEFT_LOG_WARN, topic, "task %s %s", desc, what);
+}
+
+static void report_task(const weft_task *task, const char *what)
+{
+    report_task_as(task, "leak", what);
 }
 
 static void report_error(const weft_task *task)
@@ -201,7 +229,9 @@ void weft__debug_loop_close(weft_loop *loop)
             continue;
         if (error_unretrieved(task))
             report_error(task);
-        report_task(task, "handle was never freed (weft_task_free)");
+        report_task(task, task->handle_held
+                              ? "handle was never freed (weft_task_free)"
+                              : "is a child of a group never freed (weft_group_free)");
     }
     if (d->debug && d->stack_hw_max) /* for sizing stacks: INFO, not a problem */
         weft_log(WEFT_LOG_INFO, "stack",
@@ -213,6 +243,9 @@ void weft__debug_loop_close(weft_loop *loop)
             report_error(task);
         weft__task_free_ended(task); /* unlinked: freed for good */
     }
+    while ((l = weft__list_pop_front(&d->quarantine)) != NULL)
+        weft__task_free_ended(WEFT_CONTAINER_OF(l, weft_task, all));
+    d->quarantined = 0;
     if (d->dump_signal) {
         uv_close((uv_handle_t *)d->dump_signal, free_dump_signal);
         d->dump_signal = NULL;

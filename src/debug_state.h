@@ -12,9 +12,11 @@
 #define WEFT__BT_MAX 48
 
 typedef struct weft__loop_debug {
-    bool debug;               /* debug mode (WEFT_DEBUG=1, weft_loop_set_debug) */
-    weft__link ended;         /* debug mode: ended tasks whose handle is still held */
-    weft__link zombies;       /* debug mode: freed tasks kept to report at close */
+    bool debug;            /* debug mode (WEFT_DEBUG=1, weft_loop_set_debug) */
+    weft__link ended;      /* debug mode: ended tasks whose handle is still held */
+    weft__link zombies;    /* debug mode: freed tasks kept to report at close */
+    weft__link quarantine; /* debug mode: the last freed tasks, kept to catch a double free */
+    size_t quarantined;
     uv_signal_t *dump_signal; /* weft_dump_on_signal, or NULL */
     FILE *dump_out;
     size_t stack_hw_max; /* debug mode: deepest stack use of an ended task */
@@ -50,11 +52,12 @@ typedef struct weft__loop_debug {
 
 /* Hooks the core calls (debug.c, watchdog.c, overflow.c). */
 void weft__debug_loop_init(weft_loop *loop);
-void weft__debug_loop_closing(weft_loop *loop); /* runner close, before cancelling */
-void weft__debug_loop_close(weft_loop *loop);   /* before libuv's handles are closed */
-void weft__debug_task_ended(weft_task *task);   /* debug mode only */
-bool weft__debug_task_freed(weft_task *task);   /* debug mode only; true: kept */
-void weft__debug_stack_taken(weft_task *task);  /* debug mode only */
+void weft__debug_loop_closing(weft_loop *loop);     /* runner close, before cancelling */
+void weft__debug_loop_close(weft_loop *loop);       /* before libuv's handles are closed */
+void weft__debug_task_ended(weft_task *task);       /* debug mode only */
+bool weft__debug_task_freed(weft_task *task);       /* debug mode only; true: kept */
+void weft__debug_task_freed_twice(weft_task *task); /* a handle given back twice */
+void weft__debug_stack_taken(weft_task *task);      /* debug mode only */
 
 void weft__watchdog_register(weft_loop *loop);
 void weft__watchdog_unregister(weft_loop *loop);

@@ -71,60 +71,69 @@ static void child_done(weft__done_cb *cb, weft_task *task)
         weft__wake(g->parent, 0);
 }
 
-/* The names in parentheses: weft/debug.h makes them macros that pass the
- * caller's file:line to weft_group_spawn_at. */
-weft_task *(weft_group_spawn_opts)(weft_group *g, weft_fn fn, void *arg, const weft_task_opts *opts)
+/* Room for one more child: 0 or -ENOMEM. */
+static int children_reserve(weft_group *g)
 {
-    int rc = 0;
-    weft_task *task = NULL;
-    child *c = NULL;
+    if (g->count < g->cap)
+        return 0;
+    size_t cap = g->cap ? g->cap * 2 : 8;
+    child **grown = weft__realloc(g->children, cap * sizeof *grown);
+    if (grown == NULL)
+        return -ENOMEM;
+    g->children = grown;
+    g->cap = cap;
+    return 0;
+}
+
+int weft_group_spawn_at(weft_group *g, weft_fn fn, void *arg, const weft_task_opts *opts,
+                        const char *file, int line, weft_task **out)
+{
+    if (out)
+        *out = NULL;
     if (g == NULL || fn == NULL)
-        rc = -EINVAL;
-    else if ((rc = weft__check_loop(g->loop)) != 0)
-        ;
-    else if (g->done || g->aborting)
-        rc = WEFT_ECLOSED; /* asyncio: "TaskGroup is shutting down" */
-    else if (g->count == g->cap) {
-        size_t cap = g->cap ? g->cap * 2 : 8;
-        child **grown = weft__realloc(g->children, cap * sizeof *grown);
-        if (grown == NULL)
-            rc = -ENOMEM;
-        else {
-            g->children = grown;
-            g->cap = cap;
-        }
-    }
-    if (rc == 0 && (c = weft__malloc(sizeof *c)) == NULL)
-        rc = -ENOMEM;
-    if (rc == 0 && (rc = weft__task_spawn_on(g->loop, fn, arg, opts, &task)) != 0)
+        return -EINVAL;
+    int rc = weft__check_loop(g->loop);
+    if (rc != 0)
+        return rc;
+    if (g->done || g->aborting)
+        return WEFT_ECLOSED; /* asyncio: "TaskGroup is shutting down" */
+    if ((rc = children_reserve(g)) != 0)
+        return rc;
+    child *c = weft__malloc(sizeof *c);
+    if (c == NULL)
+        return -ENOMEM;
+    weft_task *task;
+    if ((rc = weft__task_spawn_on(g->loop, fn, arg, opts, &task)) != 0) {
         free(c);
-    if (rc != 0) {
-        errno = -rc;
-        return NULL;
+        return rc;
     }
+    task->site_file = file;
+    task->site_line = line;
     c->group = g;
     c->task = task;
     c->cb.fn = child_done;
     weft__task_on_done_by(task, &c->cb, g->parent);
     g->children[g->count++] = c;
     g->live++;
-    return task;
+    weft__task_ref(task); /* the group's own reference, dropped by weft_group_free */
+    if (out)
+        *out = task;
+    else
+        weft_task_free(task);
+    return 0;
 }
 
-weft_task *(weft_group_spawn)(weft_group *g, weft_fn fn, void *arg)
+/* The names in parentheses: weft/debug.h makes them macros that pass the
+ * caller's file:line to weft_group_spawn_at. */
+int(weft_group_spawn_opts)(weft_group *g, weft_fn fn, void *arg, const weft_task_opts *opts,
+                           weft_task **out)
 {
-    return (weft_group_spawn_opts)(g, fn, arg, NULL);
+    return weft_group_spawn_at(g, fn, arg, opts, NULL, 0, out);
 }
 
-weft_task *weft_group_spawn_at(weft_group *g, weft_fn fn, void *arg, const weft_task_opts *opts,
-                               const char *file, int line)
+int(weft_group_spawn)(weft_group *g, weft_fn fn, void *arg, weft_task **out)
 {
-    weft_task *task = (weft_group_spawn_opts)(g, fn, arg, opts);
-    if (task && WEFT__DEBUG_AIDS) {
-        task->site_file = file;
-        task->site_line = line;
-    }
-    return task;
+    return weft_group_spawn_at(g, fn, arg, NULL, NULL, 0, out);
 }
 
 /* Cancelling the parent while it waits cancels every child; the wait goes
@@ -179,7 +188,7 @@ void weft_group_free(weft_group *g)
             weft__task_on_done_remove(&c->cb);
             weft__task_cancel(c->task);
         }
-        weft_task_free(c->task);
+        weft__task_unref(c->task); /* the group's reference */
         free(c);
     }
     if (g->parent_cancel_requested && g->parent->state != WEFT_TASK_DONE)

@@ -182,7 +182,8 @@ struct weft_task {
     weft__runnable run; /* first: the ready queue links tasks through it */
     uint8_t state;      /* weft_task_state */
     bool must_cancel;   /* a cancellation waits to be delivered at the next park */
-    bool detached;      /* the handle was freed: free the task when it ends */
+    bool handle_held;   /* the spawner's handle is still held (weft_task_free drops it) */
+    uint8_t refs;       /* holders: the spawner's handle, a group; freed at 0 once ended */
     bool observed;      /* awaited, gathered or its result read (debug-mode reports) */
     int result;
     int wake_code;
@@ -316,9 +317,14 @@ static inline int weft__check_task(void)
 /* 0 when obj_loop is the loop running on this thread, else an error. */
 int weft__check_loop(const weft_loop *obj_loop);
 
-/* Spawns on a given loop (the runner's main task, thread submissions). */
+/* Spawns on a given loop (the runner's main task, thread submissions).
+ * *out is a handle the caller holds, given back with weft_task_free. */
 int weft__task_spawn_on(weft_loop *loop, weft_fn fn, void *arg, const weft_task_opts *opts,
                         weft_task **out);
+/* A reference besides the spawner's handle (a group's to its children);
+ * the task is freed once it has ended and every reference is dropped. */
+void weft__task_ref(weft_task *task);
+void weft__task_unref(weft_task *task);
 /* weft_cancel without the caller checks (the loop's own use). */
 int weft__task_cancel(weft_task *task);
 /* weft_uncancel without the caller checks: the count left. */

@@ -67,11 +67,12 @@ static bool no_tasks_left(void *arg)
 static void *lt_thread(void *arg)
 {
     weft_loop_thread *lt = arg;
-    weft_runner *runner = weft_runner_new();
+    weft_runner *runner;
+    int rc = weft_runner_new(&runner);
     pthread_mutex_lock(&lt->mu);
     lt->runner = runner;
     lt->loop = weft_runner_loop(runner);
-    lt->start_rc = runner ? 0 : -errno;
+    lt->start_rc = rc;
     lt->started = true;
     pthread_cond_signal(&lt->cv);
     pthread_mutex_unlock(&lt->mu);

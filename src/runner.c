@@ -13,21 +13,22 @@ struct weft_runner {
 
 void weft__handles_close(weft_loop *loop);
 
-weft_runner *weft_runner_new(void)
+int weft_runner_new(weft_runner **out)
 {
+    if (out == NULL)
+        return -EINVAL;
+    *out = NULL;
     weft_runner *runner = weft__malloc(sizeof *runner);
-    if (runner == NULL) {
-        errno = ENOMEM;
-        return NULL;
-    }
+    if (runner == NULL)
+        return -ENOMEM;
     int rc = weft__loop_init(&runner->loop);
     if (rc != 0) {
         free(runner);
-        errno = -rc;
-        return NULL;
+        return rc;
     }
     runner->closed = false;
-    return runner;
+    *out = runner;
+    return 0;
 }
 
 weft_loop *weft_runner_loop(weft_runner *runner)
@@ -87,7 +88,7 @@ static void abandon_tasks(weft_loop *loop)
         task->result = WEFT_ECANCELED;
         task->scopes = NULL;
         weft__task_release_stack(task);
-        if (task->detached)
+        if (task->refs == 0)
             weft__task_free_ended(task);
     }
     loop->task_count = 0;
@@ -133,11 +134,12 @@ int weft_run(weft_fn main, void *arg)
 {
     if (main == NULL)
         return -EINVAL;
-    weft_runner *runner = weft_runner_new();
-    if (runner == NULL)
-        return -errno;
+    weft_runner *runner;
+    int rc = weft_runner_new(&runner);
+    if (rc != 0)
+        return rc;
     void *sigint = weft__sigint_install(&runner->loop); /* NULL: not watched */
-    int rc = weft_runner_run(runner, main, arg);
+    rc = weft_runner_run(runner, main, arg);
     rc = weft__sigint_remove(sigint, rc);
     weft_runner_free(runner);
     return rc;

@@ -103,7 +103,8 @@ static int task_new(weft_loop *loop, weft_fn fn, void *arg, const weft_task_opts
     task->run.kind = WEFT__RUN_TASK;
     task->state = WEFT_TASK_CREATED;
     task->must_cancel = false;
-    task->detached = false;
+    task->handle_held = true;
+    task->refs = 1;
     task->result = 0;
     task->wake_code = 0;
     task->cancel_requests = 0;
@@ -134,42 +135,39 @@ int weft__task_spawn_on(weft_loop *loop, weft_fn fn, void *arg, const weft_task_
     return task_new(loop, fn, arg, opts, NULL, 0, out);
 }
 
-/* Spawns on the current loop; NULL and errno on failure. */
-static weft_task *spawn_here(weft_fn fn, void *arg, const weft_task_opts *opts, const char *file,
-                             int line)
+/* Spawns on the current loop. The handle goes to *out, or is given back
+ * at once when out is NULL: the task runs detached. */
+int weft_spawn_at(weft_fn fn, void *arg, const weft_task_opts *opts, const char *file, int line,
+                  weft_task **out)
 {
+    if (out)
+        *out = NULL;
     weft_loop *loop = weft__loop_current();
-    weft_task *task = NULL;
-    int rc;
     if (loop == NULL)
-        rc = WEFT_ENOTASK;
-    else if (weft__loop_forked(loop))
-        rc = WEFT_EFORKED;
+        return WEFT_ENOTASK;
+    if (weft__loop_forked(loop))
+        return WEFT_EFORKED;
+    weft_task *task;
+    int rc = task_new(loop, fn, arg, opts, file, line, &task);
+    if (rc != 0)
+        return rc;
+    if (out)
+        *out = task;
     else
-        rc = task_new(loop, fn, arg, opts, file, line, &task);
-    if (rc != 0) {
-        errno = -rc;
-        return NULL;
-    }
-    return task;
+        weft_task_free(task);
+    return 0;
 }
 
 /* The names in parentheses: weft/debug.h makes weft_spawn & co macros that
  * pass the caller's file:line to the _at functions. */
-weft_task *(weft_spawn_opts)(weft_fn fn, void *arg, const weft_task_opts *opts)
+int(weft_spawn_opts)(weft_fn fn, void *arg, const weft_task_opts *opts, weft_task **out)
 {
-    return spawn_here(fn, arg, opts, NULL, 0);
+    return weft_spawn_at(fn, arg, opts, NULL, 0, out);
 }
 
-weft_task *(weft_spawn)(weft_fn fn, void *arg)
+int(weft_spawn)(weft_fn fn, void *arg, weft_task **out)
 {
-    return spawn_here(fn, arg, NULL, NULL, 0);
-}
-
-weft_task *weft_spawn_at(weft_fn fn, void *arg, const weft_task_opts *opts, const char *file,
-                         int line)
-{
-    return spawn_here(fn, arg, opts, file, line);
+    return weft_spawn_at(fn, arg, NULL, NULL, 0, out);
 }
 
 void weft__task_finish(weft_task *task, int code)
@@ -208,11 +206,11 @@ void weft__task_free_ended(weft_task *task)
 }
 
 /* After a task ended: its stack goes back to the pool (never while running
- * on it, hence here on the loop's stack), and a detached task is freed. */
+ * on it, hence here on the loop's stack), and a task nobody holds is freed. */
 static void task_after_end(weft_task *task)
 {
     weft__task_release_stack(task);
-    if (task->detached)
+    if (task->refs == 0)
         weft__task_free_ended(task);
 }
 
@@ -272,14 +270,29 @@ static void switch_away(weft_loop *loop, weft_task *self)
     weft__ctx_switch(&self->ctx, &loop->sched_ctx);
 }
 
+void weft__task_ref(weft_task *task)
+{
+    task->refs++;
+}
+
+void weft__task_unref(weft_task *task)
+{
+    if (--task->refs == 0 && task->state == WEFT_TASK_DONE)
+        weft__task_free_ended(task);
+}
+
 void weft_task_free(weft_task *task)
 {
     if (task == NULL)
         return;
-    if (task->state == WEFT_TASK_DONE)
-        weft__task_free_ended(task);
-    else
-        task->detached = true;
+    if (WEFT_UNLIKELY(!task->handle_held)) {
+        /* The struct is alive (still running, held by a group, or kept by
+         * debug mode): the second free is caught, and ignored. */
+        weft__debug_task_freed_twice(task);
+        return;
+    }
+    task->handle_held = false;
+    weft__task_unref(task);
 }
 
 /* --------------------------------------------------------- park and wake */

@@ -17,6 +17,7 @@
 #include "internal.h"
 #include "waitq.h"
 #include "weft.h"
+#include "test_support.h"
 
 /* Each test runs its body as the main task of a fresh loop; the body
  * returns 0 when its own checks passed. */
@@ -24,7 +25,7 @@
 
 static inline weft_task *spawn(weft_fn fn, void *arg)
 {
-    weft_task *t = weft_spawn(fn, arg);
+    weft_task *t = SPAWN(fn, arg);
     assert_non_null(t);
     return t;
 }

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "weft.h"
+#include "test_support.h"
 
 typedef int (*body_fn)(void);
 static int run_body(void *arg)
@@ -60,7 +61,7 @@ static int body_gather_first_error_others_run(void)
     job jobs[3] = {{10, 0, 0}, {5, -EIO, 0}, {300, 0, 0}};
     weft_task *t[3];
     for (int i = 0; i < 3; i++)
-        t[i] = weft_spawn(run_job, &jobs[i]);
+        t[i] = SPAWN(run_job, &jobs[i]);
     assert_int_equal(weft_gather(t, 3, 0), -EIO);
     assert_false(weft_task_done(t[2])); /* returned at the error; the others keep running */
     assert_int_equal(weft_await(t[2]), 0);
@@ -80,7 +81,7 @@ static int body_gather_return_exceptions(void)
     job jobs[3] = {{10, 0, 0}, {5, -EIO, 0}, {15, -ENOENT, 0}};
     weft_task *t[3];
     for (int i = 0; i < 3; i++)
-        t[i] = weft_spawn(run_job, &jobs[i]);
+        t[i] = SPAWN(run_job, &jobs[i]);
     assert_int_equal(weft_gather(t, 3, WEFT_RETURN_EXCEPTIONS), 0);
     assert_int_equal(weft_task_result(t[0]), 0);
     assert_int_equal(weft_task_result(t[1]), -EIO);
@@ -109,8 +110,8 @@ static int gather_kids(void *arg)
 static int body_gather_cancelled_cancels_children(void)
 {
     for (int i = 0; i < 3; i++)
-        kids[i] = weft_spawn(sleep_forever, NULL);
-    weft_task *g = weft_spawn(gather_kids, NULL);
+        kids[i] = SPAWN(sleep_forever, NULL);
+    weft_task *g = SPAWN(gather_kids, NULL);
     weft_sleep(0.01);
     weft_cancel(g);
     assert_int_equal(weft_await(g), WEFT_ECANCELED);
@@ -142,7 +143,7 @@ static int body_gather_three_adds(void)
 {
     weft_task *t[3];
     for (int i = 0; i < 3; i++)
-        t[i] = weft_spawn(add, (void *)(intptr_t)i);
+        t[i] = SPAWN(add, (void *)(intptr_t)i);
     assert_int_equal(weft_gather(t, 3, 0), 0);
     assert_int_equal(add_result[0] + add_result[1] + add_result[2], 33);
     free_all(t, 3);
@@ -162,7 +163,7 @@ static int body_wait_modes(void)
     job jobs[4] = {{300, 0, 0}, {5, 0, 0}, {100, -EIO, 0}, {600, 0, 0}};
     weft_task *t[4];
     for (int i = 0; i < 4; i++)
-        t[i] = weft_spawn(run_job, &jobs[i]);
+        t[i] = SPAWN(run_job, &jobs[i]);
     assert_int_equal(weft_wait(t, 4, WEFT_FIRST_COMPLETED, WEFT_FOREVER), 1);
     assert_true(weft_task_done(t[1]));
     assert_int_equal(weft_wait(t, 4, WEFT_FIRST_EXCEPTION, WEFT_FOREVER), 2);
@@ -191,7 +192,7 @@ static int body_wait_ten(void)
     weft_task *t[10];
     for (int i = 0; i < 10; i++) {
         jobs[i] = (job){10 + 25 * i, i == 4 ? -EPIPE : 0, 0};
-        t[i] = weft_spawn(run_job, &jobs[i]);
+        t[i] = SPAWN(run_job, &jobs[i]);
     }
     assert_int_equal(weft_wait(t, 10, WEFT_FIRST_COMPLETED, WEFT_FOREVER), 1);
     int n = weft_wait(t, 10, WEFT_FIRST_EXCEPTION, WEFT_FOREVER);
@@ -219,9 +220,9 @@ static int wait_on_waited(void *arg)
 
 static int body_wait_cancelled_leaves_tasks(void)
 {
-    waited[0] = weft_spawn(sleep_forever, NULL);
-    waited[1] = weft_spawn(sleep_forever, NULL);
-    weft_task *w = weft_spawn(wait_on_waited, NULL);
+    waited[0] = SPAWN(sleep_forever, NULL);
+    waited[1] = SPAWN(sleep_forever, NULL);
+    weft_task *w = SPAWN(wait_on_waited, NULL);
     weft_sleep(0.005);
     weft_cancel(w);
     assert_int_equal(weft_await(w), WEFT_ECANCELED);
@@ -247,7 +248,7 @@ static int body_as_completed(void)
     job jobs[3] = {{30, 3, 0}, {10, 1, 0}, {20, 2, 0}};
     weft_task *t[3];
     for (int i = 0; i < 3; i++)
-        t[i] = weft_spawn(run_job, &jobs[i]);
+        t[i] = SPAWN(run_job, &jobs[i]);
     weft_as_completed *it;
     assert_int_equal(weft_as_completed_new(t, 3, WEFT_FOREVER, &it), 0);
     weft_task *next;
@@ -259,7 +260,7 @@ static int body_as_completed(void)
     weft_as_completed_free(it);
     free_all(t, 3);
 
-    weft_task *slow = weft_spawn(sleep_forever, NULL);
+    weft_task *slow = SPAWN(sleep_forever, NULL);
     assert_int_equal(weft_as_completed_new(&slow, 1, 0.01, &it), 0);
     assert_int_equal(weft_as_completed_next(it, &next), WEFT_ETIMEDOUT);
     weft_as_completed_free(it);
@@ -281,11 +282,11 @@ static void test_as_completed(void **state)
 static int body_wait_for(void)
 {
     job quick = {5, 4, 0};
-    weft_task *t = weft_spawn(run_job, &quick);
+    weft_task *t = SPAWN(run_job, &quick);
     assert_int_equal(weft_wait_for(t, 1.0), 4);
     weft_task_free(t);
 
-    t = weft_spawn(sleep_forever, NULL);
+    t = SPAWN(sleep_forever, NULL);
     double t0 = weft_time();
     assert_int_equal(weft_wait_for(t, 0.02), WEFT_ETIMEDOUT);
     assert_true(weft_time() - t0 < 0.5);
@@ -293,7 +294,7 @@ static int body_wait_for(void)
     weft_task_free(t);
 
     /* timeout 0 on a finished task returns its result */
-    t = weft_spawn(return_arg, (void *)6);
+    t = SPAWN(return_arg, (void *)6);
     weft_sleep(0);
     assert_int_equal(weft_wait_for(t, 0), 6);
     weft_task_free(t);
@@ -334,8 +335,8 @@ static void cancel_cb(void *arg)
 static int body_wait_for_keeps_outer_cancel(void)
 {
     double limit = 10;
-    wf_inner = weft_spawn(sleep_forever, NULL);
-    weft_task *caller = weft_spawn(call_wait_for, &limit);
+    wf_inner = SPAWN(sleep_forever, NULL);
+    weft_task *caller = SPAWN(call_wait_for, &limit);
     weft_sleep(0.005);
     weft_cancel(caller);
     assert_int_equal(weft_await(caller), WEFT_ECANCELED);
@@ -346,8 +347,8 @@ static int body_wait_for_keeps_outer_cancel(void)
     /* the cancel and the timeout at the same moment (two timers with the
      * same deadline fire in one pass): the cancel wins */
     wf_at = weft_time() + 0.01;
-    wf_inner = weft_spawn(sleep_forever, NULL);
-    caller = weft_spawn(wait_for_until, NULL);
+    wf_inner = SPAWN(sleep_forever, NULL);
+    caller = SPAWN(wait_for_until, NULL);
     weft_sleep(0);
     assert_int_equal(weft_call_at(NULL, wf_at, cancel_cb, caller, NULL), 0);
     assert_int_equal(weft_await(caller), WEFT_ECANCELED);
@@ -375,7 +376,7 @@ static int body_timeout_races_completion(void)
     int results[3] = {0, 0, 0};
     for (int i = 0; i < 200; i++) {
         double when = 0.001;
-        weft_task *t = weft_spawn(finish_at, &when);
+        weft_task *t = SPAWN(finish_at, &when);
         int rc = weft_wait_for(t, 0.001);
         assert_true(rc == 5 || rc == WEFT_ETIMEDOUT);
         results[rc == 5 ? 0 : 1]++;
@@ -496,7 +497,7 @@ static int scope_then_sleep(void *arg)
 
 static int body_scope_keeps_outer_cancel(void)
 {
-    weft_task *t = weft_spawn(scope_then_sleep, NULL);
+    weft_task *t = SPAWN(scope_then_sleep, NULL);
     weft_sleep(0.005);
     weft_cancel(t); /* not the scope's: never becomes a timeout */
     assert_int_equal(weft_await(t), WEFT_ECANCELED);
@@ -520,7 +521,7 @@ static int forget_scope(void *arg)
 
 static int body_task_ends_with_open_scope(void)
 {
-    weft_task *t = weft_spawn(forget_scope, NULL);
+    weft_task *t = SPAWN(forget_scope, NULL);
     assert_int_equal(weft_await(t), 3);
     weft_task_free(t);
     assert_int_equal(weft_sleep(0.03), 0);
@@ -540,18 +541,18 @@ static int body_group_first_failure_cancels_rest(void)
     weft_group *g;
     assert_int_equal(weft_group_new(&g), 0);
     job fail = {10, -EIO, 0}, slow = {1000, 0, 0};
-    weft_task *a = weft_group_spawn(g, run_job, &slow);
-    weft_task *b = weft_group_spawn(g, run_job, &fail);
-    assert_non_null(a);
-    assert_non_null(b);
+    weft_task *a = GROUP_SPAWN(g, run_job, &slow);
+    assert_int_equal(weft_group_spawn(g, run_job, &fail, NULL), 0); /* left to the group */
     /* the body is interrupted by the failure */
     assert_int_equal(weft_sleep(1), WEFT_ECANCELED);
     assert_int_equal(weft_group_wait(g), -EIO);
     assert_true(weft_task_cancelled(a));
-    errno = 0;
-    assert_null(weft_group_spawn(g, run_job, &slow)); /* shutting down */
-    assert_int_equal(-errno, WEFT_ECLOSED);
+    weft_task *late = a;
+    assert_int_equal(weft_group_spawn(g, run_job, &slow, &late), WEFT_ECLOSED); /* shutting down */
+    assert_null(late); /* an error leaves nothing to free */
     weft_group_free(g);
+    assert_true(weft_task_cancelled(a)); /* our handle outlives the group */
+    weft_task_free(a);
     /* the parent carries no leftover cancellation */
     assert_int_equal(weft_cancelling(weft_current()), 0);
     assert_int_equal(weft_sleep(0.001), 0);
@@ -571,7 +572,7 @@ static int body_group_all_succeed(void)
     job jobs[5];
     for (int i = 0; i < 5; i++) {
         jobs[i] = (job){i * 3, 0, 0};
-        weft_group_spawn(g, run_job, &jobs[i]);
+        assert_int_equal(weft_group_spawn(g, run_job, &jobs[i], NULL), 0);
     }
     assert_int_equal(weft_group_wait(g), 0);
     for (int i = 0; i < 5; i++)
@@ -579,7 +580,10 @@ static int body_group_all_succeed(void)
     assert_int_equal(weft_group_wait(g), 0); /* again: same answer */
     weft_group_free(g);
     assert_int_equal(weft_group_wait(NULL), -EINVAL);
-    assert_null(weft_group_spawn(NULL, run_job, NULL));
+    weft_task *t = (weft_task *)1;
+    assert_int_equal(weft_group_spawn(NULL, run_job, NULL, &t), -EINVAL);
+    assert_null(t);
+    assert_int_equal(weft_group_spawn(g, NULL, NULL, NULL), -EINVAL);
     return 0;
 }
 
@@ -594,18 +598,20 @@ static int group_parent(void *arg)
     int *children_cancelled = arg;
     weft_group *g;
     weft_group_new(&g);
-    weft_task *a = weft_group_spawn(g, sleep_forever, NULL);
-    weft_task *b = weft_group_spawn(g, sleep_forever, NULL);
+    weft_task *a = GROUP_SPAWN(g, sleep_forever, NULL);
+    weft_task *b = GROUP_SPAWN(g, sleep_forever, NULL);
     int rc = weft_group_wait(g);
     *children_cancelled = weft_task_cancelled(a) && weft_task_cancelled(b);
+    weft_task_free(a); /* before the group is freed: as correct as after */
     weft_group_free(g);
+    weft_task_free(b);
     return rc;
 }
 
 static int body_group_parent_cancelled(void)
 {
     int children_cancelled = 0;
-    weft_task *p = weft_spawn(group_parent, &children_cancelled);
+    weft_task *p = SPAWN(group_parent, &children_cancelled);
     weft_sleep(0.01);
     weft_cancel(p);
     assert_int_equal(weft_await(p), WEFT_ECANCELED);
@@ -628,8 +634,8 @@ static int inner_group_body(void *arg)
     weft_group *inner;
     weft_group_new(&inner);
     job fail = {5, -EIO, 0};
-    weft_group_spawn(inner, run_job, &fail);
-    weft_group_spawn(inner, sleep_forever, NULL);
+    assert_int_equal(weft_group_spawn(inner, run_job, &fail, NULL), 0);
+    assert_int_equal(weft_group_spawn(inner, sleep_forever, NULL, NULL), 0);
     int rc = weft_group_wait(inner);
     weft_group_free(inner);
     return rc;
@@ -641,7 +647,7 @@ static int outer_group_body(void *arg)
     weft_group *outer;
     weft_group_new(&outer);
     job fail = {5, -EPIPE, 0};
-    weft_group_spawn(outer, run_job, &fail);
+    assert_int_equal(weft_group_spawn(outer, run_job, &fail, NULL), 0);
     /* the parent itself runs a nested group in the body */
     int inner_rc = inner_group_body(NULL);
     int rc = weft_group_wait(outer);
@@ -653,7 +659,7 @@ static int outer_group_body(void *arg)
 
 static int body_nested_groups(void)
 {
-    weft_task *t = weft_spawn(outer_group_body, NULL);
+    weft_task *t = SPAWN(outer_group_body, NULL);
     assert_int_equal(weft_await(t), 0);
     weft_task_free(t);
     return 0;
@@ -672,7 +678,7 @@ static int group_in_scope(void *arg)
     weft_timeout_begin(0.02, &scope);
     weft_group *g;
     weft_group_new(&g);
-    weft_group_spawn(g, sleep_forever, NULL);
+    assert_int_equal(weft_group_spawn(g, sleep_forever, NULL, NULL), 0);
     int rc = weft_group_wait(g);
     weft_group_free(g);
     return weft_timeout_end(scope, rc);
@@ -680,7 +686,7 @@ static int group_in_scope(void *arg)
 
 static int body_group_in_timeout(void)
 {
-    weft_task *t = weft_spawn(group_in_scope, NULL);
+    weft_task *t = SPAWN(group_in_scope, NULL);
     assert_int_equal(weft_await(t), WEFT_ETIMEDOUT);
     weft_task_free(t);
     return 0;
@@ -696,11 +702,12 @@ static int body_group_freed_early(void)
 {
     weft_group *g;
     weft_group_new(&g);
-    weft_task *t = weft_group_spawn(g, sleep_forever, NULL);
+    weft_task *t = GROUP_SPAWN(g, sleep_forever, NULL);
     weft_sleep(0.001);
-    (void)t;
     weft_group_free(g); /* never waited: children cancelled and detached */
     weft_sleep(0.001);
+    assert_true(weft_task_cancelled(t)); /* our own handle is still valid */
+    weft_task_free(t);
     return 0;
 }
 
@@ -736,7 +743,7 @@ static int body_stress(void)
 {
     static weft_task *t[STRESS_N];
     for (int i = 0; i < STRESS_N; i++)
-        t[i] = weft_spawn(stress_task, (void *)(intptr_t)(next_rand() % 1000));
+        t[i] = SPAWN(stress_task, (void *)(intptr_t)(next_rand() % 1000));
     for (int round = 0; round < 5; round++) {
         for (int k = 0; k < STRESS_N / 10; k++)
             weft_cancel(t[next_rand() % STRESS_N]);

@@ -16,6 +16,7 @@
 
 #include "internal.h"
 #include "weft.h"
+#include "test_support.h"
 
 /* ------------------------------------------------------------ helpers */
 
@@ -82,8 +83,8 @@ static weft_task *leftover;
 static int start_ticker(void *arg)
 {
     (void)arg;
-    leftover = weft_spawn(ticker, NULL);
-    return leftover ? 1 : -ENOMEM;
+    leftover = SPAWN(ticker, NULL);
+    return 1;
 }
 
 static int sleep_a_bit(void *arg)
@@ -95,8 +96,8 @@ static int sleep_a_bit(void *arg)
 static void test_runner_reuses_loop(void **state)
 {
     (void)state;
-    weft_runner *r = weft_runner_new();
-    assert_non_null(r);
+    weft_runner *r;
+    assert_int_equal(weft_runner_new(&r), 0);
     weft_loop *loop = weft_runner_loop(r);
     assert_non_null(loop);
     background_ticks = 0;
@@ -120,7 +121,8 @@ static void test_runner_belongs_to_its_thread(void **state)
     (void)state;
     if (getenv("WEFT_TEST_NO_THREADS")) /* qemu-user 7.2 hangs in pthread_create */
         skip();
-    weft_runner *r = weft_runner_new();
+    weft_runner *r;
+    assert_int_equal(weft_runner_new(&r), 0);
     pthread_t th;
     void *res;
     pthread_create(&th, NULL, run_from_thread, r);
@@ -140,8 +142,12 @@ static void test_waits_outside_task(void **state)
     (void)state;
     assert_int_equal(weft_sleep(0.1), WEFT_ENOTASK);
     errno = 0;
-    assert_null(weft_spawn(return_arg, NULL));
-    assert_int_equal(-errno, WEFT_ENOTASK);
+    weft_task *t = (weft_task *)1;
+    assert_int_equal(weft_spawn(return_arg, NULL, &t), WEFT_ENOTASK);
+    assert_null(t);
+    assert_int_equal(weft_spawn(return_arg, NULL, NULL), WEFT_ENOTASK);
+    assert_int_equal(errno, 0); /* weft's codes are returned, never put in errno */
+    assert_int_equal(weft_runner_new(NULL), -EINVAL);
     assert_null(weft_current());
     assert_null(weft_loop_current());
     weft_timeout *scope = (weft_timeout *)1;
@@ -153,7 +159,7 @@ static void test_waits_outside_task(void **state)
 
 static int body_await_returns_code(void)
 {
-    weft_task *t = weft_spawn(return_arg, (void *)(intptr_t)-ENOENT);
+    weft_task *t = SPAWN(return_arg, (void *)(intptr_t)-ENOENT);
     assert_non_null(t);
     assert_int_equal(weft_task_state_of(t), WEFT_TASK_CREATED);
     assert_int_equal(weft_task_result(t), -EAGAIN);
@@ -180,10 +186,10 @@ static int await_shared(void *arg)
 
 static int body_many_awaiters(void)
 {
-    shared_target = weft_spawn(sleep_arg_ms, (void *)(intptr_t)20);
+    shared_target = SPAWN(sleep_arg_ms, (void *)(intptr_t)20);
     weft_task *w[5];
     for (int i = 0; i < 5; i++)
-        w[i] = weft_spawn(await_shared, NULL);
+        w[i] = SPAWN(await_shared, NULL);
     for (int i = 0; i < 5; i++) {
         assert_int_equal(weft_await(w[i]), 0);
         weft_task_free(w[i]);
@@ -207,12 +213,12 @@ static int await_self(void *arg)
 static int body_await_errors(void)
 {
     assert_int_equal(weft_await(NULL), -EINVAL);
-    weft_task *t = weft_spawn(await_self, NULL);
+    weft_task *t = SPAWN(await_self, NULL);
     assert_int_equal(weft_await(t), -EDEADLK);
     weft_task_free(t);
-    errno = 0;
-    assert_null(weft_spawn(NULL, NULL));
-    assert_int_equal(errno, EINVAL);
+    weft_task *none = (weft_task *)1;
+    assert_int_equal(weft_spawn(NULL, NULL, &none), -EINVAL);
+    assert_null(none);
     return 0;
 }
 
@@ -228,12 +234,12 @@ static int body_names_ids_current(void)
     assert_non_null(self);
     assert_int_equal(weft_task_state_of(self), WEFT_TASK_RUNNING);
     weft_task_opts opts = {.name = "worker", .stack_size = 64 * 1024};
-    weft_task *t = weft_spawn_opts(return_arg, NULL, &opts);
+    weft_task *t = SPAWN_OPTS(return_arg, NULL, &opts);
     assert_string_equal(weft_task_name(t), "worker");
     assert_int_equal(weft_task_set_name(t, "renamed"), 0);
     assert_string_equal(weft_task_name(t), "renamed");
     assert_int_equal(weft_task_set_name(t, NULL), -EINVAL);
-    weft_task *u = weft_spawn(return_arg, NULL);
+    weft_task *u = SPAWN(return_arg, NULL);
     assert_true(weft_task_id(u) > weft_task_id(t));
     char expect[32];
     snprintf(expect, sizeof expect, "Task-%llu", (unsigned long long)weft_task_id(u));
@@ -264,8 +270,8 @@ static int record_yield(void *arg)
 static int body_sleep_zero_yields(void)
 {
     order_n = 0;
-    weft_task *a = weft_spawn(record_yield, (void *)1);
-    weft_task *b = weft_spawn(record_yield, (void *)2);
+    weft_task *a = SPAWN(record_yield, (void *)1);
+    weft_task *b = SPAWN(record_yield, (void *)2);
     weft_await(a);
     weft_await(b);
     /* a runs until its yield, then b, then both resume in FIFO order */
@@ -288,8 +294,7 @@ static void test_sleep_zero_yields(void **state)
 static int body_sleeps_overlap(void)
 {
     double t0 = weft_time();
-    weft_task *t[2] = {weft_spawn(sleep_arg_ms, (void *)300),
-                       weft_spawn(sleep_arg_ms, (void *)300)};
+    weft_task *t[2] = {SPAWN(sleep_arg_ms, (void *)300), SPAWN(sleep_arg_ms, (void *)300)};
     assert_int_equal(weft_gather(t, 2, 0), 0);
     double dt = weft_time() - t0;
     assert_true(dt >= 0.29);
@@ -320,7 +325,7 @@ static int set_ran(void *arg)
 static int body_cancel_before_start(void)
 {
     ran_flag = 0;
-    weft_task *t = weft_spawn(set_ran, NULL);
+    weft_task *t = SPAWN(set_ran, NULL);
     assert_int_equal(weft_cancel(t), 1);
     assert_int_equal(weft_await(t), WEFT_ECANCELED);
     assert_int_equal(ran_flag, 0); /* never ran, as asyncio */
@@ -339,7 +344,7 @@ static void test_cancel_before_start(void **state)
 
 static int body_cancel_sleeping(void)
 {
-    weft_task *t = weft_spawn(sleep_forever, NULL);
+    weft_task *t = SPAWN(sleep_forever, NULL);
     weft_sleep(0.01);
     assert_int_equal(weft_task_state_of(t), WEFT_TASK_WAITING);
     assert_int_equal(weft_cancel(t), 1);
@@ -367,7 +372,7 @@ static int swallow_then_wait(void *arg)
 
 static int body_uncancel(void)
 {
-    weft_task *t = weft_spawn(swallow_then_wait, NULL);
+    weft_task *t = SPAWN(swallow_then_wait, NULL);
     weft_sleep(0.005);
     weft_cancel(t);
     assert_int_equal(weft_await(t), 7);
@@ -420,7 +425,7 @@ static int self_cancel(void *arg)
 
 static int body_self_cancel(void)
 {
-    weft_task *t = weft_spawn(self_cancel, NULL);
+    weft_task *t = SPAWN(self_cancel, NULL);
     assert_int_equal(weft_await(t), 0);
     weft_task_free(t);
     return 0;
@@ -441,8 +446,8 @@ static int await_inner(void *arg)
 
 static int body_cancel_propagates_through_await(void)
 {
-    inner_task = weft_spawn(sleep_forever, NULL);
-    weft_task *outer = weft_spawn(await_inner, NULL);
+    inner_task = SPAWN(sleep_forever, NULL);
+    weft_task *outer = SPAWN(await_inner, NULL);
     weft_sleep(0.01);
     weft_cancel(outer);
     assert_int_equal(weft_await(outer), WEFT_ECANCELED);
@@ -466,8 +471,8 @@ static int shield_inner(void *arg)
 
 static int body_shield(void)
 {
-    inner_task = weft_spawn(sleep_arg_ms, (void *)30);
-    weft_task *outer = weft_spawn(shield_inner, NULL);
+    inner_task = SPAWN(sleep_arg_ms, (void *)30);
+    weft_task *outer = SPAWN(shield_inner, NULL);
     weft_sleep(0.005);
     weft_cancel(outer);
     assert_int_equal(weft_await(outer), WEFT_ECANCELED);
@@ -475,7 +480,7 @@ static int body_shield(void)
     assert_int_equal(weft_await(inner_task), 0);
     weft_task_free(outer);
     weft_task_free(inner_task);
-    inner_task = weft_spawn(return_arg, (void *)9);
+    inner_task = SPAWN(return_arg, (void *)9);
     assert_int_equal(weft_shield(inner_task), 9);
     weft_task_free(inner_task);
     return 0;
@@ -489,7 +494,7 @@ static void test_shield(void **state)
 
 static int body_detached_task(void)
 {
-    weft_task *t = weft_spawn(sleep_arg_ms, (void *)10);
+    weft_task *t = SPAWN(sleep_arg_ms, (void *)10);
     weft_task_free(t); /* detached: freed when it ends (ASan checks) */
     weft_sleep(0.03);
     weft_task_free(NULL);
@@ -523,7 +528,7 @@ static int body_sleeps_with_io_handle_active(void)
     uv_poll_t poll;
     assert_int_equal(uv_poll_init(&loop->uv, &poll, fds[0]), 0);
     assert_int_equal(uv_poll_start(&poll, UV_READABLE, never_called), 0);
-    weft_task *t = weft_spawn(sleep_arg_ms, (void *)20);
+    weft_task *t = SPAWN(sleep_arg_ms, (void *)20);
     weft_sleep(0); /* t parks with the only timer */
     assert_int_equal(loop->timers.count, 1);
     uv_update_time(&loop->uv);
@@ -623,15 +628,15 @@ static void test_callback_cannot_wait(void **state)
 static int body_spawn_allocation_fails(void)
 {
     weft__fault_arm(WEFT__FAULT_ALLOC, 1);
-    errno = 0;
-    assert_null(weft_spawn(return_arg, NULL));
-    assert_int_equal(errno, ENOMEM);
+    weft_task *none = (weft_task *)1;
+    assert_int_equal(weft_spawn(return_arg, NULL, &none), -ENOMEM);
+    assert_null(none);
     weft_task_opts opts = {.name = "x"};
     weft__fault_arm(WEFT__FAULT_ALLOC, 2); /* the name's copy */
-    assert_null(weft_spawn_opts(return_arg, NULL, &opts));
+    assert_int_equal(weft_spawn_opts(return_arg, NULL, &opts, NULL), -ENOMEM);
     weft__fault_arm(WEFT__FAULT_ALLOC, 0);
     /* the program runs on */
-    weft_task *t = weft_spawn(return_arg, (void *)1);
+    weft_task *t = SPAWN(return_arg, (void *)1);
     assert_int_equal(weft_await(t), 1);
     weft_task_free(t);
     return 0;
@@ -646,11 +651,11 @@ static void test_spawn_allocation_fails(void **state)
 static int body_stack_mapping_fails(void)
 {
     weft_task_opts big = {.stack_size = 1024 * 1024}; /* not from the pool */
-    weft_task *t = weft_spawn_opts(return_arg, NULL, &big);
+    weft_task *t = SPAWN_OPTS(return_arg, NULL, &big);
     weft__fault_arm(WEFT__FAULT_STACK, 1);
     assert_int_equal(weft_await(t), WEFT_ESTACK);
     weft_task_free(t);
-    t = weft_spawn_opts(return_arg, (void *)3, &big);
+    t = SPAWN_OPTS(return_arg, (void *)3, &big);
     assert_int_equal(weft_await(t), 3);
     weft_task_free(t);
     return 0;
@@ -705,7 +710,7 @@ static int body_many_tasks(void)
     enum { N = 20000 };
     static weft_task *t[N];
     for (int i = 0; i < N; i++)
-        t[i] = weft_spawn(sleep_arg_ms, (void *)(intptr_t)(i % 7));
+        t[i] = SPAWN(sleep_arg_ms, (void *)(intptr_t)(i % 7));
     assert_int_equal(weft_gather(t, N, 0), 0);
     for (int i = 0; i < N; i++)
         weft_task_free(t[i]);

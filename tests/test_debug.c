@@ -23,6 +23,7 @@
 #include "internal.h"
 #include "log_capture.h"
 #include "weft.h"
+#include "test_support.h"
 
 /* ------------------------------------------------------------ helpers */
 
@@ -88,10 +89,10 @@ static int body_stats(void)
 {
     struct weft_loop_stats st;
     assert_int_equal(weft_loop_stats(NULL, NULL), -EINVAL);
-    weft_task *sleeper = weft_spawn(sleep_ms_task, (void *)(intptr_t)5000);
-    weft_task *forever = weft_spawn(forever_task, NULL);
-    weft_task *awaiter_target = weft_spawn(sleep_ms_task, (void *)(intptr_t)5000);
-    weft_task *fresh = weft_spawn(sleep_ms_task, (void *)(intptr_t)1);
+    weft_task *sleeper = SPAWN(sleep_ms_task, (void *)(intptr_t)5000);
+    weft_task *forever = SPAWN(forever_task, NULL);
+    weft_task *awaiter_target = SPAWN(sleep_ms_task, (void *)(intptr_t)5000);
+    weft_task *fresh = SPAWN(sleep_ms_task, (void *)(intptr_t)1);
     assert_int_equal(weft_loop_stats(NULL, &st), 0);
     assert_int_equal(st.tasks_alive, 5); /* main too */
     assert_int_equal(st.tasks_new, 4);
@@ -128,7 +129,8 @@ static void test_stats(void **state)
     struct weft_loop_stats st;
     assert_int_equal(weft_loop_stats(NULL, &st), WEFT_ENOTASK);
     RUN(body_stats);
-    weft_runner *r = weft_runner_new();
+    weft_runner *r;
+    assert_int_equal(weft_runner_new(&r), 0);
     assert_int_equal(weft_loop_stats(weft_runner_loop(r), &st), 0); /* between runs */
     assert_int_equal(st.tasks_alive, 0);
     weft_runner_free(r);
@@ -156,8 +158,8 @@ int awaits_task(void *arg)
 int gathers_two(void *arg)
 {
     (void)arg;
-    weft_task *t[2] = {weft_spawn(sleep_ms_task, (void *)(intptr_t)5000),
-                       weft_spawn(sleep_ms_task, (void *)(intptr_t)5000)};
+    weft_task *t[2] = {SPAWN(sleep_ms_task, (void *)(intptr_t)5000),
+                       SPAWN(sleep_ms_task, (void *)(intptr_t)5000)};
     int rc = weft_gather(t, 2, 0);
     weft_task_free(t[0]);
     weft_task_free(t[1]);
@@ -171,10 +173,12 @@ int groups_two(void *arg)
     int rc = weft_group_new(&g);
     if (rc != 0)
         return rc;
-    weft_group_spawn(g, sleep_ms_task, (void *)(intptr_t)5000);
+    rc = weft_group_spawn(g, sleep_ms_task, (void *)(intptr_t)5000, NULL);
     weft_task_opts opts = {.name = "group-child"};
-    weft_group_spawn_opts(g, sleep_ms_task, (void *)(intptr_t)5000, &opts);
-    rc = weft_group_wait(g);
+    if (rc == 0)
+        rc = weft_group_spawn_opts(g, sleep_ms_task, (void *)(intptr_t)5000, &opts, NULL);
+    int wrc = weft_group_wait(g);
+    rc = rc != 0 ? rc : wrc;
     weft_group_free(g);
     return rc;
 }
@@ -188,14 +192,14 @@ static int body_dump(void)
 {
     weft_task_opts opts = {.name = "sleeper"};
     int line = __LINE__ + 1;
-    weft_task *sleeper = weft_spawn_opts(sleep_ms_task, (void *)(intptr_t)5000, &opts);
-    weft_task *target = weft_spawn(sleep_ms_task, (void *)(intptr_t)5000);
-    weft_task *awaiter = weft_spawn(awaits_task, target);
-    weft_task *gatherer = weft_spawn(gathers_two, NULL);
-    weft_task *grouper = weft_spawn(groups_two, NULL);
-    weft_task *target2 = weft_spawn(sleep_ms_task, (void *)(intptr_t)5000);
-    weft_task *timed = weft_spawn(waits_for, target2);
-    weft_task *forever = weft_spawn(forever_task, NULL);
+    weft_task *sleeper = SPAWN_OPTS(sleep_ms_task, (void *)(intptr_t)5000, &opts);
+    weft_task *target = SPAWN(sleep_ms_task, (void *)(intptr_t)5000);
+    weft_task *awaiter = SPAWN(awaits_task, target);
+    weft_task *gatherer = SPAWN(gathers_two, NULL);
+    weft_task *grouper = SPAWN(groups_two, NULL);
+    weft_task *target2 = SPAWN(sleep_ms_task, (void *)(intptr_t)5000);
+    weft_task *timed = SPAWN(waits_for, target2);
+    weft_task *forever = SPAWN(forever_task, NULL);
     weft_task *all[] = {sleeper, target, awaiter, gatherer, grouper, target2, timed, forever};
     weft_sleep(0.01);
     char *text = dump_to_string();
@@ -244,7 +248,7 @@ static int body_dump_errors(void)
 {
     assert_int_equal(weft_tasks_dump(NULL), -EINVAL);
     assert_int_equal(weft_loop_tasks_dump(NULL, stderr), -EINVAL);
-    weft_task *t = weft_spawn(sleep_ms_task, (void *)(intptr_t)1);
+    weft_task *t = SPAWN(sleep_ms_task, (void *)(intptr_t)1);
     FILE *f = fopen("/dev/null", "w");
     weft__fault_arm(WEFT__FAULT_ALLOC, 1);
     assert_int_equal(weft_tasks_dump(f), -ENOMEM);
@@ -268,7 +272,8 @@ static void test_dump_errors(void **state)
 static void test_dump_between_runs(void **state)
 {
     (void)state;
-    weft_runner *r = weft_runner_new();
+    weft_runner *r;
+    assert_int_equal(weft_runner_new(&r), 0);
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
@@ -290,7 +295,7 @@ static int body_dump_on_signal(void)
     assert_int_equal(weft_dump_on_signal(NULL, SIGUSR2, f), -ENOMEM);
     weft__fault_arm(WEFT__FAULT_ALLOC, 0);
     assert_int_equal(weft_dump_on_signal(NULL, SIGUSR2, f), 0);
-    weft_task *t = weft_spawn(sleep_ms_task, (void *)(intptr_t)2000);
+    weft_task *t = SPAWN(sleep_ms_task, (void *)(intptr_t)2000);
     weft_sleep(0);
     kill(getpid(), SIGUSR2);
     for (int i = 0; i < 100 && ftell(f) == 0; i++)
@@ -335,7 +340,7 @@ static struct weft_loop_stats blocked_stats;
 static int body_blocked(void)
 {
     weft_task_opts opts = {.name = "sleepy"};
-    weft_task *t = weft_spawn_opts(blocks_in_sleep, NULL, &opts);
+    weft_task *t = SPAWN_OPTS(blocks_in_sleep, NULL, &opts);
     weft_await(t);
     weft_task_free(t);
     weft_loop_stats(NULL, &blocked_stats);
@@ -366,14 +371,14 @@ static void test_blocked_loop_report(void **state)
 static int body_one_report(void)
 {
     weft_set_block_threshold(weft_loop_current(), 0.03);
-    weft_task *t = weft_spawn(blocks_busy, (void *)(intptr_t)300);
+    weft_task *t = SPAWN(blocks_busy, (void *)(intptr_t)300);
     weft_await(t);
     weft_task_free(t);
-    t = weft_spawn(blocks_busy, (void *)(intptr_t)5); /* short: never reported */
+    t = SPAWN(blocks_busy, (void *)(intptr_t)5); /* short: never reported */
     weft_await(t);
     weft_task_free(t);
     weft_set_block_threshold(weft_loop_current(), 0);
-    t = weft_spawn(blocks_busy, (void *)(intptr_t)150);
+    t = SPAWN(blocks_busy, (void *)(intptr_t)150);
     weft_await(t);
     weft_task_free(t);
     struct weft_loop_stats st;
@@ -425,6 +430,7 @@ static void test_huge_threshold_is_never(void **state)
 /* ----------------------------------------------------------- debug mode */
 
 static weft_task *kept_handle;
+static weft_group *leaked_group;
 
 int fails_quietly(void *arg)
 {
@@ -436,15 +442,15 @@ static int body_leaks(void)
 {
     /* an error nobody reads: the handle is dropped while it runs */
     weft_task_opts o1 = {.name = "lost-error"};
-    weft_task_free(weft_spawn_opts(fails_quietly, NULL, &o1));
+    assert_int_equal(weft_spawn_opts(fails_quietly, NULL, &o1, NULL), 0); /* detached */
     /* an error read with weft_task_result: not reported */
-    weft_task *read = weft_spawn(fails_quietly, NULL);
+    weft_task *read = SPAWN(fails_quietly, NULL);
     /* a task nobody awaits, still pending at close */
     weft_task_opts o2 = {.name = "forgotten"};
-    weft_task_free(weft_spawn_opts(forever_task, NULL, &o2));
+    assert_int_equal(weft_spawn_opts(forever_task, NULL, &o2, NULL), 0);
     /* a handle the program never frees */
     weft_task_opts o3 = {.name = "kept"};
-    kept_handle = weft_spawn_opts(sleep_ms_task, (void *)(intptr_t)1, &o3);
+    kept_handle = SPAWN_OPTS(sleep_ms_task, (void *)(intptr_t)1, &o3);
     weft_await(kept_handle);
     weft_sleep(0.01);
     assert_int_equal(weft_task_result(read), -EIO);
@@ -460,7 +466,8 @@ static void test_debug_mode_leaks(void **state)
 {
     (void)state;
     capture_start(WEFT_LOG_WARN);
-    weft_runner *r = weft_runner_new();
+    weft_runner *r;
+    assert_int_equal(weft_runner_new(&r), 0);
     assert_int_equal(weft_loop_set_debug(weft_runner_loop(r), 1), 0);
     assert_int_equal(weft_runner_run(r, run_body, (void *)body_leaks), 0);
     weft_runner_free(r);
@@ -480,9 +487,9 @@ static void test_debug_mode_leaks(void **state)
 
 static int body_leaks_quiet(void)
 {
-    weft_task_free(weft_spawn(fails_quietly, NULL));
-    weft_task_free(weft_spawn(forever_task, NULL));
-    kept_handle = weft_spawn(sleep_ms_task, (void *)(intptr_t)1);
+    assert_int_equal(weft_spawn(fails_quietly, NULL, NULL), 0);
+    assert_int_equal(weft_spawn(forever_task, NULL, NULL), 0);
+    kept_handle = SPAWN(sleep_ms_task, (void *)(intptr_t)1);
     weft_sleep(0.01);
     return 0;
 }
@@ -498,6 +505,80 @@ static void test_no_reports_without_debug(void **state)
     capture_stop();
     assert_int_equal(cap_count, 0);
     weft_task_free(kept_handle);
+}
+
+/* A handle given back twice is reported (and the second free ignored)
+ * wherever the task is still alive: running, held by its group, or kept
+ * by debug mode after it was freed. */
+static int body_double_free(void)
+{
+    weft_task_opts o1 = {.name = "running-twice"};
+    weft_task *t = SPAWN_OPTS(sleep_ms_task, (void *)(intptr_t)20, &o1);
+    weft_task_free(t);
+    weft_task_free(t); /* still running: alive */
+    weft_group *g;
+    assert_int_equal(weft_group_new(&g), 0);
+    weft_task_opts o2 = {.name = "child-twice"};
+    weft_task *c = NULL;
+    assert_int_equal(weft_group_spawn_opts(g, sleep_ms_task, (void *)(intptr_t)1, &o2, &c), 0);
+    assert_int_equal(weft_group_wait(g), 0);
+    weft_task_free(c);
+    weft_task_free(c); /* the group still holds it */
+    weft_group_free(g);
+    weft_task_opts o3 = {.name = "ended-twice"};
+    weft_task *e = SPAWN_OPTS(sleep_ms_task, (void *)(intptr_t)1, &o3);
+    assert_int_equal(weft_await(e), 0);
+    weft_task_free(e);
+    weft_task_free(e); /* freed: debug mode keeps it to tell */
+    assert_int_equal(weft_sleep(0.05), 0);
+    return 0;
+}
+
+static void test_debug_mode_double_free(void **state)
+{
+    (void)state;
+    capture_start(WEFT_LOG_WARN);
+    weft_runner *r;
+    assert_int_equal(weft_runner_new(&r), 0);
+    assert_int_equal(weft_loop_set_debug(weft_runner_loop(r), 1), 0);
+    assert_int_equal(weft_runner_run(r, run_body, (void *)body_double_free), 0);
+    weft_runner_free(r);
+    capture_stop();
+    print_message("%s", cap_buf);
+    assert_int_equal(count_of(cap_buf, "handle was freed twice"), 3);
+    assert_non_null(
+        strstr(cap_buf, "[1 handle] task #2 \"running-twice\" (sleep_ms_task, spawned at"));
+    assert_non_null(strstr(cap_buf, "\"child-twice\" (sleep_ms_task, spawned at"));
+    assert_non_null(strstr(cap_buf, "\"ended-twice\" (sleep_ms_task, spawned at"));
+    assert_null(strstr(cap_buf, "never freed")); /* one free each was enough */
+}
+
+/* A group's child whose group is never freed is reported as such. */
+static int body_group_never_freed(void)
+{
+    weft_group *g;
+    assert_int_equal(weft_group_new(&g), 0);
+    weft_task_opts o = {.name = "orphan"};
+    assert_int_equal(weft_group_spawn_opts(g, sleep_ms_task, (void *)(intptr_t)1, &o, NULL), 0);
+    assert_int_equal(weft_group_wait(g), 0);
+    leaked_group = g; /* not freed before the loop closes: on purpose */
+    return 0;
+}
+
+static void test_debug_mode_group_never_freed(void **state)
+{
+    (void)state;
+    capture_start(WEFT_LOG_WARN);
+    weft_runner *r;
+    assert_int_equal(weft_runner_new(&r), 0);
+    assert_int_equal(weft_loop_set_debug(weft_runner_loop(r), 1), 0);
+    assert_int_equal(weft_runner_run(r, run_body, (void *)body_group_never_freed), 0);
+    weft_runner_free(r);
+    capture_stop();
+    print_message("%s", cap_buf);
+    assert_non_null(strstr(cap_buf, "\"orphan\" (sleep_ms_task, spawned at"));
+    assert_non_null(strstr(cap_buf, "is a child of a group never freed (weft_group_free)"));
+    weft_group_free(leaked_group); /* its children have ended: this only drops references */
 }
 
 /* ------------------------------------------------------- stack overflow */
@@ -523,7 +604,7 @@ static int overflow_main(void *arg)
 {
     (void)arg;
     weft_task_opts opts = {.name = "deep", .stack_size = 32 * 1024};
-    weft_task *t = weft_spawn_opts(overflows, NULL, &opts);
+    weft_task *t = SPAWN_OPTS(overflows, NULL, &opts);
     return weft_await(t);
 }
 
@@ -567,16 +648,17 @@ static void test_stack_overflow_report(void **state)
 static int body_sites(void)
 {
     int line = __LINE__ + 1;
-    weft_task *t = weft_spawn(sleep_ms_task, NULL);
+    weft_task *t = SPAWN(sleep_ms_task, NULL);
     assert_non_null(strstr(t->site_file, "test_debug.c"));
     assert_int_equal(t->site_line, line);
-    weft_task *plain = (weft_spawn)(sleep_ms_task, NULL); /* the function: no site */
+    weft_task *plain;
+    assert_int_equal((weft_spawn)(sleep_ms_task, NULL, &plain), 0); /* the function: no site */
     assert_null(plain->site_file);
     weft_gather((weft_task *[]){t, plain}, 2, 0);
     weft_task_free(t);
     weft_task_free(plain);
-    weft_task *(*fp)(weft_fn, void *) = weft_spawn; /* still a function to point at */
-    t = fp(sleep_ms_task, NULL);
+    int (*fp)(weft_fn, void *, weft_task **) = weft_spawn; /* still a function to point at */
+    assert_int_equal(fp(sleep_ms_task, NULL, &t), 0);
     weft_await(t);
     weft_task_free(t);
     return 0;
@@ -604,6 +686,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_huge_threshold_is_never),
         cmocka_unit_test(test_debug_mode_leaks),
         cmocka_unit_test(test_no_reports_without_debug),
+        cmocka_unit_test(test_debug_mode_double_free),
+        cmocka_unit_test(test_debug_mode_group_never_freed),
         cmocka_unit_test(test_stack_overflow_report),
         cmocka_unit_test(test_spawn_sites),
     };

@@ -19,6 +19,7 @@
 #include <valgrind/valgrind.h>
 #endif
 #include "weft.h"
+#include "test_support.h"
 
 static int add_one(void *arg)
 {
@@ -113,7 +114,7 @@ typedef struct parallel {
 static int main_parallel(void *arg)
 {
     parallel *p = arg;
-    weft_task *t[2] = {weft_spawn(to_thread_task, &p->secs), weft_spawn(to_thread_task, &p->secs)};
+    weft_task *t[2] = {SPAWN(to_thread_task, &p->secs), SPAWN(to_thread_task, &p->secs)};
     double t0 = weft_time();
     int rc = weft_gather(t, 2, 0);
     p->took = weft_time() - t0;
@@ -186,8 +187,8 @@ static int main_cancel(void *arg)
     assert_int_equal(weft_executor_new(1, &ex), 0);
     static slow running, queued;
     void *a1[2] = {ex, &running}, *a2[2] = {ex, &queued};
-    weft_task *t1 = weft_spawn(submit_slow, a1);
-    weft_task *t2 = weft_spawn(submit_slow, a2); /* queued behind t1's: one thread */
+    weft_task *t1 = SPAWN(submit_slow, a1);
+    weft_task *t2 = SPAWN(submit_slow, a2); /* queued behind t1's: one thread */
     while (!atomic_load(&running.started))
         assert_int_equal(weft_sleep(0.005), 0);
     double t0 = weft_time();
@@ -223,7 +224,7 @@ static slow late;
 static int main_leave_job_running(void *arg)
 {
     void **a = arg;
-    weft_task *t = weft_spawn(submit_slow, a);
+    weft_task *t = SPAWN(submit_slow, a);
     while (!atomic_load(&late.started))
         weft_sleep(0.005);
     weft_task_free(t); /* weft_run cancels it at the end */

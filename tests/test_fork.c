@@ -37,8 +37,8 @@ static int fork_in_task(void *arg)
         int code = 0;
         if (weft_sleep(0) != WEFT_EFORKED)
             code |= 1;
-        errno = 0;
-        if (weft_spawn(noop, NULL) != NULL || errno != -WEFT_EFORKED)
+        weft_task *t = NULL;
+        if (weft_spawn(noop, NULL, &t) != WEFT_EFORKED || t != NULL)
             code |= 2;
         if (!weft__loop_forked(weft__loop_current()))
             code |= 4;

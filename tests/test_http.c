@@ -16,6 +16,7 @@
 #include "http_internal.h"
 #include "http_server.c"
 #include "weft.h"
+#include "test_support.h"
 
 typedef struct ctx {
     http_server *srv;
@@ -284,7 +285,7 @@ static int concurrent_body(ctx *c)
     weft_task *t[N];
     double t0 = weft_time();
     for (int i = 0; i < N; i++)
-        assert_non_null(t[i] = weft_spawn(one_get, NULL));
+        assert_non_null(t[i] = SPAWN(one_get, NULL));
     assert_int_equal(weft_gather(t, N, 0), 0);
     double dt = weft_time() - t0;
     assert_true(dt >= 0.19 && dt < 1.5); /* concurrent, not 50 x 0.2 s */
@@ -312,7 +313,7 @@ static int limits_body(ctx *c)
     weft_task *t[10];
     double t0 = weft_time();
     for (int i = 0; i < 10; i++)
-        t[i] = weft_spawn(one_get, NULL);
+        t[i] = SPAWN(one_get, NULL);
     assert_int_equal(weft_gather(t, 10, 0), 0);
     double dt = weft_time() - t0;
     assert_true(dt >= 0.95 && dt < 2.5); /* 5 rounds of 0.2 s */

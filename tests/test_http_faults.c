@@ -23,6 +23,7 @@
 
 #include "http_internal.h"
 #include "http_server.c"
+#include "test_support.h"
 
 typedef struct ctx {
     http_server *srv;
@@ -186,7 +187,7 @@ static int cancel_body(ctx *c)
     for (int i = 0; i < 3; i++) {
         c->path = paths[i];
         c->resp = NULL;
-        weft_task *t = weft_spawn(request_task, c);
+        weft_task *t = SPAWN(request_task, c);
         weft_sleep(0.3);
         assert_false(weft_task_done(t));
         double t0 = weft_time();
@@ -245,7 +246,7 @@ static int session_free_body(ctx *c)
     weft_http_session *s = NULL;
     assert_int_equal(weft_http_session_new(&o, &s), 0);
     ctx c2 = {.s = s, .path = "/?never=1"};
-    weft_task *t = weft_spawn(request_task, &c2);
+    weft_task *t = SPAWN(request_task, &c2);
     weft_http_req req = {.url = "/?len=1000&chunk=100&slow=0.1", .stream = 1};
     weft_http_response *r = NULL;
     assert_int_equal(weft_http_request(s, &req, &r), 0);

@@ -31,6 +31,7 @@
 #include "log_capture.h"
 #include "net_test.h"
 #include "weft.h"
+#include "test_support.h"
 
 /* ------------------------------------------------------------ helpers */
 
@@ -164,7 +165,7 @@ static int t_bulk(void *arg)
     weft_net_opts o = {.read_buffer = 4096, .write_high = 8192, .write_low = 1024};
     serve_local(c, bulk_handler, &o);
     assert_int_equal(weft_tcp_connect("localhost", c->port, &o, &c->client), 0);
-    weft_task *r = weft_spawn(bulk_reader, c);
+    weft_task *r = SPAWN(bulk_reader, c);
     static char out[1 << 20];
     for (size_t i = 0; i < sizeof out; i++)
         out[i] = (char)(i * 7);
@@ -735,7 +736,7 @@ static int t_close_cancelled(void *arg)
     serve_local(c, stubborn_handler, NULL);
     weft_stream *a = dial(c);
     WAIT_UNTIL(c->handler_runs == 1);
-    weft_task *t = weft_spawn(closer, c);
+    weft_task *t = SPAWN(closer, c);
     weft_sleep(0.05);
     weft_cancel(t);
     assert_int_equal(weft_await(t), WEFT_ECANCELED);
@@ -766,7 +767,7 @@ static int t_cancel_waits(void *arg)
     serve_local(c, echo_handler, NULL);
     c->client = dial(c);
     /* read */
-    weft_task *r = weft_spawn(reader_task, c);
+    weft_task *r = SPAWN(reader_task, c);
     weft_sleep(0.02);
     weft_cancel(r);
     assert_int_equal(weft_await(r), WEFT_ECANCELED);
@@ -776,7 +777,7 @@ static int t_cancel_waits(void *arg)
     char buf[8];
     assert_int_equal(weft_stream_readline(c->client, buf, sizeof buf), 3);
     /* two readers at once */
-    r = weft_spawn(reader_task, c);
+    r = SPAWN(reader_task, c);
     weft_sleep(0.01);
     assert_int_equal(weft_stream_read(c->client, buf, 1), -EBUSY);
     /* closing the stream releases a parked reader */
@@ -947,7 +948,7 @@ static int t_udp(void *arg)
     weft_timeout_begin(0.05, &to);
     int rc = weft_udp_recv_from(a, buf, sizeof buf, NULL);
     assert_int_equal(weft_timeout_end(to, rc), WEFT_ETIMEDOUT);
-    weft_task *t = weft_spawn(udp_receiver, a);
+    weft_task *t = SPAWN(udp_receiver, a);
     weft_sleep(0.01);
     weft_udp_close(a);
     assert_int_equal(weft_await(t), WEFT_ECLOSED);

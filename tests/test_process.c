@@ -15,6 +15,7 @@
 
 #include "internal.h"
 #include "weft.h"
+#include "test_support.h"
 
 static int count_fds(void)
 {
@@ -103,7 +104,7 @@ static int main_big(void *arg)
     for (int i = 0; i < BIG; i++)
         in[i] = (char)('a' + i % 26);
     assert_int_equal(weft_process_spawn(&o, &b.p), 0);
-    weft_task *r = weft_spawn(big_reader, &b);
+    weft_task *r = SPAWN(big_reader, &b);
     assert_int_equal(weft_process_write(b.p, in, BIG), 0);
     assert_int_equal(weft_process_close_stdin(b.p), 0);
     assert_int_equal(weft_await(r), 0);
@@ -199,7 +200,7 @@ static int main_never_exits(void *arg)
 
     /* A read that would wait forever, cancelled. */
     reader_arg ra = {.p = p};
-    weft_task *t = weft_spawn(blocked_reader, &ra);
+    weft_task *t = SPAWN(blocked_reader, &ra);
     assert_int_equal(weft_sleep(0.01), 0);
     weft_cancel(t);
     weft_await(t);
@@ -267,7 +268,7 @@ static int main_cancel_write(void *arg)
     weft_process_opts o = {.argv = argv, .stdio = {WEFT_STDIO_PIPE, 0, 0}};
     writer_arg a = {0};
     assert_int_equal(weft_process_spawn(&o, &a.p), 0);
-    weft_task *t = weft_spawn(big_writer, &a);
+    weft_task *t = SPAWN(big_writer, &a);
     assert_int_equal(weft_sleep(0.02), 0);
     double t0 = weft_time();
     weft_cancel(t);

@@ -17,6 +17,7 @@
 
 #include "internal.h"
 #include "weft.h"
+#include "test_support.h"
 
 static int upper(const void *in, size_t len, void **out, size_t *out_len)
 {
@@ -142,7 +143,7 @@ static int main_pool(void *arg)
 
     /* Cancelled while its worker computes: returns at once. */
     job_arg j = {.pool = pool, .name = "spins", .timeout = WEFT_FOREVER};
-    weft_task *t = weft_spawn(run_job, &j);
+    weft_task *t = SPAWN(run_job, &j);
     assert_int_equal(weft_sleep(0.02), 0);
     weft_cancel(t);
     weft_await(t);
@@ -155,7 +156,7 @@ static int main_pool(void *arg)
     weft_task *ts[4];
     for (int i = 0; i < 4; i++) {
         js[i] = (job_arg){.pool = pool, .name = "slow", .timeout = 5.0};
-        ts[i] = weft_spawn(run_job, &js[i]);
+        ts[i] = SPAWN(run_job, &js[i]);
     }
     assert_int_equal(weft_gather(ts, 4, 0), 0);
     for (int i = 0; i < 4; i++) {

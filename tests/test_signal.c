@@ -13,6 +13,7 @@
 
 #include "internal.h"
 #include "weft.h"
+#include "test_support.h"
 
 static int wait_usr1(void *arg)
 {
@@ -29,9 +30,9 @@ static int sleeper(void *arg)
 static int main_signal(void *arg)
 {
     (void)arg;
-    weft_task *w1 = weft_spawn(wait_usr1, NULL);
-    weft_task *w2 = weft_spawn(wait_usr1, NULL);
-    weft_task *s = weft_spawn(sleeper, NULL);
+    weft_task *w1 = SPAWN(wait_usr1, NULL);
+    weft_task *w2 = SPAWN(wait_usr1, NULL);
+    weft_task *s = SPAWN(sleeper, NULL);
     assert_int_equal(weft_sleep(0.01), 0); /* all three are waiting */
     double t0 = weft_time();
     kill(getpid(), SIGUSR1);
@@ -40,7 +41,7 @@ static int main_signal(void *arg)
     assert_true(weft_time() - t0 < 0.5);
     assert_int_equal(weft_await(s), 0); /* a signal does not disturb other waits */
 
-    weft_task *c = weft_spawn(wait_usr1, NULL);
+    weft_task *c = SPAWN(wait_usr1, NULL);
     assert_int_equal(weft_sleep(0.01), 0);
     weft_cancel(c);
     assert_int_equal(weft_await(c), WEFT_ECANCELED);

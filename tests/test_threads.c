@@ -16,6 +16,7 @@
 
 #include "internal.h"
 #include "weft.h"
+#include "test_support.h"
 
 static int job_value(void *arg)
 {
@@ -317,8 +318,8 @@ static void test_submit_races_shutdown(void **state)
 static void test_closed_runner_fails_pending(void **state)
 {
     (void)state;
-    weft_runner *runner = weft_runner_new();
-    assert_non_null(runner);
+    weft_runner *runner;
+    assert_int_equal(weft_runner_new(&runner), 0);
     weft_cfuture *cf[3];
     for (int i = 0; i < 3; i++)
         assert_int_equal(weft_submit(weft_runner_loop(runner), job_value, (void *)1, &cf[i]), 0);
@@ -361,7 +362,7 @@ static int main_await_other_loop(void *arg)
     weft_loop_thread *lt = arg;
     weft_loop *other = weft_loop_thread_loop(lt);
     atomic_store(&ticks, 0);
-    weft_task *tick = weft_spawn(ticker, NULL);
+    weft_task *tick = SPAWN(ticker, NULL);
     weft_cfuture *cf;
     assert_int_equal(weft_submit(other, job_sleep_then, (void *)7, &cf), 0);
     assert_int_equal(weft_cfuture_await(cf), 7); /* parks only this task */
@@ -372,7 +373,7 @@ static int main_await_other_loop(void *arg)
     /* Cancelling the awaiter returns at once and cancels the future. */
     await_arg a = {.other = other};
     assert_int_equal(weft_submit(other, job_forever, NULL, &a.cf), 0);
-    weft_task *t = weft_spawn(awaiter, &a);
+    weft_task *t = SPAWN(awaiter, &a);
     assert_int_equal(weft_sleep(0.01), 0);
     weft_cancel(t);
     assert_int_equal(weft_await(t), 0);

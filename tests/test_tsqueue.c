@@ -18,6 +18,7 @@
 #include "fault.h"
 #include "internal.h"
 #include "weft.h"
+#include "test_support.h"
 
 static double now_s(void)
 {
@@ -176,7 +177,7 @@ static int main_same_loop(void *arg)
 {
     (void)arg;
     long long sum = 0;
-    weft_task *c = weft_spawn(same_loop_consumer, &sum);
+    weft_task *c = SPAWN(same_loop_consumer, &sum);
     for (int i = 1; i <= 1000; i++)
         if (weft_tsqueue_put(g_q, (void *)(intptr_t)i, WEFT_FOREVER) != 0)
             return -1;
@@ -405,7 +406,7 @@ static int main_cancel_race(void *arg)
     unsigned seed = 7;
     int bad = 0;
     for (int round = 1; round <= RACE_ITEMS; round++) {
-        weft_task *c = weft_spawn(race_consumer, r);
+        weft_task *c = SPAWN(race_consumer, r);
         weft_sleep(0); /* it runs and parks (or takes a leftover item) */
         atomic_store(&r->go, round);
         /* Every other round, cancel once the put has started. */
@@ -458,7 +459,7 @@ static int main_cancel_simple(void *arg)
     if (weft_tsqueue_new(&q, 1) != 0)
         return -1;
     int rc = 0;
-    weft_task *g = weft_spawn(task_get_forever, q);
+    weft_task *g = SPAWN(task_get_forever, q);
     weft_sleep(0.01);
     weft_cancel(g);
     if (weft_await(g) != WEFT_ECANCELED)
@@ -466,7 +467,7 @@ static int main_cancel_simple(void *arg)
     weft_task_free(g);
     if (weft_tsqueue_put_nowait(q, (void *)1) != 0 || weft_tsqueue_size(q) != 1)
         rc = -3; /* the item went to the queue, not to the gone getter */
-    weft_task *p = weft_spawn(task_put_forever, q);
+    weft_task *p = SPAWN(task_put_forever, q);
     weft_sleep(0.01);
     weft_cancel(p);
     if (weft_await(p) != WEFT_ECANCELED)

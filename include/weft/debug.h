@@ -27,17 +27,19 @@
  * the functions of the same names stay exported (take their address, or
  * call them with the name in parentheses, or define WEFT_NO_SITE_MACROS
  * before including weft.h). */
-WEFT_API weft_task *weft_spawn_at(weft_fn fn, void *arg, const weft_task_opts *opts,
-                                  const char *file, int line);
-WEFT_API weft_task *weft_group_spawn_at(weft_group *group, weft_fn fn, void *arg,
-                                        const weft_task_opts *opts, const char *file, int line);
+WEFT_API int weft_spawn_at(weft_fn fn, void *arg, const weft_task_opts *opts, const char *file,
+                           int line, weft_task **out);
+WEFT_API int weft_group_spawn_at(weft_group *group, weft_fn fn, void *arg,
+                                 const weft_task_opts *opts, const char *file, int line,
+                                 weft_task **out);
 #ifndef WEFT_NO_SITE_MACROS
-#define weft_spawn(fn, arg)            weft_spawn_at((fn), (arg), NULL, __FILE__, __LINE__)
-#define weft_spawn_opts(fn, arg, opts) weft_spawn_at((fn), (arg), (opts), __FILE__, __LINE__)
-#define weft_group_spawn(group, fn, arg)                                                           \
-    weft_group_spawn_at((group), (fn), (arg), NULL, __FILE__, __LINE__)
-#define weft_group_spawn_opts(group, fn, arg, opts)                                                \
-    weft_group_spawn_at((group), (fn), (arg), (opts), __FILE__, __LINE__)
+#define weft_spawn(fn, arg, out) weft_spawn_at((fn), (arg), NULL, __FILE__, __LINE__, (out))
+#define weft_spawn_opts(fn, arg, opts, out)                                                        \
+    weft_spawn_at((fn), (arg), (opts), __FILE__, __LINE__, (out))
+#define weft_group_spawn(group, fn, arg, out)                                                      \
+    weft_group_spawn_at((group), (fn), (arg), NULL, __FILE__, __LINE__, (out))
+#define weft_group_spawn_opts(group, fn, arg, opts, out)                                           \
+    weft_group_spawn_at((group), (fn), (arg), (opts), __FILE__, __LINE__, (out))
 #endif
 
 /* ---------------------------------------------------------- statistics */

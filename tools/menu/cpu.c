@@ -141,9 +141,8 @@ static int cpu_weft_main(void *arg)
     cpu_weft *m = arg;
     weft_task *t[NJOBS] = {NULL};
     int rc = 0;
-    for (int i = 0; i < NJOBS; i++)
-        if ((t[i] = weft_spawn(m->fn, &m->w[i])) == NULL)
-            rc = -errno;
+    for (int i = 0; i < NJOBS && rc == 0; i++)
+        rc = weft_spawn(m->fn, &m->w[i], &t[i]);
     if (rc == 0)
         rc = weft_gather(t, NJOBS, 0);
     for (int i = 0; i < NJOBS; i++) {

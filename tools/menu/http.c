@@ -211,10 +211,8 @@ static int http_tasks_main(void *arg)
     weft_task *tasks[HTTP_REQUESTS];
     size_t n = 0;
     for (; n < HTTP_REQUESTS; n++)
-        if ((tasks[n] = weft_spawn(one_request, h)) == NULL) {
-            rc = -errno;
+        if ((rc = weft_spawn(one_request, h, &tasks[n])) != 0)
             break;
-        }
     int grc = weft_gather(tasks, n, WEFT_RETURN_EXCEPTIONS);
     for (size_t i = 0; i < n; i++)
         weft_task_free(tasks[i]);

@@ -163,8 +163,8 @@ static int io_weft_main(void *arg)
     int rc = 0;
     for (int i = 0; i < 2; i++) {
         m->w[i] = (io_task){.times = &m->times, .env = m->env};
-        if ((t[i] = weft_spawn(io_task_main, &m->w[i])) == NULL)
-            rc = -errno;
+        if (rc == 0)
+            rc = weft_spawn(io_task_main, &m->w[i], &t[i]);
     }
     if (rc == 0)
         rc = weft_gather(t, 2, 0);
@@ -286,8 +286,12 @@ static int race_weft_main(void *arg)
     for (int round = 0; round < r->rounds; round++) {
         int times = 0;
         race_task w[2] = {{.times = &times}, {.times = &times}};
-        weft_task *t[2] = {weft_spawn(race_task_main, &w[0]), weft_spawn(race_task_main, &w[1])};
-        int rc = (t[0] == NULL || t[1] == NULL) ? -ENOMEM : weft_gather(t, 2, 0);
+        weft_task *t[2] = {NULL, NULL};
+        int rc = weft_spawn(race_task_main, &w[0], &t[0]);
+        if (rc == 0)
+            rc = weft_spawn(race_task_main, &w[1], &t[1]);
+        if (rc == 0)
+            rc = weft_gather(t, 2, 0);
         for (int i = 0; i < 2; i++) {
             if (t[i] != NULL) {
                 weft_cancel(t[i]);

@@ -1,0 +1,25 @@
+/* test_support.h: what every test file may share. Include after cmocka.h
+ * and weft.h. */
+#ifndef WEFT_TEST_SUPPORT_H
+#define WEFT_TEST_SUPPORT_H
+
+/* Spawns on the current loop and fails the test if that fails; the value
+ * is the handle, the caller's to free. Macros, so that the spawn site the
+ * debugging aids record is the test's own line. */
+#define SPAWN_OPTS(fn, arg, opts)                                                                  \
+    ({                                                                                             \
+        weft_task *spawned_ = NULL;                                                                \
+        assert_int_equal(weft_spawn_opts((fn), (arg), (opts), &spawned_), 0);                      \
+        spawned_;                                                                                  \
+    })
+#define SPAWN(fn, arg) SPAWN_OPTS((fn), (arg), NULL)
+
+/* The same for a task group's child (the caller gets its own handle). */
+#define GROUP_SPAWN(group, fn, arg)                                                                \
+    ({                                                                                             \
+        weft_task *spawned_ = NULL;                                                                \
+        assert_int_equal(weft_group_spawn((group), (fn), (arg), &spawned_), 0);                    \
+        spawned_;                                                                                  \
+    })
+
+#endif
