@@ -154,8 +154,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argc;
     (void)argv;
     model_name = "fuzz_tls_server";
-    runner = weft_runner_new();
-    if (runner == NULL || weft_runner_run(runner, start, NULL) != 0) {
+    if (weft_runner_new(&runner) != 0 || weft_runner_run(runner, start, NULL) != 0) {
         fprintf(stderr, "fuzz_tls_server: cannot start the servers\n");
         abort();
     }

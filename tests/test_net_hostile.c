@@ -23,6 +23,7 @@
 #include "internal.h"
 #include "log_capture.h"
 #include "net_test.h"
+#include "test_support.h"
 #include "weft.h"
 #ifdef WEFT_HAVE_TLS
 #include "test_cert.h"
@@ -133,7 +134,7 @@ static int t_slowloris(void *arg)
     serve(h, line_echo, &o);
     weft_task *crowd[LORIS];
     for (int i = 0; i < LORIS; i++)
-        crowd[i] = weft_spawn(loris, h);
+        crowd[i] = SPAWN(loris, h);
     WAIT_UNTIL(weft_server_live(h->srv) == LORIS);
 
     /* An honest client, queued behind the crowd. */
@@ -228,7 +229,7 @@ static int t_flood(void *arg)
     weft_task *t[NPEERS];
     for (int i = 0; i < NPEERS; i++) {
         f[i] = (flooder){.h = h};
-        t[i] = weft_spawn(flood, &f[i]);
+        t[i] = SPAWN(flood, &f[i]);
     }
     size_t most = 0, rss_most = 0;
     long pushed = 0;
