@@ -387,13 +387,15 @@ static int tls_new(weft_stream *transport, weft_tls_ctx *ctx, tls_stream **out)
     tls_stream *t = weft__calloc(1, sizeof *t);
     if (t == NULL)
         return -ENOMEM;
-    int rc = weft__stream_init(&t->s, &tls_ops, NULL);
+    /* The transport's read options hold for the plaintext: its buffer size
+     * and limit here, its read timeout below. */
+    weft_net_opts o = {.read_buffer = transport->rcap, .read_limit = transport->rlimit};
+    int rc = weft__stream_init(&t->s, &tls_ops, &o);
     if (rc != 0) {
         free(t);
         return rc;
     }
     t->s.loop = transport->loop;
-    t->s.rlimit = transport->rlimit; /* the transport's options hold for the plaintext */
     t->s.rtimeout = transport->rtimeout;
     t->inner = transport;
     t->ssl = SSL_new(ctx->ctx);
