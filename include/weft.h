@@ -45,7 +45,8 @@ extern "C" {
     X(ECLOSED, -30005, "object is closed or shutting down")                                        \
     X(ESHUTDOWN, -30006, "queue is shut down")                                                     \
     X(EBROKEN, -30007, "barrier is broken")                                                        \
-    X(ELIMIT, -30008, "limit overrun: separator not found within the limit")                       \
+    X(ELIMIT, -30008,                                                                              \
+      "limit overrun: more data than the limit allows (or no separator within it)")                \
     X(EINCOMPLETE, -30009, "stream ended before the requested bytes arrived")                      \
     X(EFORKED, -30010, "loop used in a child process after fork()")                                \
     X(ESTACK, -30011,                                                                              \
@@ -58,7 +59,11 @@ extern "C" {
     X(EREDIRECTS, -30016, "too many redirects")                                                    \
     X(EINTERRUPTED, -30017, "interrupted by SIGINT (Ctrl-C)")                                      \
     X(ENONAME, -30030, "host name not found (DNS)")                                                \
-    X(EDNS, -30031, "name resolution failed")
+    X(EDNS, -30031, "name resolution failed")                                                      \
+    X(ECONNLOST, -30040, "connection lost: a request in flight may or may not have been done")     \
+    X(EPROTOCOL, -30041, "protocol error: the peer sent a malformed message")                      \
+    X(EREDIS, -30042, "the Redis server replied with an error")                                    \
+    X(EAUTH, -30043, "authentication refused by the server")
 
 enum weft_errno {
 #define WEFT_ERR_ENUM_(name, value, text) WEFT_##name = (value),
@@ -259,6 +264,7 @@ WEFT_API void weft_group_free(weft_group *group);
 #include "weft/debug.h"
 #include "weft/net.h"
 #include "weft/http.h"
+#include "weft/redis.h"
 
 #ifdef __cplusplus
 }

@@ -10,8 +10,9 @@ set -eu
 
 [ "${WEFT_SKIP_DEPS:-0}" = 1 ] && exit 0
 
-# nginx-light: the HTTP/2 test's server (tests/test_http2.c).
-base="build-essential cmake pkg-config libuv1-dev libcmocka-dev libssl-dev libcurl4-openssl-dev valgrind nginx-light"
+# nginx-light: the HTTP/2 test's server (tests/test_http2.c); redis-server:
+# the Redis client's tests (tests/test_redis*.c) and bench.
+base="build-essential cmake pkg-config libuv1-dev libcmocka-dev libssl-dev libcurl4-openssl-dev libhiredis-dev valgrind nginx-light redis-server"
 pkgs=""
 for group in "$@"; do
     case "$group" in

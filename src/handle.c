@@ -1,5 +1,5 @@
 /* handle: loop.call_soon / call_later / call_at. A handle is a callback in
- * the ready queue or the timer heap. The loop holds one reference while it
+ * the ready queue or the loop's timers. The loop holds one reference while it
  * is scheduled, the caller one if it asked for the handle. */
 #include <errno.h>
 #include <stdlib.h>
@@ -76,12 +76,10 @@ static int schedule(weft_loop *loop, bool soon, uint64_t when, weft_cb cb, void 
     h->state = H_SCHEDULED;
     h->refs = out ? 2 : 1;
     weft__timer_init(&h->timer, handle_timer_fired);
-    if (soon) {
+    if (soon)
         weft__ready_push(loop, &h->run);
-    } else if (weft__timer_start(loop, &h->timer, when) != 0) {
-        free(h);
-        return -ENOMEM;
-    }
+    else
+        weft__timer_start(loop, &h->timer, when);
     weft__list_push_back(&loop->handles, &h->link);
     if (out)
         *out = h;
@@ -120,7 +118,7 @@ int weft_handle_cancel(weft_handle *h)
         return rc;
     h->state = H_CANCELLED;
     weft__list_remove(&h->link);
-    if (weft__timer_armed(&h->timer)) { /* out of the heap: the loop's reference goes */
+    if (weft__timer_armed(&h->timer)) { /* disarmed: the loop's reference goes */
         weft__timer_stop(h->loop, &h->timer);
         handle_unref(h);
     }

@@ -227,29 +227,23 @@ static curl_socket_t opensocket_cb(void *clientp, curlsocktype purpose, struct c
 
 /* ------------------------------------------------------------- timer */
 
-/* While transfers run, the session's timer stays in the loop's heap (parked
- * far away when libcurl wants none), so that re-arming it only moves it and
- * cannot fail: a timer callback returning -1 kills libcurl's multi handle. */
-#define FAR_AWAY (UINT64_MAX / 2)
-
-/* CURLMOPT_TIMERFUNCTION: only arms our timer; libcurl runs when it fires. */
+/* CURLMOPT_TIMERFUNCTION: only arms our timer; libcurl runs when it fires.
+ * Arming cannot fail, so this never returns the -1 that would kill
+ * libcurl's whole multi handle. */
 static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
 {
     (void)multi;
     weft_http_session *s = userp;
     if (timeout_ms < 0) {
-        if (s->timer_err)
-            return 0;
-        if (s->active > 0)
-            weft__timer_start(s->loop, &s->timer, FAR_AWAY);
-        else
+        if (!s->timer_err)
             weft__timer_stop(s->loop, &s->timer);
         return 0;
     }
     uint64_t when = weft__now_ns() + (uint64_t)timeout_ms * 1000000u;
     if (s->timer_err && weft__timer_armed(&s->timer) && s->timer.when < when)
         return 0;
-    return weft__timer_start(s->loop, &s->timer, when) == 0 ? 0 : -1;
+    weft__timer_start(s->loop, &s->timer, when);
+    return 0;
 }
 
 static void timer_fired(weft__timer *timer)
@@ -323,8 +317,6 @@ void weft__http_finish(weft_http_response *t, int rc)
         t->in_multi = false;
         curl_multi_remove_handle(s->multi, t->easy);
         weft__timer_stop(s->loop, &t->read_timer);
-        if (--s->active == 0 && weft__timer_armed(&s->timer) && s->timer.when == FAR_AWAY)
-            weft__timer_stop(s->loop, &s->timer); /* let the loop see it is idle */
     }
     if (!t->done) {
         t->done = true;
@@ -365,19 +357,10 @@ int weft__http_start(weft_http_session *s, weft_http_response *t)
 {
     t->last_activity = weft__now_ns();
     weft__timer_init(&t->read_timer, read_timer_fired);
-    if (!weft__timer_armed(&s->timer) && weft__timer_start(s->loop, &s->timer, FAR_AWAY) != 0)
-        return -ENOMEM;
-    if (t->read_ns != UINT64_MAX &&
-        weft__timer_start(s->loop, &t->read_timer, t->last_activity + t->read_ns) != 0) {
-        if (s->active == 0)
-            weft__timer_stop(s->loop, &s->timer);
-        return -ENOMEM;
-    }
-    s->active++;
+    if (t->read_ns != UINT64_MAX)
+        weft__timer_start(s->loop, &t->read_timer, t->last_activity + t->read_ns);
     CURLMcode mc = curl_multi_add_handle(s->multi, t->easy);
     if (mc != CURLM_OK) {
-        if (--s->active == 0)
-            weft__timer_stop(s->loop, &s->timer);
         weft__timer_stop(s->loop, &t->read_timer);
         return mc == CURLM_OUT_OF_MEMORY ? -ENOMEM : -EINVAL;
     }

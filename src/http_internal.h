@@ -63,7 +63,6 @@ struct weft_http_session {
     CURLM *multi;
     weft__timer timer;    /* libcurl's CURLMOPT_TIMERFUNCTION deadline */
     bool timer_err;       /* some socket has an error to report */
-    size_t active;        /* transfers in the multi handle */
     unsigned poll_errors; /* poll errors passed to libcurl (for the tests) */
     /* sockets we could not even allocate a watcher for: CURL_CSELECT_ERR */
     curl_socket_t err_fds[8];

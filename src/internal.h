@@ -1,5 +1,5 @@
 /* internal.h: what weft's layers share and users never see — the loop and
- * task structures, intrusive lists, the timer heap, and the one way a task
+ * task structures, intrusive lists, the timers, and the one way a task
  * waits (weft__park / weft__wake). Every wait in the library is built on
  * these; docs/INTERNALS.md explains the protocol. */
 #ifndef WEFT_INTERNAL_H
@@ -90,31 +90,51 @@ struct timespec weft__timespec_of(uint64_t ns);
 typedef struct weft__timer weft__timer;
 typedef void (*weft__timer_fn)(weft__timer *timer);
 
-/* One entry of the loop's timer heap. Embed it; the loop never allocates. */
+/* One entry of the loop's timers. Embed it; arming never allocates and
+ * cannot fail. Read `when` if you like; the rest belongs to timer.c. */
 struct weft__timer {
-    uint64_t when; /* ns, CLOCK_MONOTONIC */
-    uint64_t seq;  /* insertion order: equal deadlines fire first-in first-out */
-    size_t index;  /* position in the heap, SIZE_MAX when not armed */
+    weft__link link; /* in a wheel slot or the due list */
+    uint64_t when;   /* ns, CLOCK_MONOTONIC */
+    uint64_t seq;    /* arming order: equal deadlines fire first-in first-out */
     weft__timer_fn fn;
+    uint8_t where; /* 0 when not armed, else 1 + its wheel level (timer.c) */
 };
 
-typedef struct weft__timer_heap {
-    weft__timer **items;
-    size_t count, cap;
+/* The loop's timers: a hierarchical timing wheel (timer.c says how it
+ * works). The fields are timer.c's alone; everyone else goes through the
+ * functions below. */
+#define WEFT__WHEEL_NEAR_BITS 10 /* level 0: 1024 one-tick slots */
+#define WEFT__WHEEL_NEAR      (1u << WEFT__WHEEL_NEAR_BITS)
+#define WEFT__WHEEL_UPPER     5 /* levels above 0, of 64 slots each */
+typedef struct weft__timers {
+    weft__link due;      /* ticks before `elapsed`, sorted by (when, seq) */
+    weft__link pending;  /* armed during weft__timers_run for a tick before `elapsed` */
+    weft__link overflow; /* beyond the wheel's reach (decades away) */
+    uint64_t elapsed;    /* the first tick whose slot is still in the wheel */
     uint64_t next_seq;
-} weft__timer_heap;
+    size_t count;
+    bool running;
+    uint64_t near_words;                           /* a bit per non-zero near_occupied word */
+    uint64_t near_occupied[WEFT__WHEEL_NEAR / 64]; /* a bit per non-empty level-0 slot */
+    uint64_t near_unsorted[WEFT__WHEEL_NEAR / 64]; /* a bit per level-0 slot out of order */
+    uint64_t upper_occupied[WEFT__WHEEL_UPPER];    /* a bit per non-empty slot */
+    weft__link upper[WEFT__WHEEL_UPPER][64];
+    weft__link near[WEFT__WHEEL_NEAR];
+} weft__timers;
 
 static inline void weft__timer_init(weft__timer *t, weft__timer_fn fn)
 {
-    t->index = SIZE_MAX;
+    t->where = 0;
     t->fn = fn;
 }
 static inline bool weft__timer_armed(const weft__timer *t)
 {
-    return t->index != SIZE_MAX;
+    return t->where != 0;
 }
-/* 0 or -ENOMEM (growing the heap). A timer already armed is moved. */
-int weft__timer_start(weft_loop *loop, weft__timer *t, uint64_t when);
+/* Arms t for `when` (ns; UINT64_MAX never fires). A timer already armed is
+ * moved. */
+void weft__timer_start(weft_loop *loop, weft__timer *t, uint64_t when);
+/* Disarms t; nothing if it is not armed. */
 void weft__timer_stop(weft_loop *loop, weft__timer *t);
 
 /* ------------------------------------------------------------ the ready queue */
@@ -222,7 +242,6 @@ struct weft_loop {
     weft__ctx sched_ctx; /* the loop's own (thread) stack */
     weft__runnable *ready_head, *ready_tail;
     size_t ready_count;
-    weft__timer_heap timers;
     uv_timer_t wake_timer;   /* fires at the earliest weft__timer */
     uint64_t wake_armed_for; /* deadline wake_timer is armed for, or 0 */
     uint64_t last_poll_ns;   /* when libuv last polled for I/O */
@@ -243,6 +262,7 @@ struct weft_loop {
     uint64_t switches, iterations;
     uint64_t now_ns; /* the clock at the start of the current turn (task ages) */
     weft__loop_debug dbg;
+    weft__timers timers; /* last: 21 KiB of wheel slots, away from the hot fields */
 };
 
 /* A counter another thread samples: a relaxed store is a plain move. */
@@ -348,7 +368,17 @@ int weft__loop_run_until(weft_loop *loop, bool (*done)(void *arg), void *arg);
 int weft__loop_init(weft_loop *loop);
 void weft__loop_close(weft_loop *loop);
 
+/* The loop's side of the timers (timer.c). init also forgets every armed
+ * timer without touching it (a runner whose tasks were abandoned). run
+ * fires, in (deadline, arming order), the timers armed before it began
+ * whose deadline is <= now; those a callback arms wait for the next run.
+ * next is when the loop must look again: the earliest deadline, or a time
+ * before it (the start of the wheel slot that holds it); UINT64_MAX when
+ * nothing is armed. */
+void weft__timers_init(weft_loop *loop, uint64_t now);
 void weft__timers_run(weft_loop *loop, uint64_t now);
+uint64_t weft__timers_next(weft_loop *loop);
+size_t weft__timers_count(const weft_loop *loop);
 /* libuv's timer that wakes the loop for the earliest weft timer (loop.c;
  * declared for the test that arms it the way libuv's clock can). */
 void weft__loop_wake_timer_cb(uv_timer_t *timer);

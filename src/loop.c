@@ -97,6 +97,7 @@ int weft__loop_init(weft_loop *loop)
     weft__list_init(&loop->handles);
     loop->next_task_id = 1;
     loop->now_ns = weft__now_ns();
+    weft__timers_init(loop, loop->now_ns);
     rc = weft__inbox_init(loop);
     if (rc != 0) {
         uv_close((uv_handle_t *)&loop->wake_timer, NULL);
@@ -125,18 +126,19 @@ static void run_ready(weft_loop *loop, unsigned budget)
     }
 }
 
-/* Arms libuv's timer for the earliest weft timer, so that uv_run returns
- * in time. libuv counts whole milliseconds: round up, never early. */
+/* Arms libuv's timer for the earliest weft timer (or the earlier time the
+ * timing wheel asks to be woken at), so that uv_run returns in time. libuv
+ * counts whole milliseconds: round up, never early. */
 static void arm_wake_timer(weft_loop *loop, uint64_t now)
 {
-    if (loop->timers.count == 0) {
+    uint64_t when = weft__timers_next(loop);
+    if (when == UINT64_MAX) {
         if (loop->wake_armed_for) {
             uv_timer_stop(&loop->wake_timer);
             loop->wake_armed_for = 0;
         }
         return;
     }
-    uint64_t when = loop->timers.items[0]->when;
     if (loop->wake_armed_for == when)
         return;
     uint64_t ms = when > now ? (when - now + 999999) / 1000000 : 0;
@@ -149,7 +151,7 @@ static void arm_wake_timer(weft_loop *loop, uint64_t now)
  * and no other thread holds the loop: no task can ever be woken again. */
 static bool is_deadlocked(weft_loop *loop)
 {
-    return loop->ready_head == NULL && loop->timers.count == 0 && loop->external_holds == 0 &&
+    return loop->ready_head == NULL && weft__timers_count(loop) == 0 && loop->external_holds == 0 &&
            !uv_loop_alive(&loop->uv);
 }
 
@@ -239,6 +241,4 @@ void weft__loop_close(weft_loop *loop)
     weft__stack_pool_destroy(&loop->stacks);
     free(loop->scratch);
     loop->scratch = NULL;
-    free(loop->timers.items);
-    loop->timers.items = NULL;
 }

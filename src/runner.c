@@ -120,12 +120,13 @@ void weft_runner_free(weft_runner *runner)
         weft__loop_run_until(loop, no_tasks_left, loop);
     }
     loop->closing = true;
-    /* In this order: handles out of the heap and the queue while every
-     * timer in the heap still points to live memory, then the tasks. */
+    /* In this order: handles out of the timers and the queue while every
+     * armed timer still points to live memory, then the tasks; the timers
+     * left (on abandoned tasks' stacks) are forgotten untouched. */
     weft__handles_close(loop);
     drain_ready(loop);
     abandon_tasks(loop);
-    loop->timers.count = 0;
+    weft__timers_init(loop, loop->now_ns);
     weft__loop_close(loop);
     free(runner);
 }

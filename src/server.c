@@ -51,7 +51,6 @@ struct weft_server {
     bool closing;
     bool free_on_close; /* the close call returned before the poll closed */
     weft__timer retry;  /* accept again after a transient failure */
-    bool retry_armed;
     weft_stream_handler handler;
     void *arg;
     weft_net_opts opts;
@@ -220,21 +219,19 @@ static bool shed(weft_server *srv)
 
 static void retry_fired(weft__timer *t)
 {
-    weft_server *srv = WEFT_CONTAINER_OF(t, weft_server, retry);
-    srv->retry_armed = false;
-    server_accept(srv);
+    server_accept(WEFT_CONTAINER_OF(t, weft_server, retry));
 }
 
 static void retry_later(weft_server *srv)
 {
-    if (weft__timer_start(srv->loop, &srv->retry, weft__now_ns() + ACCEPT_RETRY_NS) == 0)
-        srv->retry_armed = true;
+    weft__timer_start(srv->loop, &srv->retry, weft__now_ns() + ACCEPT_RETRY_NS);
 }
 
 static bool can_accept(const weft_server *srv)
 {
     int max = srv->opts.max_connections;
-    return !srv->closing && !srv->retry_armed && (max == 0 || srv->stats.live < (size_t)max);
+    return !srv->closing && !weft__timer_armed(&srv->retry) &&
+           (max == 0 || srv->stats.live < (size_t)max);
 }
 
 /* Polls the listening socket while the server can take a connection; at

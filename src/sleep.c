@@ -1,4 +1,4 @@
-/* sleep: asyncio.sleep. A sleeping task is a timer in the loop's heap and
+/* sleep: asyncio.sleep. A sleeping task is a timer in the loop's wheel and
  * nothing else; weft_sleep(0) puts the task at the back of the ready queue
  * so that every other ready task runs first. */
 #include <errno.h>
@@ -50,8 +50,7 @@ int weft_sleep(double seconds)
         return weft__park(&s.w);
     }
     weft__timer_init(&s.timer, sleeper_wake);
-    if (weft__timer_start(task->loop, &s.timer, deadline) != 0)
-        return -ENOMEM;
+    weft__timer_start(task->loop, &s.timer, deadline);
     s.w.cancel = sleeper_cancel;
     s.w.what = "sleep";
     s.w.obj = &s.timer;

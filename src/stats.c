@@ -84,7 +84,7 @@ int weft_loop_stats(weft_loop *loop, struct weft_loop_stats *out)
     out->block_threshold = weft__block_threshold_of(loop);
     out->stacks_live = loop->stacks.live;
     out->stacks_pooled = loop->stacks.count;
-    out->timers = loop->timers.count;
+    out->timers = weft__timers_count(loop);
     out->debug = loop->dbg.debug;
     return 0;
 }

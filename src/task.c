@@ -365,11 +365,7 @@ int weft__park_until(weft__wait *w, uint64_t deadline)
     weft_loop *loop = weft__loop_current();
     park_deadline pd = {.task = loop->current, .w = w};
     weft__timer_init(&pd.timer, park_deadline_fired);
-    if (weft__timer_start(loop, &pd.timer, deadline) != 0) {
-        if (w->cancel)
-            w->cancel(w);
-        return -ENOMEM;
-    }
+    weft__timer_start(loop, &pd.timer, deadline);
     int rc = weft__park(w);
     weft__timer_stop(loop, &pd.timer);
     return rc;

@@ -31,18 +31,17 @@ static void scope_fired(weft__timer *timer)
 
 /* (Re)arms the scope's timer; a deadline already past cancels at once, as
  * asyncio's reschedule does. */
-static int scope_arm(weft_timeout *scope, uint64_t when)
+static void scope_arm(weft_timeout *scope, uint64_t when)
 {
     weft_loop *loop = scope->task->loop;
     scope->when = when;
     weft__timer_stop(loop, &scope->timer);
     if (when == UINT64_MAX)
-        return 0;
-    if (when <= weft__now_ns()) {
+        return;
+    if (when <= weft__now_ns())
         scope_fired(&scope->timer);
-        return 0;
-    }
-    return weft__timer_start(loop, &scope->timer, when);
+    else
+        weft__timer_start(loop, &scope->timer, when);
 }
 
 static int scope_begin(uint64_t when, weft_timeout **out)
@@ -58,10 +57,7 @@ static int scope_begin(uint64_t when, weft_timeout **out)
     scope->task = task;
     scope->state = SCOPE_ENTERED;
     scope->cancelling_at_entry = task->cancel_requests;
-    if ((rc = scope_arm(scope, when)) != 0) {
-        free(scope);
-        return rc;
-    }
+    scope_arm(scope, when);
     scope->outer = task->scopes;
     task->scopes = scope;
     *out = scope;
@@ -95,7 +91,8 @@ int weft_timeout_reschedule(weft_timeout *scope, double when)
         return WEFT_EFOREIGN;
     if (scope->state != SCOPE_ENTERED)
         return -EINVAL; /* asyncio: "Cannot change state of expiring Timeout" */
-    return scope_arm(scope, deadline);
+    scope_arm(scope, deadline);
+    return 0;
 }
 
 double weft_timeout_when(const weft_timeout *scope)

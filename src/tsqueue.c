@@ -251,10 +251,8 @@ static int wait_task(weft_tsqueue *q, tsq_waiter *w, weft__link *list, uint64_t 
                         .what = list == &q->getters ? "tsqueue get" : "tsqueue put",
                         .obj = q};
     weft__timer_init(&w->timer, waiter_timeout);
-    if (deadline != UINT64_MAX && weft__timer_start(loop, &w->timer, deadline) != 0) {
-        pthread_mutex_unlock(&q->mu);
-        return -ENOMEM;
-    }
+    if (deadline != UINT64_MAX)
+        weft__timer_start(loop, &w->timer, deadline);
     weft__list_push_back(list, &w->link);
     pthread_mutex_unlock(&q->mu);
     weft__loop_hold(loop); /* the wake-up may come from another thread */

@@ -530,10 +530,10 @@ static int body_sleeps_with_io_handle_active(void)
     assert_int_equal(uv_poll_start(&poll, UV_READABLE, never_called), 0);
     weft_task *t = SPAWN(sleep_arg_ms, (void *)20);
     weft_sleep(0); /* t parks with the only timer */
-    assert_int_equal(loop->timers.count, 1);
+    assert_int_equal(weft__timers_count(loop), 1);
     uv_update_time(&loop->uv);
     uv_timer_start(&loop->wake_timer, weft__loop_wake_timer_cb, 0, 0);
-    loop->wake_armed_for = loop->timers.items[0]->when;
+    loop->wake_armed_for = weft__timers_next(loop);
     assert_int_equal(weft_await(t), 0); /* hung here before the fix */
     weft_task_free(t);
     uv_close((uv_handle_t *)&poll, NULL);

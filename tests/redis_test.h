@@ -1,0 +1,34 @@
+/* redis_test.h: what the Redis test files share. One redis-server for the
+ * whole file (redis_server.c), started by the group's setup and stopped
+ * by its teardown, and REDIS_LOOP_TEST(fn): the cmocka test test_fn that
+ * runs fn as the main task of a fresh loop and expects it to return 0.
+ * Include after cmocka.h. */
+#ifndef WEFT_TEST_REDIS_TEST_H
+#define WEFT_TEST_REDIS_TEST_H
+
+#include "redis_server.c"
+
+static redis_server srv;
+
+static int redis_group_setup(void **state)
+{
+    (void)state;
+    return redis_server_start(&srv);
+}
+
+static int redis_group_teardown(void **state)
+{
+    (void)state;
+    redis_server_stop(&srv);
+    return 0;
+}
+
+#define REDIS_LOOP_TEST(fn)                                                                        \
+    static void test_##fn(void **state)                                                            \
+    {                                                                                              \
+        (void)state;                                                                               \
+        assert_int_equal(weft_run(fn, NULL), 0);                                                   \
+    }                                                                                              \
+    extern int redis_loop_test_semicolon /* so that a use ends with ';' */
+
+#endif
