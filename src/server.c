@@ -191,6 +191,15 @@ static void conn_start(weft_server *srv, int fd)
         srv->stats.peak_live = srv->stats.live;
 }
 
+/* The descriptor kept in reserve (-1 if none can be had: the server then
+ * waits for descriptors instead of shedding). */
+static int open_reserve(void)
+{
+    if (weft__fault_hit(WEFT__FAULT_SYSCALL)) /* tests: as if none could be had */
+        return -1;
+    return open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
 /* Out of descriptors: give up the reserve one, take every waiting
  * connection and close it (the peers see a reset or EOF at once rather
  * than hanging in the backlog), then take the reserve back. false if
@@ -211,7 +220,7 @@ static bool shed(weft_server *srv)
         close(fd);
         n++;
     }
-    srv->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    srv->reserve_fd = open_reserve();
     srv->stats.accepted += n;
     note_drop(srv, DROP_NO_FD, n);
     return n > 0;
@@ -375,7 +384,7 @@ int weft__server_start(weft__uv_kind kind, const struct sockaddr *addr, const ch
     }
     srv->poll.data = srv;
     srv->poll_inited = true;
-    srv->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC); /* best effort */
+    srv->reserve_fd = open_reserve(); /* best effort */
     server_name(srv, path);
     listen_update(srv);
     *out = srv;

@@ -553,6 +553,36 @@ static void test_resource_flood(void **state)
     RUN(t_resource_flood);
 }
 
+/* Out of descriptors with no reserve to shed with: the connection is not
+ * dropped but left in the backlog, and the server tries again a moment
+ * later (not in a busy loop) and serves it. */
+static int t_no_reserve(void *arg)
+{
+    hostile *h = arg;
+    weft__fault_arm(WEFT__FAULT_SYSCALL, 1); /* the reserve cannot be opened */
+    serve(h, echo_once, NULL);
+    weft__fault_arm(WEFT__FAULT_SYSCALL, 1); /* the first accept: EMFILE */
+    struct weft_loop_stats before, after;
+    assert_int_equal(weft_loop_stats(NULL, &before), 0);
+    double t0 = weft_time();
+    expect_served(h);
+    assert_true(weft_time() - t0 >= 0.09); /* after the pause */
+    assert_int_equal(weft_loop_stats(NULL, &after), 0);
+    assert_true(after.iterations - before.iterations < 100); /* waited, did not spin */
+    struct weft_server_stats st;
+    assert_int_equal(weft_server_stats(h->srv, &st), 0);
+    assert_int_equal(st.accepted, 1);
+    assert_int_equal(st.dropped_no_fd + st.drop_episodes, 0);
+    assert_int_equal(weft_server_close(h->srv, 1.0), 0);
+    return 0;
+}
+
+static void test_out_of_fds_without_reserve(void **state)
+{
+    (void)state;
+    RUN(t_no_reserve);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -565,6 +595,7 @@ int main(void)
 #endif
         cmocka_unit_test(test_connection_flood_past_limit),
         cmocka_unit_test(test_resource_flood),
+        cmocka_unit_test(test_out_of_fds_without_reserve),
     };
 #ifdef WEFT_HAVE_TLS
     return cmocka_run_group_tests(tests, test_cert_setup, test_cert_teardown);
