@@ -95,8 +95,14 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         struct stat st;
         int rc;
-        if (stat(argv[i], &st) != 0 && errno == ENOENT)
-            continue; /* no regression inputs yet: git keeps no empty folder */
+        if (stat(argv[i], &st) != 0) {
+            if (errno != ENOENT) {
+                perror(argv[i]);
+                return 1;
+            }
+            printf("%s: none\n", argv[i]); /* no crash input kept yet: git keeps no empty dir */
+            continue;
+        }
         if (S_ISDIR(st.st_mode))
             rc = replay_dir(argv[i], &count);
         else {

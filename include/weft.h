@@ -177,8 +177,9 @@ typedef struct weft_task_opts {
 } weft_task_opts;
 
 /* asyncio.create_task: schedule fn(arg) as a task on the current loop.
- * 0, or -EINVAL (fn NULL), -ENOMEM, WEFT_ENOTASK (no loop runs on this
- * thread), WEFT_EFORKED; on failure nothing was scheduled.
+ * 0, or -EINVAL (fn NULL, opts->stack_size above SIZE_MAX / 2), -ENOMEM,
+ * WEFT_ENOTASK (no loop runs on this thread), WEFT_EFORKED; on failure
+ * nothing was scheduled.
  *
  * One ownership rule for every task handle: a handle received through out
  * is the caller's, to give back once with weft_task_free. With out NULL the

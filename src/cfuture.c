@@ -209,18 +209,12 @@ int weft_call_sync(weft_loop *loop, weft_fn fn, void *arg)
 
 static int wait_blocking(weft_cfuture *cf, double timeout)
 {
-    struct timespec ts;
-    bool forever = timeout == HUGE_VAL;
-    if (!forever) {
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        double s = floor(timeout);
-        ts.tv_sec += (time_t)s;
-        ts.tv_nsec += (long)((timeout - s) * 1e9);
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-    }
+    /* The shared conversion: a huge finite timeout is forever, as in every
+     * other wait, not an overflow of time_t. */
+    uint64_t deadline;
+    weft__deadline_after(timeout, &deadline);
+    bool forever = deadline == UINT64_MAX;
+    struct timespec ts = weft__timespec_of(deadline);
     int rc = 0;
     pthread_mutex_lock(&cf->mu);
     cf->sleepers++;

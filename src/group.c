@@ -164,7 +164,7 @@ int weft_group_wait(weft_group *g)
          * cancellation the wait sees comes from outside. */
         if (g->parent_cancel_requested) {
             g->parent_cancel_requested = false;
-            weft_uncancel(g->parent);
+            weft__task_uncancel(g->parent);
         }
         if (g->parent->cancel_requests > g->cancelling_at_entry)
             group_abort(g); /* the body was cancelled from outside */
@@ -192,7 +192,7 @@ void weft_group_free(weft_group *g)
         free(c);
     }
     if (g->parent_cancel_requested && g->parent->state != WEFT_TASK_DONE)
-        weft_uncancel(g->parent);
+        weft__task_uncancel(g->parent);
     free(g->children);
     free(g);
 }

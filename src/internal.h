@@ -78,6 +78,12 @@ uint64_t weft__now_ns(void);
  * in ns; UINT64_MAX means never. -EINVAL for NaN. */
 int weft__deadline_after(double seconds, uint64_t *deadline);
 int weft__deadline_at(double when, uint64_t *deadline);
+/* Durations from this many seconds on (about 570 years) mean "never":
+ * converting them to nanoseconds would overflow 64 bits. */
+#define WEFT__FOREVER_SECONDS 1.8e10
+/* An absolute CLOCK_MONOTONIC deadline in ns as a timespec, for
+ * pthread_cond_timedwait on a condition set to that clock. */
+struct timespec weft__timespec_of(uint64_t ns);
 
 /* ------------------------------------------------------------------ timers */
 
@@ -342,6 +348,8 @@ void weft__task_ref(weft_task *task);
 void weft__task_unref(weft_task *task);
 /* weft_cancel without the caller checks (the loop's own use). */
 int weft__task_cancel(weft_task *task);
+/* weft_uncancel without the caller checks: the count left. */
+int weft__task_uncancel(weft_task *task);
 /* Ends the task with code (runs its done callbacks). */
 void weft__task_finish(weft_task *task, int code);
 /* Runs a task until it parks or ends; called by the scheduler. */

@@ -116,7 +116,10 @@ static void write_report(const weft_task *t, uintptr_t addr)
     put(&o, ", the stack starts at ");
     put_hex(&o, (uintptr_t)t->stack.lo);
     put(&o, "). Give it a bigger stack: weft_task_opts.stack_size = ");
-    put_u(&o, (uint64_t)t->stack.size * 4);
+    /* Four times as much, never a wrapped (smaller) figure. */
+    size_t bigger =
+        t->stack.size <= WEFT__STACK_SIZE_MAX / 4 ? t->stack.size * 4 : WEFT__STACK_SIZE_MAX;
+    put_u(&o, (uint64_t)bigger);
     put(&o, " with weft_spawn_opts(), or recurse less.\n");
     const char *p = o.buf;
     size_t left = o.len;

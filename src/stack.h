@@ -6,6 +6,7 @@
 #define WEFT_STACK_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct weft__stack_arena weft__stack_arena;
 
@@ -30,6 +31,10 @@ typedef struct weft__stack_pool {
 size_t weft__page_size(void);
 /* Rounds a requested size up to whole pages, at least a minimum. */
 size_t weft__stack_round(size_t size);
+/* Larger stack sizes are refused (-EINVAL): no machine maps half its
+ * address space for one stack, and rounding such a size to pages (plus the
+ * guard page) would wrap around to a tiny stack. */
+#define WEFT__STACK_SIZE_MAX (SIZE_MAX / 2)
 
 /* 0, or WEFT_ESTACK when the mapping or its guard cannot be made. */
 int weft__stack_map(weft__stack *s, size_t size);

@@ -12,12 +12,41 @@
 
 /* ------------------------------------------------------------ internals */
 
+int weft__net_opts_check(const weft_net_opts *o)
+{
+    if (o == NULL)
+        return 0;
+    if (o->keepalive < 0 || o->backlog < 0 || o->max_connections < 0)
+        return -EINVAL;
+    if (o->read_buffer > INT_MAX || o->read_limit > INT_MAX)
+        return -EINVAL; /* reads count in int */
+    if (o->write_high > 0 && o->write_low > o->write_high)
+        return -EINVAL;
+    if (!(o->read_timeout >= 0)) /* negative or NaN */
+        return -EINVAL;
+    return o->stack_size > WEFT__STACK_SIZE_MAX ? -EINVAL : 0;
+}
+
+/* Seconds to ns; 0 (no limit) for 0 and for durations too long to count. */
+static uint64_t timeout_ns(double seconds)
+{
+    if (!(seconds > 0) || seconds >= WEFT__FOREVER_SECONDS)
+        return 0;
+    uint64_t ns = (uint64_t)(seconds * 1e9);
+    return ns > 0 ? ns : 1;
+}
+
 int weft__stream_init(weft_stream *s, const weft__stream_ops *ops, const weft_net_opts *opts)
 {
     memset(s, 0, sizeof *s);
     s->ops = ops;
     s->loop = weft__loop_current();
     s->rcap = opts && opts->read_buffer ? opts->read_buffer : WEFT__READ_BUFFER;
+    /* A larger initial buffer than the default limit raises the limit. */
+    s->rlimit = opts && opts->read_limit     ? opts->read_limit
+                : s->rcap > WEFT__READ_LIMIT ? s->rcap
+                                             : WEFT__READ_LIMIT;
+    s->rtimeout = opts ? timeout_ns(opts->read_timeout) : 0;
     s->whigh = opts && opts->write_high ? opts->write_high : WEFT__WRITE_HIGH;
     s->wlow = opts && opts->write_low ? opts->write_low : WEFT__WRITE_LOW;
     if (s->wlow > s->whigh)
@@ -70,6 +99,13 @@ void weft__stream_direct_done(weft_stream *s, size_t n)
 {
     s->cond->direct_got = n;
     weft__stream_wake_reader(s, true);
+}
+
+size_t weft__stream_read_ceiling(const weft_stream *s)
+{
+    const weft__read_cond *c = s->reader ? s->cond : NULL;
+    size_t need = c == NULL ? 0 : c->sep ? c->limit : c->need;
+    return need > s->rlimit ? need : s->rlimit;
 }
 
 bool weft__read_cond_met(weft_stream *s, weft__read_cond *c)
@@ -139,7 +175,8 @@ int weft__stream_park_reader(weft_stream *s, weft__read_cond *cond)
     s->cond = cond;
     s->direct = cond->direct;
     s->direct_cap = cond->direct_cap;
-    return weft__park(&rw.w); /* on WEFT_ECLOSED, s may be gone: do not touch it */
+    /* On WEFT_ECLOSED s may be gone: do not touch it. */
+    return weft__park_until(&rw.w, cond->deadline);
 }
 
 typedef struct drainer {
@@ -200,8 +237,18 @@ static void consume(weft_stream *s, void *buf, size_t n)
     s->rpos += n;
     if (s->rpos == s->rlen)
         s->rpos = s->rlen = 0;
-    if (WEFT_UNLIKELY(s->rpaused) && s->ops->resume)
+    if (WEFT_UNLIKELY(s->rpaused) && buffered(s) < s->rlimit && s->ops->resume)
         s->ops->resume(s);
+}
+
+/* When a read that starts now gives up: the stream's read_timeout from
+ * now, or the caller's deadline if earlier. */
+static uint64_t read_deadline(const weft_stream *s, uint64_t deadline)
+{
+    if (s->rtimeout == 0)
+        return deadline;
+    uint64_t own = weft__now_ns() + s->rtimeout;
+    return own < deadline ? own : deadline;
 }
 
 /* Waits for cond unless it holds; 0 once it does. */
@@ -226,12 +273,10 @@ static int read_prologue(weft_stream *s, const void *buf, size_t n)
 
 /* ------------------------------------------------------------ reading */
 
-int weft_stream_read(weft_stream *s, void *buf, size_t n)
+static int read_some(weft_stream *s, void *buf, size_t n, uint64_t deadline)
 {
-    int rc = read_prologue(s, buf, n);
-    if (rc != 0 || n == 0)
-        return rc;
-    weft__read_cond cond = {.need = 1};
+    int rc;
+    weft__read_cond cond = {.need = 1, .deadline = read_deadline(s, deadline)};
     if (buffered(s) == 0) { /* let the transport recv straight into buf */
         cond.direct = buf;
         cond.direct_cap = n;
@@ -249,12 +294,28 @@ int weft_stream_read(weft_stream *s, void *buf, size_t n)
     return (int)k;
 }
 
+int weft_stream_read(weft_stream *s, void *buf, size_t n)
+{
+    int rc = read_prologue(s, buf, n);
+    if (rc != 0 || n == 0)
+        return rc;
+    return read_some(s, buf, n, UINT64_MAX);
+}
+
+int weft__stream_read_by(weft_stream *s, void *buf, size_t n, uint64_t deadline)
+{
+    int rc = read_prologue(s, buf, n);
+    if (rc != 0 || n == 0)
+        return rc;
+    return read_some(s, buf, n, deadline);
+}
+
 int weft_stream_read_exactly(weft_stream *s, void *buf, size_t n)
 {
     int rc = read_prologue(s, buf, n);
     if (rc != 0 || n == 0)
         return rc;
-    weft__read_cond cond = {.need = n};
+    weft__read_cond cond = {.need = n, .deadline = read_deadline(s, UINT64_MAX)};
     if ((rc = wait_for(s, &cond)) != 0)
         return rc;
     if (buffered(s) < n)
@@ -271,7 +332,8 @@ static int read_until(weft_stream *s, const void *sep, size_t seplen, void *buf,
         return rc;
     if (sep == NULL || seplen == 0 || cap == 0)
         return -EINVAL;
-    weft__read_cond cond = {.sep = sep, .seplen = seplen, .limit = cap};
+    weft__read_cond cond = {
+        .sep = sep, .seplen = seplen, .limit = cap, .deadline = read_deadline(s, UINT64_MAX)};
     size_t end;
     for (;;) {
         if (find_sep(s, &cond, &end)) {

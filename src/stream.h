@@ -9,6 +9,7 @@
 #include "internal.h"
 
 #define WEFT__READ_BUFFER (64u * 1024u)
+#define WEFT__READ_LIMIT  (256u * 1024u)
 #define WEFT__WRITE_HIGH  (64u * 1024u)
 #define WEFT__WRITE_LOW   (16u * 1024u)
 
@@ -21,6 +22,9 @@ typedef struct weft__read_cond {
     size_t seplen;
     size_t limit;
     size_t scanned; /* sep: bytes already searched without finding it */
+    /* When the read gives up (the stream's read_timeout, or a caller's
+     * such as a TLS read below its own); UINT64_MAX: never. */
+    uint64_t deadline;
     /* A plain read with nothing buffered: the transport may put the bytes
      * straight into the caller's buffer (and set direct_got), saving a copy. */
     char *direct;
@@ -52,9 +56,11 @@ struct weft_stream {
     /* read side: bytes [rpos, rlen) of rbuf are buffered */
     char *rbuf;
     size_t rpos, rlen, rcap;
+    size_t rlimit;     /* buffered at most while no reader needs more */
+    uint64_t rtimeout; /* ns a read may wait; 0: no limit */
     int rerr;          /* sticky read error */
     bool reof;         /* the peer sent EOF */
-    bool rpaused;      /* the transport stopped reading: buffer full */
+    bool rpaused;      /* the transport stopped reading: at the limit (or no memory) */
     weft_task *reader; /* the one task parked in a read */
     char *direct;      /* its buffer, for a plain read of an empty stream */
     size_t direct_cap;
@@ -69,8 +75,17 @@ struct weft_stream {
     weft__link drainers; /* tasks parked until wqueued <= wlow (or 0) */
 };
 
+/* -EINVAL for options out of range (negative counts, NaN durations,
+ * low > high watermark, sizes past INT_MAX or WEFT__STACK_SIZE_MAX). */
+int weft__net_opts_check(const weft_net_opts *opts);
 /* Initialises the common part; 0 or -ENOMEM (read buffer). */
 int weft__stream_init(weft_stream *s, const weft__stream_ops *ops, const weft_net_opts *opts);
+/* The most the transport may buffer now: the limit, or more if the parked
+ * reader needs more (read_exactly(n), read_until with a large cap). */
+size_t weft__stream_read_ceiling(const weft_stream *s);
+/* weft_stream_read with a deadline of the caller's (the earlier of it and
+ * the stream's own read_timeout applies). */
+int weft__stream_read_by(weft_stream *s, void *buf, size_t n, uint64_t deadline);
 void weft__stream_free_buffers(weft_stream *s);
 /* true when the parked reader's condition holds. */
 bool weft__read_cond_met(weft_stream *s, weft__read_cond *c);
@@ -99,7 +114,9 @@ typedef enum { WEFT__UV_TCP, WEFT__UV_PIPE } weft__uv_kind;
  * the handle lives in the stream. */
 int weft__uvstream_new(weft_loop *loop, weft__uv_kind kind, const weft_net_opts *opts,
                        weft_stream **out);
-uv_stream_t *weft__uvstream_handle(weft_stream *s);
+/* Takes an accepted socket into the stream and starts it (the stream owns
+ * fd from here on, also on error: then discard the stream). */
+int weft__uvstream_adopt(weft_stream *s, int fd, const weft_net_opts *opts);
 /* Starts reading (after connect/accept) and applies the socket options. */
 int weft__uvstream_start(weft_stream *s, const weft_net_opts *opts);
 /* Frees a stream that never became usable (closes the handle). */

@@ -87,7 +87,7 @@ static void task_entry(void *arg)
 static int task_new(weft_loop *loop, weft_fn fn, void *arg, const weft_task_opts *opts,
                     const char *file, int line, weft_task **out)
 {
-    if (fn == NULL)
+    if (fn == NULL || (opts && opts->stack_size > WEFT__STACK_SIZE_MAX))
         return -EINVAL;
     weft_task *task = task_alloc();
     if (task == NULL)
@@ -422,13 +422,21 @@ int weft_cancelling(const weft_task *task)
     return task ? (int)task->cancel_requests : -EINVAL;
 }
 
+int weft__task_uncancel(weft_task *task)
+{
+    if (task->cancel_requests > 0 && --task->cancel_requests == 0)
+        task->must_cancel = false;
+    return (int)task->cancel_requests;
+}
+
 int weft_uncancel(weft_task *task)
 {
     if (task == NULL)
         return -EINVAL;
-    if (task->cancel_requests > 0 && --task->cancel_requests == 0)
-        task->must_cancel = false;
-    return (int)task->cancel_requests;
+    /* The count and the pending flag belong to the task's loop: another
+     * thread would race with its scheduler. */
+    int rc = weft__check_loop(task->loop);
+    return rc != 0 ? rc : weft__task_uncancel(task);
 }
 
 /* --------------------------------------------------------- await, shield */

@@ -19,7 +19,7 @@ int weft_tcp_connect(const char *host, int port, const weft_net_opts *opts, weft
     if (out == NULL)
         return -EINVAL;
     *out = NULL;
-    if (host == NULL || port <= 0 || port > 65535)
+    if (host == NULL || port <= 0 || port > 65535 || weft__net_opts_check(opts) != 0)
         return -EINVAL;
     int rc = weft__check_task();
     if (rc != 0)
@@ -53,7 +53,7 @@ int weft_tcp_serve(const char *host, int port, weft_stream_handler handler, void
     if (out == NULL)
         return -EINVAL;
     *out = NULL;
-    if (handler == NULL || port < 0 || port > 65535)
+    if (handler == NULL || port < 0 || port > 65535 || weft__net_opts_check(opts) != 0)
         return -EINVAL;
     int rc = weft__check_task();
     if (rc != 0)
@@ -99,7 +99,9 @@ char *weft_addr_format(const struct sockaddr_storage *addr, char *buf, size_t ca
         inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
         snprintf(buf, cap, "[%s]:%u", host, ntohs(in6->sin6_port));
     } else if (addr->ss_family == AF_UNIX) {
-        snprintf(buf, cap, "%s", ((const struct sockaddr_un *)addr)->sun_path);
+        /* The kernel does not NUL-terminate a path that fills sun_path. */
+        const struct sockaddr_un *un = (const struct sockaddr_un *)addr;
+        snprintf(buf, cap, "%.*s", (int)strnlen(un->sun_path, sizeof un->sun_path), un->sun_path);
     } else {
         snprintf(buf, cap, "?");
     }

@@ -172,7 +172,8 @@ int weft_timeout_end(weft_timeout *scope, int rc)
     task->scopes = scope->outer;
     if (scope->state == SCOPE_EXPIRING) {
         scope->state = SCOPE_EXPIRED;
-        if ((unsigned)weft_uncancel(task) <= scope->cancelling_at_entry && rc == WEFT_ECANCELED)
+        if ((unsigned)weft__task_uncancel(task) <= scope->cancelling_at_entry &&
+            rc == WEFT_ECANCELED)
             rc = WEFT_ETIMEDOUT;
     }
     free(scope);

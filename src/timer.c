@@ -30,6 +30,12 @@ uint64_t weft__now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+struct timespec weft__timespec_of(uint64_t ns)
+{
+    return (struct timespec){.tv_sec = (time_t)(ns / 1000000000u),
+                             .tv_nsec = (long)(ns % 1000000000u)};
+}
+
 double weft_time(void)
 {
     return (double)weft__now_ns() / 1e9;
@@ -39,7 +45,7 @@ int weft__deadline_at(double when, uint64_t *deadline)
 {
     if (isnan(when))
         return -EINVAL;
-    if (when >= 1.8e10) /* about 570 years: treat as never (WEFT_FOREVER) */
+    if (when >= WEFT__FOREVER_SECONDS)
         *deadline = UINT64_MAX;
     else if (when <= 0)
         *deadline = 0;
@@ -52,7 +58,7 @@ int weft__deadline_after(double seconds, uint64_t *deadline)
 {
     if (isnan(seconds))
         return -EINVAL;
-    if (seconds >= 1.8e10) {
+    if (seconds >= WEFT__FOREVER_SECONDS) {
         *deadline = UINT64_MAX;
         return 0;
     }

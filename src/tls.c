@@ -17,10 +17,14 @@
 
 #define TLS_CHUNK (16 * 1024)
 
+/* asyncio's default ssl_handshake_timeout. */
+#define TLS_HANDSHAKE_TIMEOUT 60.0
+
 struct weft_tls_ctx {
     SSL_CTX *ctx;
     bool server;
     bool insecure;
+    double handshake_timeout; /* seconds */
 };
 
 typedef struct tls_stream {
@@ -57,14 +61,27 @@ static int add_ca_pem(SSL_CTX *ctx, const char *pem)
     return count > 0 ? 0 : WEFT_ECERT;
 }
 
+/* The handshake timeout an options struct asks for: the default for 0,
+ * -1 for a bad value (negative, NaN). */
+static double handshake_timeout(const weft_tls_opts *opts)
+{
+    double t = opts ? opts->handshake_timeout : 0;
+    if (t == 0)
+        return TLS_HANDSHAKE_TIMEOUT;
+    return t > 0 ? t : -1;
+}
+
 int weft_tls_client_ctx_new(const weft_tls_opts *opts, weft_tls_ctx **out)
 {
     if (out == NULL)
         return -EINVAL;
     *out = NULL;
+    if (handshake_timeout(opts) < 0)
+        return -EINVAL;
     weft_tls_ctx *c = weft__calloc(1, sizeof *c);
     if (c == NULL)
         return -ENOMEM;
+    c->handshake_timeout = handshake_timeout(opts);
     c->ctx = SSL_CTX_new(TLS_client_method());
     if (c->ctx == NULL) {
         free(c);
@@ -116,10 +133,13 @@ int weft_tls_server_ctx_new(const weft_tls_opts *opts, weft_tls_ctx **out)
     *out = NULL;
     if (opts == NULL || !((opts->cert_pem && opts->key_pem) || (opts->cert_file && opts->key_file)))
         return -EINVAL;
+    if (handshake_timeout(opts) < 0)
+        return -EINVAL;
     weft_tls_ctx *c = weft__calloc(1, sizeof *c);
     if (c == NULL)
         return -ENOMEM;
     c->server = true;
+    c->handshake_timeout = handshake_timeout(opts);
     c->ctx = SSL_CTX_new(TLS_server_method());
     if (c->ctx == NULL) {
         free(c);
@@ -179,12 +199,13 @@ static int flush_out(tls_stream *t, bool wait)
     return 0;
 }
 
-/* Reads what the transport has into OpenSSL. 1: bytes came, 0: the
- * transport ended, < 0: its error (or a cancellation). */
-static int pull_in(tls_stream *t)
+/* Reads what the transport has into OpenSSL, giving up at deadline. 1:
+ * bytes came, 0: the transport ended, < 0: its error (or a cancellation,
+ * a timeout). */
+static int pull_in(tls_stream *t, uint64_t deadline)
 {
     char buf[TLS_CHUNK];
-    int n = weft_stream_read(t->inner, buf, sizeof buf);
+    int n = weft__stream_read_by(t->inner, buf, sizeof buf, deadline);
     if (n <= 0)
         return n;
     BIO_write(t->rbio, buf, n);
@@ -201,6 +222,11 @@ static int tls_fill(weft_stream *s, weft__read_cond *cond)
         size_t room = weft__stream_reserve(s, target > have ? target - have : 1);
         if (room == 0)
             return -ENOMEM;
+        /* The read limit holds here too: the rest of a record waits in
+         * OpenSSL (one record at most), not in our buffer. */
+        size_t ceiling = target > s->rlimit ? target : s->rlimit;
+        if (room > ceiling - have)
+            room = ceiling - have;
         ERR_clear_error();
         int r = SSL_read(t->ssl, s->rbuf + s->rlen, room > INT_MAX ? INT_MAX : (int)room);
         if (r > 0) {
@@ -213,9 +239,12 @@ static int tls_fill(weft_stream *s, weft__read_cond *cond)
         if (err == SSL_ERROR_WANT_READ) {
             int rc = flush_out(t, false); /* e.g. a key update to answer */
             if (rc == 0)
-                rc = pull_in(t);
-            if (rc == WEFT_ECANCELED || rc == WEFT_ECLOSED)
-                return rc; /* the TLS stream may be gone (closed): touch nothing */
+                rc = pull_in(t, cond->deadline);
+            /* Woken by a cancel, a timeout or a close: the TLS stream may be
+             * gone by now (closed by another task), so touch nothing; the
+             * stream is not broken. -EBUSY: another task reads. */
+            if (rc == WEFT_ECANCELED || rc == WEFT_ECLOSED || rc == WEFT_ETIMEDOUT || rc == -EBUSY)
+                return rc;
             if (rc == 0)
                 s->reof = true; /* the transport ended without close_notify */
             else if (rc < 0)
@@ -338,7 +367,7 @@ static int handshake(tls_stream *t, bool server)
         if (r == 1)
             return frc;
         if (err == SSL_ERROR_WANT_READ && frc == 0) {
-            int rc = pull_in(t);
+            int rc = pull_in(t, UINT64_MAX); /* the handshake's scope bounds it */
             if (rc < 0)
                 return rc;
             if (rc == 0)
@@ -358,12 +387,16 @@ static int tls_new(weft_stream *transport, weft_tls_ctx *ctx, tls_stream **out)
     tls_stream *t = weft__calloc(1, sizeof *t);
     if (t == NULL)
         return -ENOMEM;
-    int rc = weft__stream_init(&t->s, &tls_ops, NULL);
+    /* The transport's read options hold for the plaintext: its buffer size
+     * and limit here, its read timeout below. */
+    weft_net_opts o = {.read_buffer = transport->rcap, .read_limit = transport->rlimit};
+    int rc = weft__stream_init(&t->s, &tls_ops, &o);
     if (rc != 0) {
         free(t);
         return rc;
     }
     t->s.loop = transport->loop;
+    t->s.rtimeout = transport->rtimeout;
     t->inner = transport;
     t->ssl = SSL_new(ctx->ctx);
     t->rbio = BIO_new(BIO_s_mem());
@@ -414,7 +447,14 @@ static int tls_start(weft_stream *transport, weft_tls_ctx *ctx, const char *serv
                 SSL_set1_host(t->ssl, server_name);
         }
     }
-    rc = handshake(t, server);
+    /* asyncio's ssl_handshake_timeout: a peer that stalls mid-handshake
+     * must not hold the connection (and its handler) forever. */
+    weft_timeout *scope;
+    if ((rc = weft_timeout_begin(ctx->handshake_timeout, &scope)) != 0) {
+        tls_free(t);
+        return rc;
+    }
+    rc = weft_timeout_end(scope, handshake(t, server));
     if (rc != 0) {
         tls_free(t); /* the transport stays the caller's */
         return rc;

@@ -273,8 +273,7 @@ static int wait_thread(weft_tsqueue *q, tsq_waiter *w, weft__link *list, uint64_
     pthread_cond_t cv;
     pthread_cond_init(&cv, &cond_attr);
     w->cv = &cv;
-    struct timespec ts = {.tv_sec = (time_t)(deadline / 1000000000u),
-                          .tv_nsec = (long)(deadline % 1000000000u)};
+    struct timespec ts = weft__timespec_of(deadline);
     weft__list_push_back(list, &w->link);
     while (!w->handed) {
         int rc = deadline == UINT64_MAX ? pthread_cond_wait(&cv, &q->mu)

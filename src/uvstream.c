@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include "stream.h"
 
@@ -99,19 +100,28 @@ static void do_read(uvstream *u)
         read_ended(s, n);
         return;
     }
+    /* Buffer up to the read limit, or what the parked reader needs if
+     * more; at that point stop reading (the kernel's window then pushes
+     * back on the peer) until a reader consumes or asks for more. */
+    size_t have = s->rlen - s->rpos, ceiling = weft__stream_read_ceiling(s);
+    if (have >= ceiling) {
+        s->rpaused = true;
+        return;
+    }
     size_t want = 1;
     if (s->reader) { /* grow for what the reader needs, not more */
         weft__read_cond *c = s->cond;
         size_t target = c->sep ? c->limit : c->need;
-        size_t have = s->rlen - s->rpos;
         if (target > have)
             want = target - have;
     }
     size_t room = weft__stream_reserve(s, want);
     if (room == 0) {
-        s->rpaused = true; /* the buffer is full: resume once the reader consumes */
+        s->rpaused = true; /* no memory to grow: resume once the reader consumes */
         return;
     }
+    if (room > ceiling - have)
+        room = ceiling - have;
     ssize_t n = recv(u->fd, s->rbuf + s->rlen, room, 0);
     if (WEFT_LIKELY(n > 0)) {
         s->rlen += (size_t)n;
@@ -363,9 +373,15 @@ int weft__uvstream_new(weft_loop *loop, weft__uv_kind kind, const weft_net_opts 
     return 0;
 }
 
-uv_stream_t *weft__uvstream_handle(weft_stream *s)
+int weft__uvstream_adopt(weft_stream *s, int fd, const weft_net_opts *opts)
 {
-    return &to_uv(s)->h.stream;
+    uvstream *u = to_uv(s);
+    int r = u->kind == WEFT__UV_TCP ? uv_tcp_open(&u->h.tcp, fd) : uv_pipe_open(&u->h.pipe, fd);
+    if (r != 0) {
+        close(fd); /* the handle did not take it */
+        return weft__uv_err(r);
+    }
+    return weft__uvstream_start(s, opts);
 }
 
 int weft__uvstream_start(weft_stream *s, const weft_net_opts *opts)
@@ -378,7 +394,7 @@ int weft__uvstream_start(weft_stream *s, const weft_net_opts *opts)
     u->fd = fd;
     if (u->kind == WEFT__UV_TCP) {
         /* Best effort, as asyncio: a socket that refuses an option still works. */
-        uv_tcp_nodelay(&u->h.tcp, !(opts && opts->no_delay_off));
+        uv_tcp_nodelay(&u->h.tcp, !(opts && opts->nagle));
         if (opts && opts->keepalive > 0)
             uv_tcp_keepalive(&u->h.tcp, 1, (unsigned)opts->keepalive);
     }

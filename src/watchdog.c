@@ -125,7 +125,7 @@ static void sample_handler(int sig, siginfo_t *si, void *uc)
 
 static void sleep_ns(uint64_t ns)
 {
-    struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+    struct timespec ts = weft__timespec_of(ns);
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
 }
@@ -281,7 +281,7 @@ static void *watchdog_main(void *arg)
     pthread_mutex_lock(&wd_lock);
     for (;;) {
         uint64_t deadline = weft__now_ns() + interval_locked();
-        struct timespec ts = {(time_t)(deadline / 1000000000u), (long)(deadline % 1000000000u)};
+        struct timespec ts = weft__timespec_of(deadline);
         pthread_cond_timedwait(&wd_cond, &wd_lock, &ts);
         uint64_t now = weft__now_ns();
         for (weft__link *l = wd_loops.next; l != &wd_loops; l = l->next)
@@ -305,8 +305,8 @@ static void read_env_threshold(void)
     if (v && *v) {
         char *end;
         double ms = strtod(v, &end);
-        if (*end == 0 && ms >= 0 && isfinite(ms))
-            wd_default_ns = (uint64_t)(ms * 1e6);
+        if (*end == 0 && ms >= 0 && isfinite(ms)) /* huge: never report, as below */
+            wd_default_ns = ms >= WEFT__FOREVER_SECONDS * 1e3 ? 0 : (uint64_t)(ms * 1e6);
     }
 }
 
@@ -383,9 +383,14 @@ int weft_set_block_threshold(weft_loop *loop, double seconds)
 {
     if (!(seconds >= 0)) /* negative or NaN */
         return -EINVAL;
-    uint64_t ns = isinf(seconds) ? 0 : (uint64_t)(seconds * 1e9); /* forever: never report */
-    if (seconds > 0 && ns == 0)
-        ns = 1;
+    /* Forever (or so long that the ns would overflow): never report; a
+     * tiny positive value is 1 ns, not "off". */
+    uint64_t ns = 0;
+    if (seconds < WEFT__FOREVER_SECONDS) {
+        ns = (uint64_t)(seconds * 1e9);
+        if (seconds > 0 && ns == 0)
+            ns = 1;
+    }
     pthread_mutex_lock(&wd_lock);
     if (loop)
         __atomic_store_n(&loop->dbg.threshold_ns, ns, __ATOMIC_RELAXED);

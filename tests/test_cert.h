@@ -65,4 +65,23 @@ static int test_cert_make(char **cert_pem, char **key_pem)
     return rc;
 }
 
+/* cmocka group fixtures for a file whose tests share one certificate:
+ * cmocka_run_group_tests(tests, test_cert_setup, test_cert_teardown), then
+ * test_cert_pem and test_key_pem in the tests. */
+__attribute__((unused)) static char *test_cert_pem, *test_key_pem;
+
+__attribute__((unused)) static int test_cert_setup(void **state)
+{
+    (void)state;
+    return test_cert_make(&test_cert_pem, &test_key_pem);
+}
+
+__attribute__((unused)) static int test_cert_teardown(void **state)
+{
+    (void)state;
+    free(test_cert_pem);
+    free(test_key_pem);
+    return 0;
+}
+
 #endif

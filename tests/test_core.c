@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -385,6 +386,35 @@ static void test_uncancel_lets_task_go_on(void **state)
     RUN(body_uncancel);
 }
 
+/* The cancellation count belongs to the task's loop: another thread may
+ * not change it (issue 12). */
+static void *uncancel_from_thread(void *arg)
+{
+    return (void *)(intptr_t)weft_uncancel(arg);
+}
+
+static int body_uncancel_foreign(void)
+{
+    weft_task *self = weft_current();
+    weft_cancel(self);
+    assert_int_equal(weft_cancelling(self), 1);
+    pthread_t th;
+    void *ret;
+    assert_int_equal(pthread_create(&th, NULL, uncancel_from_thread, self), 0);
+    assert_int_equal(pthread_join(th, &ret), 0);
+    assert_int_equal((int)(intptr_t)ret, WEFT_EFOREIGN);
+    assert_int_equal(weft_cancelling(self), 1); /* untouched */
+    assert_int_equal(weft_uncancel(self), 0);   /* the owner may */
+    assert_int_equal(weft_sleep(0), 0);         /* and the request is gone */
+    return 0;
+}
+
+static void test_uncancel_from_another_thread(void **state)
+{
+    (void)state;
+    RUN(body_uncancel_foreign);
+}
+
 static int self_cancel(void *arg)
 {
     (void)arg;
@@ -631,6 +661,26 @@ static int body_stack_mapping_fails(void)
     return 0;
 }
 
+/* A stack size so large that rounding it to pages would wrap is refused at
+ * spawn, not turned into a tiny stack (issue 12). */
+static int body_stack_size_too_large(void)
+{
+    size_t sizes[] = {SIZE_MAX, SIZE_MAX - 1, SIZE_MAX - 4095, SIZE_MAX / 2 + 1};
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        weft_task_opts o = {.stack_size = sizes[i]};
+        weft_task *t = NULL;
+        assert_int_equal(weft_spawn_opts(return_arg, NULL, &o, &t), -EINVAL);
+        assert_null(t);
+    }
+    return 0;
+}
+
+static void test_stack_size_too_large(void **state)
+{
+    (void)state;
+    RUN(body_stack_size_too_large);
+}
+
 static void test_stack_mapping_fails(void **state)
 {
     (void)state;
@@ -690,6 +740,7 @@ int main(void)
         cmocka_unit_test(test_cancel_before_start),
         cmocka_unit_test(test_cancel_sleeping),
         cmocka_unit_test(test_uncancel_lets_task_go_on),
+        cmocka_unit_test(test_uncancel_from_another_thread),
         cmocka_unit_test(test_self_cancel_delivered_at_next_wait),
         cmocka_unit_test(test_cancel_propagates_through_await),
         cmocka_unit_test(test_shield),
@@ -700,6 +751,7 @@ int main(void)
         cmocka_unit_test(test_callback_cannot_wait),
         cmocka_unit_test(test_spawn_allocation_fails),
         cmocka_unit_test(test_stack_mapping_fails),
+        cmocka_unit_test(test_stack_size_too_large),
         cmocka_unit_test(test_strerror_names_every_code),
         cmocka_unit_test(test_many_tasks),
     };

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "internal.h"
+#include "log_capture.h"
 #include "weft.h"
 #include "test_support.h"
 
@@ -32,39 +33,6 @@ static int run_body(void *arg)
     return ((body_fn)arg)();
 }
 #define RUN(body) assert_int_equal(weft_run(run_body, (void *)(body)), 0)
-
-/* A log sink that keeps everything (the watchdog logs from its thread). */
-static pthread_mutex_t cap_lock = PTHREAD_MUTEX_INITIALIZER;
-static char cap_buf[65536];
-static size_t cap_len;
-static int cap_count;
-
-static void capture_sink(void *user, weft_log_level level, const char *topic, const char *msg)
-{
-    (void)user;
-    pthread_mutex_lock(&cap_lock);
-    int n = snprintf(cap_buf + cap_len, sizeof cap_buf - cap_len, "[%d %s] %s\n", (int)level, topic,
-                     msg);
-    if (n > 0)
-        cap_len += (size_t)n < sizeof cap_buf - cap_len ? (size_t)n : sizeof cap_buf - cap_len - 1;
-    cap_count++;
-    pthread_mutex_unlock(&cap_lock);
-}
-
-static void capture_start(weft_log_level level)
-{
-    pthread_mutex_lock(&cap_lock);
-    cap_len = 0;
-    cap_buf[0] = 0;
-    cap_count = 0;
-    pthread_mutex_unlock(&cap_lock);
-    weft_log_set_handler(level, capture_sink, NULL);
-}
-
-static void capture_stop(void)
-{
-    weft_log_set_handler(WEFT_LOG_WARN, NULL, NULL);
-}
 
 /* Runs body as the main task of a runner in debug mode and closes it (the
  * reports come at close), with every report captured in cap_buf. */
@@ -78,14 +46,6 @@ static void run_in_debug_mode(body_fn body)
     weft_runner_free(r);
     capture_stop();
     print_message("%s", cap_buf);
-}
-
-static int count_of(const char *hay, const char *needle)
-{
-    int n = 0;
-    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle))
-        n++;
-    return n;
 }
 
 static void busy_ms(int ms)
@@ -492,6 +452,29 @@ static void test_blocked_once_per_episode(void **state)
     assert_int_equal(weft_set_block_signal(0), -EINVAL);
 }
 
+/* A threshold too long for 64-bit nanoseconds means "never", as forever
+ * does, instead of an overflowed figure (issue 12). */
+static int body_huge_threshold(void)
+{
+    double huge[] = {WEFT_FOREVER, 1e300, 1e20, 1.8e10};
+    struct weft_loop_stats st;
+    for (size_t i = 0; i < sizeof huge / sizeof *huge; i++) {
+        assert_int_equal(weft_set_block_threshold(weft_loop_current(), huge[i]), 0);
+        assert_int_equal(weft_loop_stats(NULL, &st), 0);
+        assert_true(st.block_threshold == 0);
+    }
+    assert_int_equal(weft_set_block_threshold(weft_loop_current(), 2.5), 0);
+    assert_int_equal(weft_loop_stats(NULL, &st), 0);
+    assert_true(st.block_threshold > 2.49 && st.block_threshold < 2.51);
+    return 0;
+}
+
+static void test_huge_threshold_is_never(void **state)
+{
+    (void)state;
+    RUN(body_huge_threshold);
+}
+
 /* ----------------------------------------------------------- debug mode */
 
 static weft_task *kept_handle;
@@ -806,6 +789,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_dump_on_signal),
         cmocka_unit_test(test_blocked_loop_report),
         cmocka_unit_test(test_blocked_once_per_episode),
+        cmocka_unit_test(test_huge_threshold_is_never),
         cmocka_unit_test(test_debug_mode_leaks),
         cmocka_unit_test(test_debug_mode_silent_on_correct_program),
         cmocka_unit_test(test_debug_mode_scope_left_open),

@@ -1,10 +1,15 @@
 /* test_menu: runs tools/weft-menu at a small scale and checks the talk's
- * relations with generous margins (two-worker I/O in about half the
- * sequential time, processes doing twice the steps, CPU threads and
- * weft_to_thread in about half the time on two cores, CPU tasks gaining
- * nothing), then the bad arguments. Timing relations get up to three runs
- * (the later ones of the group that was off only): the machine is shared,
- * and one unlucky run proves nothing. */
+ * points as facts that no load on the machine can change, never as
+ * wall-clock ratios of separate runs (issue 12: cpu-weft/cpu-sequential =
+ * 0.59 failed on a busy machine): how many workers were inside their work
+ * at once (two sleeping threads, tasks or processes overlap; two CPU jobs
+ * in tasks of one loop never do, in threads or processes they do), how
+ * many connections the partner server saw (ten tasks' requests in flight
+ * at once), CPU time against wall time within one run (tasks of one loop
+ * never keep more than one core busy), processes doing twice the steps.
+ * The one relation a shared machine can still spoil, two CPU threads
+ * keeping two cores busy, gets up to three runs and is skipped when the
+ * threads demonstrably waited for a core. Then the bad arguments. */
 /* weft:serial (it times CPU-bound work on both cores) */
 /* weft:timeout=90 */
 #include <stdarg.h>
@@ -112,12 +117,15 @@ static double top(const char *json, const char *key)
     return strtod(p + strlen(k), NULL);
 }
 
-#define ELAPSED(id) field(json, id, "elapsed")
+#define ELAPSED(id)    field(json, id, "elapsed")
+#define CONCURRENT(id) ((int)field(json, id, "concurrent"))
 
 /* ---------------------------------------------------------- the checks */
 
 /* I/O items, what never depends on timing: every item ran, the counts add
- * up, the weft counter ends at exactly 10 and the tasks never race. */
+ * up, the weft counter ends at exactly 10 and the tasks never race, two
+ * workers of any kind sleep at the same time (the talk's point: waiting
+ * overlaps), and ten real sleeps take at least ten steps. */
 static void check_io_exact(const char *json)
 {
     static const char *ids[] = {"io-sequential", "io-pthreads", "io-fork", "io-weft"};
@@ -141,10 +149,18 @@ static void check_io_exact(const char *json)
     assert_true(top(json, "rounds") > 0);
     assert_int_equal((int)top(json, "weft_over"), 0);
     assert_int_equal((int)top(json, "weft_lost"), 0);
+
+    assert_int_equal(CONCURRENT("io-sequential"), 1);
+    assert_int_equal(CONCURRENT("io-pthreads"), 2);
+    assert_int_equal(CONCURRENT("io-fork"), 2);
+    assert_int_equal(CONCURRENT("io-weft"), 2);
+    double step = top(json, "step_seconds");
+    assert_true(ELAPSED("io-sequential") >= 10 * step * 0.99); /* a lower bound: load only adds */
 }
 
 /* CPU items: every variant did the same work (the same primes), and tasks
- * on one loop never kept more than one core busy. */
+ * on one loop never ran two jobs at once nor kept more than one core busy
+ * (CPU time over the item's own wall time: load can only lower it). */
 static void check_cpu_exact(const char *json)
 {
     static const char *ids[] = {"cpu-sequential", "cpu-pthreads", "cpu-fork", "cpu-weft",
@@ -157,10 +173,16 @@ static void check_cpu_exact(const char *json)
     }
     double weft_cores = field(json, "cpu-weft", "cpu_seconds") / field(json, "cpu-weft", "elapsed");
     assert_true(weft_cores < 1.3);
+    assert_int_equal(CONCURRENT("cpu-sequential"), 1);
+    assert_int_equal(CONCURRENT("cpu-weft"), 1); /* one loop, one job at a time */
 }
 
 #ifdef WEFT_HAVE_HTTP
-/* HTTP items: every request got its 200 in every variant. */
+/* HTTP items: every request got its 200 in every variant; the partner
+ * server saw one connection from the sequential client, two from the two
+ * threads, and from the weft tasks one per request in flight at once (an
+ * HTTP/1.1 request in flight holds its connection): at least five of the
+ * ten, more than any two blocking threads can have. */
 static void check_http_exact(const char *json)
 {
     static const char *ids[] = {"http-sequential", "http-pthreads", "http-weft"};
@@ -168,22 +190,14 @@ static void check_http_exact(const char *json)
         assert_int_equal((int)field(json, ids[i], "rc"), 0);
         assert_int_equal((int)field(json, ids[i], "steps"), 10);
     }
+    assert_int_equal(CONCURRENT("http-sequential"), 1);
+    assert_int_equal(CONCURRENT("http-pthreads"), 2);
+    assert_int_equal(CONCURRENT("http-weft"), 10);
+    assert_int_equal((int)field(json, "http-sequential", "connections"), 1);
+    assert_int_equal((int)field(json, "http-pthreads", "connections"), 2);
+    assert_true((int)field(json, "http-weft", "connections") >= 5);
 }
 #endif
-
-/* lo < a / b < hi, else a message in why. */
-static bool ratio(const char *json, const char *a, const char *b, double lo, double hi, char *why,
-                  size_t cap)
-{
-    double ta = field(json, a, "elapsed"), tb = field(json, b, "elapsed");
-    double r = ta / tb;
-    printf("  %-14s / %-14s = %.2f s / %.2f s = %.2f (want %.2f..%.2f)\n", a, b, ta, tb, r, lo, hi);
-    if (r > lo && r < hi)
-        return true;
-    size_t n = strlen(why);
-    snprintf(why + n, cap - n, "%s/%s = %.2f not in (%.2f, %.2f); ", a, b, r, lo, hi);
-    return false;
-}
 
 /* ------------------------------------------------ a busy machine */
 
@@ -202,51 +216,31 @@ static bool starved(const char *json, const char *id)
 
 enum { TIMING_OK, TIMING_OFF, TIMING_BUSY };
 
-static int check_io_timing(const char *json, char *why, size_t cap)
-{
-    bool ok = true;
-    double step = top(json, "step_seconds"), seq = ELAPSED("io-sequential");
-    /* Ten real sleeps cannot take less than ten steps. */
-    printf("  io-sequential  = %.2f s for 10 steps of %.2f s\n", seq, step);
-    if (seq < 10 * step * 0.99 || seq > 10 * step * 2.5) {
-        size_t n = strlen(why);
-        snprintf(why + n, cap - n, "io-sequential %.2f s for 10 x %.2f s; ", seq, step);
-        ok = false;
-    }
-    ok &= ratio(json, "io-pthreads", "io-sequential", 0.3, 0.8, why, cap);
-    ok &= ratio(json, "io-weft", "io-sequential", 0.3, 0.8, why, cap);
-    ok &= ratio(json, "io-fork", "io-sequential", 0.7, 1.5, why, cap);
-    return ok ? TIMING_OK : TIMING_OFF;
-}
-
-#ifdef WEFT_HAVE_HTTP
-/* Ten delayed requests: two threads halve the time, ten tasks wait all at
- * once (about a tenth). */
-static int check_http_timing(const char *json, char *why, size_t cap)
-{
-    bool ok = ratio(json, "http-pthreads", "http-sequential", 0.3, 0.8, why, cap);
-    ok &= ratio(json, "http-weft", "http-sequential", 0.02, 0.3, why, cap);
-    return ok ? TIMING_OK : TIMING_OFF;
-}
-#endif
-
+/* Two CPU jobs in threads (or handed to weft_to_thread) run at once and,
+ * on two free cores, keep both busy: CPU time over the item's own wall
+ * time. The overlap can only fail under extreme load (a job ends before
+ * the other starts); the cores figure is excused when the jobs waited for
+ * a core (Linux schedstat), which a bug that serializes them never does. */
 static int check_cpu_timing(const char *json, char *why, size_t cap)
 {
-    if (!ratio(json, "cpu-weft", "cpu-sequential", 0.6, 1.6, why, cap))
-        return TIMING_OFF;
     if (top(json, "ncpu") < 2) {
         printf("  SKIPPED: CPU threads and weft_to_thread vs sequential need 2 cores; "
                "this machine has 1\n");
         return TIMING_OK;
     }
     int verdict = TIMING_OK;
-    static const char *par[] = {"cpu-pthreads", "cpu-to-thread"};
-    for (int i = 0; i < 2; i++) {
-        /* Half the sequential time, and by keeping two cores busy: the
-         * sequential time itself may have been stretched by a busy moment. */
-        bool ok = ratio(json, par[i], "cpu-sequential", 0.3, 0.8, why, cap);
-        double cores = field(json, par[i], "cpu_seconds") / field(json, par[i], "elapsed");
-        printf("  %-14s kept %.2f cores busy (want >= 1.3)\n", par[i], cores);
+    static const char *par[] = {"cpu-pthreads", "cpu-to-thread", "cpu-fork"};
+    for (int i = 0; i < 3; i++) {
+        bool ok = CONCURRENT(par[i]) == 2;
+        if (!ok) {
+            size_t n = strlen(why);
+            snprintf(why + n, cap - n, "%s ran its jobs one after the other; ", par[i]);
+        }
+        /* CPU time of forked children is theirs: only the overlap there. */
+        double cores =
+            i == 2 ? 2.0 : field(json, par[i], "cpu_seconds") / field(json, par[i], "elapsed");
+        printf("  %-14s ran %d jobs at once, kept %.2f cores busy (want 2, >= 1.3)\n", par[i],
+               CONCURRENT(par[i]), cores);
         if (cores < 1.3) {
             size_t n = strlen(why);
             snprintf(why + n, cap - n, "%s kept %.2f cores busy; ", par[i], cores);
@@ -302,11 +296,9 @@ static void test_relations(void **state)
     assert_int_equal(run_menu(args, false, &json), 0);
     check_io_exact(json);
     check_cpu_exact(json);
-    settle(json, "io", check_io_exact, check_io_timing);
     settle(json, "cpu", check_cpu_exact, check_cpu_timing);
 #ifdef WEFT_HAVE_HTTP
     check_http_exact(json);
-    settle(json, "http", check_http_exact, check_http_timing);
 #endif
     free(json);
 

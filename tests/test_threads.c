@@ -182,6 +182,7 @@ static void test_cancel_timeout_callbacks(void **state)
     assert_int_equal(weft_cfuture_cancel(cf), 1);
     assert_int_equal(weft_cfuture_cancel(cf), 0);
     assert_int_equal(weft_cfuture_result(cf, WEFT_FOREVER), WEFT_ECANCELED);
+    assert_int_equal(weft_cfuture_result(cf, 1e300), WEFT_ECANCELED);
     assert_int_equal(atomic_load(&cb_calls), 1);
     assert_int_equal(atomic_load(&cb_result), WEFT_ECANCELED);
     /* Added after done: runs at once, here. */
@@ -192,6 +193,15 @@ static void test_cancel_timeout_callbacks(void **state)
     for (int i = 0; i < 1000 && atomic_load(&forever_saw_cancel) == 0; i++)
         usleep(1000);
     assert_int_equal(atomic_load(&forever_saw_cancel), 1);
+
+    /* A huge timeout is forever, as in every other wait: it must not
+     * overflow time_t into a deadline in the past (issue 12). */
+    double huge[] = {1e300, 1e20, 1.8e10};
+    for (size_t i = 0; i < sizeof huge / sizeof *huge; i++) {
+        assert_int_equal(weft_submit(loop, job_sleep_then, (void *)7, &cf), 0);
+        assert_int_equal(weft_cfuture_result(cf, huge[i]), 7);
+        weft_cfuture_free(cf);
+    }
 
     /* A future freed by its caller before it completes: no leak, no crash. */
     assert_int_equal(weft_submit(loop, job_sleep_then, (void *)1, &cf), 0);

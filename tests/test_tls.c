@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -21,23 +22,6 @@
 #include "test_cert.h"
 #include "weft.h"
 #include "test_support.h"
-
-static char *cert_pem, *key_pem;
-
-/* A self-signed P-256 certificate for localhost and 127.0.0.1. */
-static int make_cert(void **state)
-{
-    (void)state;
-    return test_cert_make(&cert_pem, &key_pem);
-}
-
-static int free_cert(void **state)
-{
-    (void)state;
-    free(cert_pem);
-    free(key_pem);
-    return 0;
-}
 
 typedef struct ctx {
     weft_tls_ctx *server_ctx;
@@ -69,7 +53,7 @@ static int tls_echo_handler(weft_stream *s, void *arg)
 
 static void server_up(ctx *c, weft_stream_handler h)
 {
-    weft_tls_opts so = {.cert_pem = cert_pem, .key_pem = key_pem};
+    weft_tls_opts so = {.cert_pem = test_cert_pem, .key_pem = test_key_pem};
     assert_int_equal(weft_tls_server_ctx_new(&so, &c->server_ctx), 0);
     assert_int_equal(weft_tcp_serve("127.0.0.1", 0, h, c, NULL, &c->srv), 0);
     c->port = weft_server_port(c->srv);
@@ -85,7 +69,7 @@ static int t_echo(void *arg)
 {
     ctx *c = arg;
     server_up(c, tls_echo_handler);
-    weft_tls_opts co = {.ca_pem = cert_pem};
+    weft_tls_opts co = {.ca_pem = test_cert_pem};
     weft_tls_ctx *cctx;
     assert_int_equal(weft_tls_client_ctx_new(&co, &cctx), 0);
     const char *names[] = {"localhost", "127.0.0.1"};
@@ -139,7 +123,7 @@ static int t_verify(void *arg)
     server_up(c, tls_echo_handler);
     weft_tls_ctx *system_ctx, *trusting, *insecure;
     assert_int_equal(weft_tls_client_ctx_new(NULL, &system_ctx), 0);
-    weft_tls_opts co = {.ca_pem = cert_pem};
+    weft_tls_opts co = {.ca_pem = test_cert_pem};
     assert_int_equal(weft_tls_client_ctx_new(&co, &trusting), 0);
     weft_tls_opts io = {.insecure = 1};
     assert_int_equal(weft_tls_client_ctx_new(&io, &insecure), 0);
@@ -165,7 +149,7 @@ static int t_verify(void *arg)
     weft_tls_ctx_free(system_ctx);
     weft_tls_ctx_free(trusting);
     weft_tls_ctx_free(insecure);
-    weft_tls_opts bad = {.cert_pem = cert_pem, .key_pem = "not a key"};
+    weft_tls_opts bad = {.cert_pem = test_cert_pem, .key_pem = "not a key"};
     weft_tls_ctx *bctx;
     assert_int_equal(weft_tls_server_ctx_new(&bad, &bctx), WEFT_ECERT);
     assert_int_equal(weft_tls_server_ctx_new(NULL, &bctx), -EINVAL);
@@ -237,7 +221,7 @@ static int t_timeout(void *arg)
 {
     ctx *c = arg;
     server_up(c, mute_handler);
-    weft_tls_opts co = {.ca_pem = cert_pem};
+    weft_tls_opts co = {.ca_pem = test_cert_pem};
     weft_tls_ctx *cctx;
     assert_int_equal(weft_tls_client_ctx_new(&co, &cctx), 0);
     weft_stream *tcp, *tls;
@@ -246,6 +230,19 @@ static int t_timeout(void *arg)
     assert_int_equal(weft_timeout_begin(0.1, &to), 0);
     int rc = weft_tls_connect(tcp, cctx, "localhost", &tls);
     assert_int_equal(weft_timeout_end(to, rc), WEFT_ETIMEDOUT);
+    /* The context's own handshake timeout, without a scope (issue 12). */
+    weft_tls_opts quick = {.ca_pem = test_cert_pem, .handshake_timeout = 0.2};
+    weft_tls_ctx *qctx;
+    assert_int_equal(weft_tls_client_ctx_new(&quick, &qctx), 0);
+    double t0 = weft_time();
+    assert_int_equal(weft_tls_connect(tcp, qctx, "localhost", &tls), WEFT_ETIMEDOUT);
+    assert_true(weft_time() - t0 >= 0.19 && weft_time() - t0 < 2.0);
+    weft_tls_ctx_free(qctx);
+    weft_tls_opts bad = {.handshake_timeout = -1};
+    assert_int_equal(weft_tls_client_ctx_new(&bad, &qctx), -EINVAL);
+    bad = (weft_tls_opts){
+        .cert_pem = test_cert_pem, .key_pem = test_key_pem, .handshake_timeout = NAN};
+    assert_int_equal(weft_tls_server_ctx_new(&bad, &qctx), -EINVAL);
     assert_int_equal(weft_tls_connect(tcp, c->server_ctx, "localhost", &tls), -EINVAL);
     weft__fault_arm(WEFT__FAULT_ALLOC, 1);
     assert_int_equal(weft_tls_connect(tcp, cctx, "localhost", &tls), -ENOMEM);
@@ -264,17 +261,72 @@ static void test_tls_handshake_timeout(void **state)
     assert_int_equal(weft_run(t_timeout, &c), 0);
 }
 
+/* The transport's read_timeout holds for the TLS stream: a TLS read that
+ * does not complete in time fails with WEFT_ETIMEDOUT and the stream stays
+ * usable (the timeout is not a sticky error). */
+static int tls_timed_handler(weft_stream *s, void *arg)
+{
+    ctx *c = arg;
+    weft_stream *tls;
+    c->accept_rc = weft_tls_accept(s, c->server_ctx, &tls);
+    if (c->accept_rc != 0)
+        return c->accept_rc;
+    char buf[64];
+    int rc = weft_stream_readline(tls, buf, sizeof buf); /* "half" and no newline */
+    assert_int_equal(rc, WEFT_ETIMEDOUT);
+    c->done = 1;
+    rc = weft_stream_readline(tls, buf, sizeof buf);
+    assert_int_equal(rc, 10);
+    assert_memory_equal(buf, "half line\n", 10);
+    assert_int_equal(weft_stream_write(tls, "ok\n", 3), 0);
+    assert_int_equal(weft_stream_close(tls), 0);
+    c->done = 2;
+    return 0;
+}
+
+static int t_read_timeout(void *arg)
+{
+    ctx *c = arg;
+    weft_tls_opts so = {.cert_pem = test_cert_pem, .key_pem = test_key_pem};
+    assert_int_equal(weft_tls_server_ctx_new(&so, &c->server_ctx), 0);
+    weft_net_opts no = {.read_timeout = 0.3};
+    assert_int_equal(weft_tcp_serve("127.0.0.1", 0, tls_timed_handler, c, &no, &c->srv), 0);
+    weft_tls_opts co = {.ca_pem = test_cert_pem};
+    weft_tls_ctx *cctx;
+    assert_int_equal(weft_tls_client_ctx_new(&co, &cctx), 0);
+    weft_stream *tcp, *tls;
+    assert_int_equal(weft_tcp_connect("127.0.0.1", weft_server_port(c->srv), NULL, &tcp), 0);
+    assert_int_equal(weft_tls_connect(tcp, cctx, "localhost", &tls), 0);
+    assert_int_equal(weft_stream_write(tls, "half", 4), 0);
+    WAIT_UNTIL(c->done == 1);
+    assert_int_equal(weft_stream_write(tls, " line\n", 6), 0);
+    char buf[8];
+    assert_int_equal(weft_stream_readline(tls, buf, sizeof buf), 3);
+    WAIT_UNTIL(c->done == 2);
+    assert_int_equal(weft_stream_close(tls), 0);
+    weft_tls_ctx_free(cctx);
+    server_down(c);
+    return 0;
+}
+
+static void test_tls_read_timeout(void **state)
+{
+    (void)state;
+    ctx c = {0};
+    assert_int_equal(weft_run(t_read_timeout, &c), 0);
+}
+
 /* TLS over a Unix-domain socket: layered on any stream. */
 static int t_unix(void *arg)
 {
     ctx *c = arg;
-    weft_tls_opts so = {.cert_pem = cert_pem, .key_pem = key_pem};
+    weft_tls_opts so = {.cert_pem = test_cert_pem, .key_pem = test_key_pem};
     assert_int_equal(weft_tls_server_ctx_new(&so, &c->server_ctx), 0);
     char path[64];
     snprintf(path, sizeof path, "/tmp/weft-tls-%d.sock", (int)getpid());
     unlink(path);
     assert_int_equal(weft_unix_serve(path, tls_echo_handler, c, NULL, &c->srv), 0);
-    weft_tls_opts co = {.ca_pem = cert_pem};
+    weft_tls_opts co = {.ca_pem = test_cert_pem};
     weft_tls_ctx *cctx;
     assert_int_equal(weft_tls_client_ctx_new(&co, &cctx), 0);
     weft_stream *us, *tls;
@@ -304,7 +356,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tls_echo),       cmocka_unit_test(test_tls_verify),
         cmocka_unit_test(test_tls_plain_peer), cmocka_unit_test(test_tls_handshake_timeout),
-        cmocka_unit_test(test_tls_unix),
+        cmocka_unit_test(test_tls_unix),       cmocka_unit_test(test_tls_read_timeout),
     };
-    return cmocka_run_group_tests(tests, make_cert, free_cert);
+    return cmocka_run_group_tests(tests, test_cert_setup, test_cert_teardown);
 }

@@ -202,11 +202,14 @@ static int menu_main(const options *opt_, bool *sel, menu_result *results)
         menu_report_begin(rep, i);
         env.sh->wait_ns = 0;
         env.sh->wait_unknown = 0;
+        env.sh->busy = env.sh->busy_max = 0;
+        res->connections = -1;
         double start = menu_now(), cpu = menu_cpu_seconds();
         res->rc = menu_items[i].run(&env, res);
         res->elapsed = menu_now() - start;
         res->cpu_seconds = menu_cpu_seconds() - cpu;
         res->wait_seconds = env.sh->wait_unknown ? -1 : (double)env.sh->wait_ns * 1e-9;
+        res->concurrent = (int)env.sh->busy_max;
         menu_report_end(rep, i, res);
         if (res->rc != 0) {
             fprintf(stderr, "weft-menu: %s: %s\n", menu_items[i].id, weft_strerror(res->rc));

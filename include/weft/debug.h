@@ -103,7 +103,8 @@ WEFT_API int weft_dump_on_signal(weft_loop *loop, int signum, FILE *out);
 /* --------------------------------------------------- blocked-loop reports */
 
 /* How long a task may hold a loop before it is reported, in seconds; 0
- * turns the reports off. loop NULL sets the process default (100 ms, or
+ * (or WEFT_FOREVER, or any value too long to count in 64-bit ns: from
+ * about 570 years) turns the reports off. loop NULL sets the process default (100 ms, or
  * WEFT_BLOCK_THRESHOLD_MS from the environment), used by every loop that
  * has not set its own. -EINVAL for a negative or NaN value. */
 WEFT_API int weft_set_block_threshold(weft_loop *loop, double seconds);

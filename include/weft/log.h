@@ -3,7 +3,9 @@
  * Every message weft writes goes through here, with a level and a topic.
  * The rule that keeps a correct program quiet: weft logs at WEFT_LOG_WARN
  * or WEFT_LOG_ERROR only to report a bug in the program (a task that
- * blocked the loop, a stack overflow, in debug mode what a program leaked);
+ * blocked the loop, a stack overflow, in debug mode what a program leaked)
+ * or a server turning clients away at a resource limit (out of file
+ * descriptors, memory or stacks: once per episode, topic "server");
  * everything else (retries, connection details, ...) is WEFT_LOG_INFO or
  * WEFT_LOG_DEBUG. The default sink prints WARN and ERROR to stderr and drops
  * the rest, so nothing is printed unless something is wrong. */

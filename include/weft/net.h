@@ -24,10 +24,21 @@ typedef struct weft_tls_ctx weft_tls_ctx;
  * defaults. */
 typedef struct weft_net_opts {
     size_t read_buffer; /* initial read buffer per stream; 0: 64 KiB */
-    size_t write_high;  /* write() waits when more is queued; 0: 64 KiB */
-    size_t write_low;   /* ...until the queue is down to this; 0: 16 KiB */
-    int no_delay_off;   /* 1: leave Nagle on (TCP_NODELAY is on by default) */
-    int keepalive;      /* seconds of idle before TCP keepalive probes; 0: off */
+    /* Bytes a stream buffers while no read asks for more: reading from the
+     * socket pauses there (the peer then waits on TCP flow control) and
+     * resumes when a read consumes. A read that needs more (read_exactly
+     * of a larger n, read_until with a larger cap) may buffer that much.
+     * 0: 256 KiB, or read_buffer if larger. At most INT_MAX. */
+    size_t read_limit;
+    /* Seconds a read call (read, read_exactly, read_until, readline) may
+     * wait before it fails with WEFT_ETIMEDOUT, however many bytes trickle
+     * in meanwhile: the idle and first-byte timeout, and what stops a
+     * slowloris peer (see docs/net.md). 0: no limit. */
+    double read_timeout;
+    size_t write_high; /* write() waits when more is queued; 0: 64 KiB */
+    size_t write_low;  /* ...until the queue is down to this; 0: 16 KiB */
+    int nagle;         /* 1: leave Nagle's algorithm on (TCP_NODELAY is set by default) */
+    int keepalive;     /* seconds of idle before TCP keepalive probes; 0: off */
     /* serve only */
     int backlog;         /* listen() backlog; 0: 511 */
     int max_connections; /* live handlers at most; more wait in the backlog; 0: no limit */
@@ -60,9 +71,27 @@ WEFT_API WEFT_MUST_CHECK int weft_tcp_serve(const char *host, int port, weft_str
 /* The port the server is bound to (useful after binding port 0); -EINVAL
  * for a Unix-domain server. */
 WEFT_API int weft_server_port(const weft_server *server);
-/* Connections handled now, and accepted in all. */
+/* Connections handled now, and accepted in all (dropped ones included). */
 WEFT_API size_t weft_server_live(const weft_server *server);
 WEFT_API uint64_t weft_server_accepted(const weft_server *server);
+
+/* A server's counters. A connection the server cannot serve is closed at
+ * once and counted here; the first drop of an episode (until a handler
+ * runs again) is logged through the log hook (topic "server", level
+ * WEFT_LOG_WARN). */
+struct weft_server_stats {
+    size_t live;                /* handlers running now */
+    size_t peak_live;           /* the most handlers that ran at once */
+    uint64_t accepted;          /* connections taken from the listening socket */
+    uint64_t dropped_no_fd;     /* closed: out of file descriptors (EMFILE, ENFILE) */
+    uint64_t dropped_no_memory; /* closed: no memory for the stream or its task */
+    uint64_t dropped_no_stack;  /* closed: no stack for the handler (WEFT_ESTACK) */
+    uint64_t drop_episodes;     /* times the server began to drop (one log line each) */
+};
+/* Fills *out (the struct is named by its tag, as weft_loop_stats's).
+ * -EINVAL if an argument is NULL. Does not wait; call it on the server's
+ * loop. */
+WEFT_API int weft_server_stats(const weft_server *server, struct weft_server_stats *out);
 
 /* Graceful close: stops accepting, waits up to grace seconds for the
  * handlers to return, cancels those still running, waits for them to end,
@@ -187,6 +216,10 @@ typedef struct weft_tls_opts {
     const char *key_file;  /* private key, PEM */
     const char *cert_pem;  /* ...or both in memory */
     const char *key_pem;
+    /* both: seconds weft_tls_connect / weft_tls_accept may take before
+     * they fail with WEFT_ETIMEDOUT (a peer that stalls mid-handshake);
+     * 0: 60 (asyncio's ssl_handshake_timeout); WEFT_FOREVER: no limit. */
+    double handshake_timeout;
 } weft_tls_opts;
 
 /* A client context verifies the server's certificate and name by default. */

@@ -42,6 +42,11 @@ void menu_json(FILE *o, const menu_env *e, const menu_result *results, const men
             fprintf(o, "\"final\": %d, ", r->final);
         else
             fprintf(o, "\"final\": null, \"primes\": %ld, ", r->primes);
+        fprintf(o, "\"concurrent\": %d, ", r->concurrent);
+        if (r->connections >= 0)
+            fprintf(o, "\"connections\": %d, ", r->connections);
+        else
+            fprintf(o, "\"connections\": null, ");
         fprintf(o, "\"cpu_seconds\": %.4f, \"wait_seconds\": %.4f, \"rc\": %d}", r->cpu_seconds,
                 r->wait_seconds, r->rc);
     }

@@ -72,6 +72,24 @@ long menu_http_total(const menu_env *env)
     return HTTP_REQUESTS;
 }
 
+static int read_connections(void *arg)
+{
+    *(unsigned *)arg = http_server_connections(server);
+    return 0;
+}
+
+/* Connections the partner server has accepted so far, read on its own
+ * loop: requests that overlap need a connection each (HTTP/1.1), so the
+ * count an item adds shows how many of its requests were in flight at
+ * once, on the server's side. */
+static unsigned server_connections(void)
+{
+    unsigned n = 0;
+    if (weft_call_sync(weft_loop_thread_loop(server_thread), read_connections, &n) != 0)
+        return 0; /* the server is gone: the item's facts will say so */
+    return n;
+}
+
 static size_t discard(char *p, size_t size, size_t n, void *user)
 {
     (void)p, (void)user;
@@ -91,9 +109,11 @@ static int blocking_requests(int n, menu_shared *sh)
     int ok = 0;
     for (int i = 0; i < n; i++) {
         long status = 0;
+        menu_busy_enter(sh);
         if (curl_easy_perform(easy) == CURLE_OK &&
             curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status == 200)
             ok++;
+        menu_busy_leave(sh);
         menu_progress_add(sh, 1);
     }
     curl_easy_cleanup(easy);
@@ -116,8 +136,10 @@ int menu_http_sequential(const menu_env *env, menu_result *out)
     int rc = ensure_server(env);
     if (rc != 0)
         return rc;
+    unsigned before = server_connections();
     int ok = blocking_requests(HTTP_REQUESTS, env->sh);
     finish_result(out, 1, &ok);
+    out->connections = (int)(server_connections() - before);
     return ok == HTTP_REQUESTS ? 0 : WEFT_EHTTP;
 }
 
@@ -139,6 +161,7 @@ int menu_http_pthreads(const menu_env *env, menu_result *out)
     int rc = ensure_server(env);
     if (rc != 0)
         return rc;
+    unsigned before = server_connections();
     http_thread w[2];
     int started = 0;
     for (; started < 2; started++) {
@@ -152,6 +175,7 @@ int menu_http_pthreads(const menu_env *env, menu_result *out)
         counts[i] = w[i].ok;
     }
     finish_result(out, started, counts);
+    out->connections = (int)(server_connections() - before);
     if (rc != 0)
         return -rc;
     return out->steps == HTTP_REQUESTS ? 0 : WEFT_EHTTP;
@@ -169,7 +193,9 @@ static int one_request(void *arg)
 {
     http_tasks *h = arg;
     weft_http_response *resp;
+    menu_busy_enter(h->sh);
     int rc = weft_http_get(h->session, request_url, &resp);
+    menu_busy_leave(h->sh);
     if (rc == 0) {
         if (weft_http_response_status(resp) == 200)
             h->ok++; /* tasks share one thread: no race */
@@ -202,9 +228,11 @@ int menu_http_weft(const menu_env *env, menu_result *out)
     int rc = ensure_server(env);
     if (rc != 0)
         return rc;
+    unsigned before = server_connections();
     http_tasks h = {.sh = env->sh};
     rc = weft_run(http_tasks_main, &h);
     finish_result(out, 1, &h.ok);
+    out->connections = (int)(server_connections() - before);
     if (rc != 0)
         return rc;
     return h.ok == HTTP_REQUESTS ? 0 : WEFT_EHTTP;

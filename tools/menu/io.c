@@ -140,7 +140,9 @@ static int io_task_main(void *arg)
         ++*w->times;
         w->counted++;
         menu_progress_add(w->env->sh, 1);
+        menu_busy_enter(w->env->sh);
         int rc = weft_sleep(w->env->step);
+        menu_busy_leave(w->env->sh);
         if (rc != 0)
             return rc;
     }

@@ -25,6 +25,8 @@ typedef struct menu_env {
 typedef struct menu_shared {
     long progress;    /* steps or blocks done in the running item; atomic */
     long wait_ns;     /* time CPU jobs were runnable but had no core; atomic */
+    long busy;        /* workers inside their work now (a sleep, a job, a request) */
+    long busy_max;    /* the most at once during the item: the overlap fact */
     int wait_unknown; /* set when a job could not read its schedstat */
     int counts[MENU_MAX_WORKERS];
     int finals[MENU_MAX_WORKERS];
@@ -44,6 +46,11 @@ typedef struct menu_result {
     long primes;                  /* CPU: primes found by all jobs (a checksum) */
     double cpu_seconds;           /* CPU time this process and its children used */
     double wait_seconds;          /* CPU jobs waiting for a core; -1: unknown */
+    /* The most workers inside their work (a sleep, a CPU job, a request) at
+     * the same time: 1 when the variant runs them one after another,
+     * whatever the machine's load. The tests check it, not timings. */
+    int concurrent;
+    int connections; /* HTTP: connections the server accepted in the item; -1: n/a */
 } menu_result;
 
 typedef int (*menu_run_fn)(const menu_env *env, menu_result *out);
@@ -76,6 +83,9 @@ double menu_now(void);
 double menu_cpu_seconds(void);
 void menu_sleep(double seconds);
 void menu_progress_add(menu_shared *sh, long n);
+/* Around each piece of a worker's work: counts how many overlap. */
+void menu_busy_enter(menu_shared *sh);
+void menu_busy_leave(menu_shared *sh);
 long menu_progress_get(menu_shared *sh);
 long menu_prime_block(long i);
 long menu_cpu_job(const menu_env *env);

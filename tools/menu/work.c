@@ -55,6 +55,21 @@ void menu_progress_add(menu_shared *sh, long n)
     __atomic_add_fetch(&sh->progress, n, __ATOMIC_RELAXED);
 }
 
+/* Atomics on the shared page: forked children count too. */
+void menu_busy_enter(menu_shared *sh)
+{
+    long now = __atomic_add_fetch(&sh->busy, 1, __ATOMIC_RELAXED);
+    long seen = __atomic_load_n(&sh->busy_max, __ATOMIC_RELAXED);
+    while (now > seen && !__atomic_compare_exchange_n(&sh->busy_max, &seen, now, true,
+                                                      __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+    }
+}
+
+void menu_busy_leave(menu_shared *sh)
+{
+    __atomic_sub_fetch(&sh->busy, 1, __ATOMIC_RELAXED);
+}
+
 long menu_progress_get(menu_shared *sh)
 {
     return __atomic_load_n(&sh->progress, __ATOMIC_RELAXED);
@@ -115,12 +130,14 @@ static long run_delay_ns(void)
  * variant, so no variant can skip work). */
 long menu_cpu_job(const menu_env *env)
 {
+    menu_busy_enter(env->sh);
     long found = 0, w0 = run_delay_ns();
     for (long i = 0; i < env->cpu_blocks; i++) {
         found += menu_prime_block(i);
         menu_progress_add(env->sh, 1);
     }
     long w1 = run_delay_ns();
+    menu_busy_leave(env->sh);
     if (w0 >= 0 && w1 >= w0)
         __atomic_add_fetch(&env->sh->wait_ns, w1 - w0, __ATOMIC_RELAXED);
     else
@@ -169,7 +186,9 @@ int menu_count_blocking(int *times, double step, menu_shared *sh)
         __atomic_store_n(times, seen + 1, __ATOMIC_RELAXED);
         counted++;
         menu_progress_add(sh, 1);
+        menu_busy_enter(sh);
         menu_sleep(step);
+        menu_busy_leave(sh);
     }
     return counted;
 }
