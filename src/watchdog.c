@@ -101,7 +101,11 @@ static void sample_handler(int sig, siginfo_t *si, void *uc)
     if (d && __atomic_compare_exchange_n(&d->sample_state, &expected, SAMPLE_CAPTURING, false,
                                          __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
         weft_task *t = loop->current;
-        if (t && __atomic_load_n(&loop->switches, __ATOMIC_RELAXED) == d->sample_switches) {
+        /* A task switching back to the scheduler has not bumped the switch
+         * count yet; it is no longer blocked, and no unwinder can walk a
+         * stack caught in the middle of the switch. */
+        if (t && __atomic_load_n(&loop->switches, __ATOMIC_RELAXED) == d->sample_switches &&
+            !weft__ctx_pc_in_switch(interrupted_pc(uc))) {
             /* Counted here, before the task can go on: weft_loop_stats
              * read right after the episode includes it. */
             __atomic_add_fetch(&d->blocked_reports, 1, __ATOMIC_RELAXED);

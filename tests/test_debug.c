@@ -3,7 +3,9 @@
  * leak reports and the stack overflow report (in a child process). Each
  * report is provoked and its text checked. */
 /* weft:no-valgrind (it re-executes itself and relies on SIGSEGV/SIGURG handlers) */
+#define _GNU_SOURCE /* REG_RIP in ucontext.h */
 #include <errno.h>
+#include <execinfo.h>
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
@@ -16,6 +18,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -469,6 +472,99 @@ static int body_huge_threshold(void)
     return 0;
 }
 
+/* The blocked-loop watchdog unwinds the loop's thread from a signal
+ * handler. A signal that lands inside a stack switch must not be unwound:
+ * the switch's frame is half built or already on the other stack, and
+ * backtrace() crashed there (SIGSEGV within seconds of ping-pong under a
+ * stream of signals). weft__ctx_pc_in_switch tells the handler. */
+static volatile sig_atomic_t sw_hits, sw_unwound, sw_stop;
+static pthread_t sw_loop_thread;
+
+static void *sw_interrupted_pc(void *ucv)
+{
+    ucontext_t *uc = ucv;
+#if defined(__x86_64__)
+    return (void *)uc->uc_mcontext.gregs[REG_RIP];
+#elif defined(__aarch64__)
+    return (void *)uc->uc_mcontext.pc;
+#else
+    (void)uc;
+    return NULL;
+#endif
+}
+
+static void sw_handler(int sig, siginfo_t *si, void *uc)
+{
+    (void)sig, (void)si;
+    if (weft__ctx_pc_in_switch(sw_interrupted_pc(uc))) {
+        sw_hits++;
+        return;
+    }
+    void *bt[32];
+    if (backtrace(bt, 32) > 0)
+        sw_unwound++;
+}
+
+static void *sw_bomber(void *arg)
+{
+    (void)arg;
+    while (!sw_stop) {
+        pthread_kill(sw_loop_thread, SIGURG);
+        for (volatile int i = 0; i < 200; i++) {
+        }
+    }
+    return NULL;
+}
+
+static int sw_pinger(void *arg)
+{
+    double *until = arg;
+    for (int i = 0; i < 300000 && weft_time() < *until; i++) {
+        int rc = weft_sleep(0);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int sw_body(void *arg)
+{
+    double until = weft_time() + 1.0;
+    (void)arg;
+    weft_task *t[2];
+    assert_int_equal(weft_spawn(sw_pinger, &until, &t[0]), 0);
+    assert_int_equal(weft_spawn(sw_pinger, &until, &t[1]), 0);
+    assert_int_equal(weft_gather(t, 2, 0), 0);
+    weft_task_free(t[0]);
+    weft_task_free(t[1]);
+    return 0;
+}
+
+static void test_no_unwinding_inside_a_switch(void **state)
+{
+    (void)state;
+    void *warm[2];
+    backtrace(warm, 2); /* loads the unwinder outside the handler */
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = sw_handler;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    assert_int_equal(sigaction(SIGURG, &sa, &old), 0);
+    sw_loop_thread = pthread_self();
+    sw_stop = 0;
+    pthread_t b;
+    assert_int_equal(pthread_create(&b, NULL, sw_bomber, NULL), 0);
+    int rc = weft_run(sw_body, NULL);
+    sw_stop = 1;
+    pthread_join(b, NULL);
+    assert_int_equal(sigaction(SIGURG, &old, NULL), 0);
+    assert_int_equal(rc, 0);
+    print_message("signals inside a switch: %d, unwound elsewhere: %d\n", (int)sw_hits,
+                  (int)sw_unwound);
+    assert_true(sw_unwound > 0);
+}
+
 static void test_huge_threshold_is_never(void **state)
 {
     (void)state;
@@ -790,6 +886,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_blocked_loop_report),
         cmocka_unit_test(test_blocked_once_per_episode),
         cmocka_unit_test(test_huge_threshold_is_never),
+        cmocka_unit_test(test_no_unwinding_inside_a_switch),
         cmocka_unit_test(test_debug_mode_leaks),
         cmocka_unit_test(test_debug_mode_silent_on_correct_program),
         cmocka_unit_test(test_debug_mode_scope_left_open),

@@ -5,6 +5,8 @@
  * frame on the current stack, saves sp in *save_sp, loads new_sp and
  * restores the same frame from it; ret jumps to the restored x30. A fresh
  * context's frame (ctx.c) has x30 = weft__ctx_boot_aarch64.
+ * weft__ctx_swap_end marks its end (weft__ctx_pc_in_switch): no unwinder
+ * can walk a stack interrupted in here.
  */
 #if defined(__aarch64__)
     .text
@@ -39,6 +41,9 @@ weft__ctx_swap:
     ldp     d14, d15, [sp, #144]
     add     sp, sp, #160
     ret
+    .globl  weft__ctx_swap_end
+    .hidden weft__ctx_swap_end
+weft__ctx_swap_end:
     .size   weft__ctx_swap, .-weft__ctx_swap
 
 /* First code of a new context: x19 = arg, x20 = entry. */

@@ -17,7 +17,14 @@ void weft__ctx_make_impl(weft__ctx *ctx, void *lo, size_t size, weft__ctx_entry 
 void weft__ctx_swap_impl(weft__ctx *from, weft__ctx *to);
 #else
 void weft__ctx_swap(void **save_sp, void *new_sp);
+extern const char weft__ctx_swap_end[];
 #define weft__ctx_swap_impl(from, to) weft__ctx_swap(&(from)->sp, (to)->sp)
+
+bool weft__ctx_pc_in_switch(const void *pc)
+{
+    const char *p = pc;
+    return p >= (const char *)(uintptr_t)weft__ctx_swap && p <= weft__ctx_swap_end;
+}
 
 #if defined(__x86_64__)
 void weft__ctx_boot_x86_64(void);

@@ -4,6 +4,7 @@
 #ifndef WEFT_CTX_H
 #define WEFT_CTX_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #ifdef WEFT_CTX_UCONTEXT
@@ -35,6 +36,12 @@ void weft__ctx_switch(weft__ctx *from, weft__ctx *to);
 /* Like switch, for a context that will never be resumed (its stack is about
  * to be released): lets ASan drop its fake stack. */
 void weft__ctx_exit(weft__ctx *from, weft__ctx *to);
+
+/* True when a signal interrupted the running thread at pc inside a stack
+ * switch: the switch's frame is half built, or already on the other
+ * stack, and its unwind information cannot say which, so a handler must
+ * not unwind (backtrace() crashes there). */
+bool weft__ctx_pc_in_switch(const void *pc);
 
 /* First thing an entry function calls: completes the switch that started
  * it (ASan learns the stack it came from and stores it in from). */

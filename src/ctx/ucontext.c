@@ -4,11 +4,18 @@
 #ifdef WEFT_CTX_UCONTEXT
 #include "ctx.h"
 
+#include <signal.h>
 #include <stdint.h>
+
+/* Set while swapcontext runs on this thread: its code is libc's, so the
+ * switch cannot be found by address (weft__ctx_pc_in_switch). Cleared
+ * where a switch lands: after swapcontext returns, or in boot. */
+static __thread volatile sig_atomic_t tl_switching;
 
 /* makecontext passes int arguments only: split the pointers in halves. */
 static void boot(unsigned e_hi, unsigned e_lo, unsigned a_hi, unsigned a_lo)
 {
+    tl_switching = 0;
     weft__ctx_entry entry = (weft__ctx_entry)(uintptr_t)(((uint64_t)e_hi << 32) | (uint64_t)e_lo);
     void *arg = (void *)(uintptr_t)(((uint64_t)a_hi << 32) | (uint64_t)a_lo);
     entry(arg);
@@ -27,6 +34,14 @@ void weft__ctx_make_impl(weft__ctx *ctx, void *lo, size_t size, weft__ctx_entry 
 
 void weft__ctx_swap_impl(weft__ctx *from, weft__ctx *to)
 {
+    tl_switching = 1;
     swapcontext(&from->uc, &to->uc);
+    tl_switching = 0;
+}
+
+bool weft__ctx_pc_in_switch(const void *pc)
+{
+    (void)pc;
+    return tl_switching != 0;
 }
 #endif

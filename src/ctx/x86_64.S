@@ -5,6 +5,9 @@
  * current stack, stores the stack pointer in *save_sp, loads new_sp and pops
  * the same frame from it. A fresh context's frame is built by
  * weft__ctx_make (ctx.c) and "returns" into weft__ctx_boot_x86_64.
+ * Its unwind information describes neither the pushes nor the stack swap:
+ * weft__ctx_swap_end marks its end, so that a signal handler can tell it
+ * was interrupted in here and must not unwind (weft__ctx_pc_in_switch).
  */
 #if defined(__x86_64__)
     .text
@@ -34,6 +37,9 @@ weft__ctx_swap:
     popq    %rbx
     popq    %rbp
     ret
+    .globl  weft__ctx_swap_end
+    .hidden weft__ctx_swap_end
+weft__ctx_swap_end:
     .cfi_endproc
     .size   weft__ctx_swap, .-weft__ctx_swap
 
