@@ -1,7 +1,7 @@
 /* fault: countdowns that make the nth allocation or stack mapping fail,
  * for tests of error paths. Relaxed atomics keep TSan quiet when other
  * threads allocate; the cost when disarmed is one load. */
-#include "fault.h"
+#include "base/fault.h"
 
 #include <string.h>
 

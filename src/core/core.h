@@ -1,9 +1,21 @@
-/* internal.h: what weft's layers share and users never see — the loop and
- * task structures, intrusive lists, the timers, and the one way a task
- * waits (weft__park / weft__wake). Every wait in the library is built on
- * these; docs/INTERNALS.md explains the protocol. */
-#ifndef WEFT_INTERNAL_H
-#define WEFT_INTERNAL_H
+/* core: one weft loop per OS thread and the tasks it runs. The layer's
+ * contract, for the layers above (sync, thread, net, http, redis, debug):
+ *
+ * - A task waits in one way only: it parks on a weft__wait it owns
+ *   (weft__park / weft__park_until) and someone calls weft__wake. The
+ *   wait's cancel callback unlinks it, so a cancelled task steals no
+ *   wakeup. Every wait in the library is built on this (docs/INTERNALS.md).
+ * - Timers are embedded weft__timer entries: arming never allocates.
+ * - Only loop.c drives libuv's loop; only the ctx layer switches stacks.
+ * - Other threads reach a loop through its inbox (weft__inbox_post), never
+ *   by touching the loop's fields.
+ * - The loop struct is a list of per-subsystem states (the runner's, the
+ *   inbox's, gather's scratch, the debug layer's), each owned by its files.
+ *
+ * Built on base and ctx; the only header of a higher layer it includes is
+ * debug/hooks.h (the debug layer's state in each loop, and its hooks). */
+#ifndef WEFT__LAYER_CORE_H
+#define WEFT__LAYER_CORE_H
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -11,64 +23,10 @@
 #include <sys/types.h>
 #include <uv.h>
 
+#include "base/base.h"
 #include "ctx/ctx.h"
-#include "fault.h"
-#include "stack.h"
+#include "ctx/stack.h"
 #include "weft.h"
-
-/* The always-on debugging aids (creation sites, ages, the blocked-loop
- * watchdog, "never retrieved" marks) can be compiled out with
- * -DWEFT_DEBUG_AIDS=OFF, so that make bench can show what they cost. */
-#ifdef WEFT_NO_DEBUG_AIDS
-#define WEFT__DEBUG_AIDS 0
-#else
-#define WEFT__DEBUG_AIDS 1
-#endif
-
-#define WEFT_LIKELY(x)                       __builtin_expect(!!(x), 1)
-#define WEFT_UNLIKELY(x)                     __builtin_expect(!!(x), 0)
-#define WEFT_CONTAINER_OF(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
-
-/* ------------------------------------------------ intrusive doubly linked list */
-
-typedef struct weft__link {
-    struct weft__link *prev, *next;
-} weft__link;
-
-static inline void weft__list_init(weft__link *head)
-{
-    head->prev = head->next = head;
-}
-static inline bool weft__list_empty(const weft__link *head)
-{
-    return head->next == head;
-}
-static inline void weft__list_push_back(weft__link *head, weft__link *node)
-{
-    node->prev = head->prev;
-    node->next = head;
-    head->prev->next = node;
-    head->prev = node;
-}
-static inline void weft__list_remove(weft__link *node)
-{
-    node->prev->next = node->next;
-    node->next->prev = node->prev;
-    node->prev = node->next = node;
-}
-static inline weft__link *weft__list_pop_front(weft__link *head)
-{
-    weft__link *n = head->next;
-    if (n == head)
-        return NULL;
-    weft__list_remove(n);
-    return n;
-}
-/* A node removed with weft__list_remove points to itself. */
-static inline bool weft__link_linked(const weft__link *node)
-{
-    return node->next != node;
-}
 
 /* -------------------------------------------------------------- the clock */
 
@@ -230,7 +188,27 @@ struct weft_task {
 
 /* ------------------------------------------------------------------- loop */
 
-#include "debug_state.h"
+#include "debug/hooks.h"
+
+/* Per-loop state of the runner (runner.c): the task weft_runner_run runs,
+ * which SIGINT cancels (sigint.c). */
+typedef struct weft__loop_runner {
+    weft_task *main_task;
+} weft__loop_runner;
+
+/* Per-loop state of gather (gather.c): a buffer reused between calls. */
+typedef struct weft__loop_gather {
+    void *scratch;
+    size_t scratch_size;
+} weft__loop_gather;
+
+/* Per-loop state of the inbox (inbox.c) and of the wakeups that can come
+ * from outside the loop's thread, which the deadlock check must respect. */
+typedef struct weft__loop_inbox {
+    struct weft__inbox *box; /* calls from other threads */
+    unsigned external_holds; /* pending wakeups from outside the loop (threads) */
+    bool reachable;          /* its pointer was handed to user code (atomic) */
+} weft__loop_inbox;
 
 struct weft_loop {
     uv_loop_t uv;
@@ -246,22 +224,19 @@ struct weft_loop {
     uint64_t wake_armed_for; /* deadline wake_timer is armed for, or 0 */
     uint64_t last_poll_ns;   /* when libuv last polled for I/O */
     unsigned budget;         /* tasks left to run before timers and I/O get a look */
-    void *scratch;           /* a buffer gather reuses between calls (gather.c) */
-    size_t scratch_size;
     weft__stack_pool stacks;
     weft__link tasks; /* every task that has not ended */
     size_t task_count;
     uint64_t next_task_id;
-    unsigned external_holds;   /* pending wakeups from outside the loop (threads) */
-    bool reachable;            /* its pointer was handed to user code (atomic) */
-    struct weft__inbox *inbox; /* calls from other threads (threads layer, inbox.c) */
-    weft_task *main_task;      /* the task weft_runner_run runs (SIGINT cancels it) */
-    weft__link handles;        /* call_soon/later handles still scheduled */
+    weft__link handles; /* call_soon/later handles still scheduled */
     weft_task *current;
     /* statistics (weft_loop_stats); the watchdog thread reads switches
      * and iterations, so they are stored with relaxed atomics (plain moves) */
     uint64_t switches, iterations;
     uint64_t now_ns; /* the clock at the start of the current turn (task ages) */
+    weft__loop_runner runner;
+    weft__loop_gather gather;
+    weft__loop_inbox inbox;
     weft__loop_debug dbg;
     weft__timers timers; /* last: 21 KiB of wheel slots, away from the hot fields */
 };
@@ -369,8 +344,8 @@ void weft__loop_unhold(weft_loop *loop);
  * around without calling this. Any thread. */
 static inline weft_loop *weft__loop_expose(weft_loop *loop)
 {
-    if (loop != NULL && !__atomic_load_n(&loop->reachable, __ATOMIC_RELAXED))
-        __atomic_store_n(&loop->reachable, true, __ATOMIC_RELAXED);
+    if (loop != NULL && !__atomic_load_n(&loop->inbox.reachable, __ATOMIC_RELAXED))
+        __atomic_store_n(&loop->inbox.reachable, true, __ATOMIC_RELAXED);
     return loop;
 }
 
@@ -397,6 +372,22 @@ size_t weft__timers_count(const weft_loop *loop);
  * declared for the test that arms it the way libuv's clock can). */
 void weft__loop_wake_timer_cb(uv_timer_t *timer);
 
+/* ------------------------------------------------------------------ inbox */
+
+/* A message to a loop from any thread. run() runs on the loop's thread, on
+ * the scheduler's stack (it must not park: it wakes or spawns tasks).
+ * fail() runs instead when the loop closed before the message could run
+ * (on whatever thread closes it or posts to it). */
+typedef struct weft__msg weft__msg;
+struct weft__msg {
+    weft__msg *next;
+    void (*run)(weft__msg *m);
+    void (*fail)(weft__msg *m, int code);
+    bool submission; /* new work: refused once the loop is shutting down */
+};
+
+typedef struct weft__inbox weft__inbox;
+
 /* The loop's inbox (inbox.c): other threads post weft__msg to it and one
  * uv_async_t wakes the loop. init at loop init; shutdown refuses new
  * submissions (runner_free); close fails what is left (loop close); the
@@ -408,12 +399,31 @@ void weft__inbox_ref(weft_loop *loop, bool ref);
 /* True while other threads' calls are accepted (until the runner closes). */
 bool weft__inbox_open(const weft_loop *loop);
 
-/* SIGINT in weft_run (signal.c): cancel the main task, report it. */
+/* The loop's inbox, with a reference the caller drops with
+ * weft__inbox_unref: it outlives the loop while someone holds one (a
+ * worker thread that will post a completion), and refuses posts then. */
+weft__inbox *weft__inbox_get(weft_loop *loop);
+void weft__inbox_unref(weft__inbox *ib);
+weft_loop *weft__inbox_loop(weft__inbox *ib);
+/* 0, or WEFT_ECLOSED (the message will never run; fail is not called). */
+int weft__inbox_post(weft__inbox *ib, weft__msg *m);
+/* True in a child of fork(): the loop's thread is not there. */
+bool weft__inbox_forked(weft__inbox *ib);
+/* True from weft__inbox_shutdown on. */
+bool weft__inbox_refusing(weft__inbox *ib);
+
+/* SIGINT in weft_run (sigint.c): cancel the main task, report it. */
 void *weft__sigint_install(weft_loop *loop);
 int weft__sigint_remove(void *watch, int rc);
 
 /* Timeout scopes, internal view (timeout.c). */
 void weft__task_close_scopes(weft_task *task);
 void weft__handle_run(weft_handle *handle);
+/* The earliest deadline of the task's open timeout scopes (ns), UINT64_MAX
+ * if none (task dumps). */
+uint64_t weft__task_scope_deadline(const weft_task *task);
+/* The loop is closing: the call_soon/later handles still scheduled will
+ * never run (runner close). */
+void weft__handles_close(weft_loop *loop);
 
 #endif

@@ -4,7 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "internal.h"
+#include "core/core.h"
 
 /* Checks a task array: the caller may wait, and every task is of its loop. */
 static int check_tasks(weft_task **tasks, size_t n)
@@ -73,10 +73,10 @@ static int watches_take(collector *c)
 {
     weft_loop *loop = weft__loop_current();
     size_t bytes = (c->n ? c->n : 1) * sizeof *c->watches;
-    if (loop->scratch != NULL && loop->scratch_size >= bytes) {
-        c->watches = loop->scratch;
-        c->watches_bytes = loop->scratch_size;
-        loop->scratch = NULL;
+    if (loop->gather.scratch != NULL && loop->gather.scratch_size >= bytes) {
+        c->watches = loop->gather.scratch;
+        c->watches_bytes = loop->gather.scratch_size;
+        loop->gather.scratch = NULL;
         return 0;
     }
     c->watches = weft__malloc(bytes);
@@ -88,10 +88,10 @@ static void watches_give_back(collector *c)
 {
     weft_loop *loop = weft__loop_current();
     if (loop != NULL && c->watches_bytes <= SCRATCH_MAX &&
-        (loop->scratch == NULL || loop->scratch_size < c->watches_bytes)) {
-        free(loop->scratch);
-        loop->scratch = c->watches;
-        loop->scratch_size = c->watches_bytes;
+        (loop->gather.scratch == NULL || loop->gather.scratch_size < c->watches_bytes)) {
+        free(loop->gather.scratch);
+        loop->gather.scratch = c->watches;
+        loop->gather.scratch_size = c->watches_bytes;
     } else {
         free(c->watches);
     }

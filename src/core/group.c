@@ -6,7 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "internal.h"
+#include "core/core.h"
 
 typedef struct child {
     weft__done_cb cb;

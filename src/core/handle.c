@@ -4,7 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "internal.h"
+#include "core/core.h"
 
 enum { H_SCHEDULED, H_DONE, H_CANCELLED };
 

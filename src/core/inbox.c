@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "thread_internal.h"
+#include "core/core.h"
 
 enum { INBOX_OPEN, INBOX_SHUTDOWN, INBOX_CLOSED };
 
@@ -21,15 +21,9 @@ struct weft__inbox {
     unsigned fork_gen; /* a child of fork() must not post: nobody would read it */
 };
 
-/* The default executor's threads do not exist in a child of fork(). */
-__attribute__((constructor)) static void install_executor_fork_hook(void)
-{
-    pthread_atfork(NULL, NULL, weft__executor_atfork_child);
-}
-
 weft__inbox *weft__inbox_get(weft_loop *loop)
 {
-    weft__inbox *ib = loop->inbox;
+    weft__inbox *ib = loop->inbox.box;
     __atomic_add_fetch(&ib->refs, 1, __ATOMIC_RELAXED);
     return ib;
 }
@@ -118,28 +112,28 @@ int weft__inbox_init(weft_loop *loop)
     ib->refs = 1;
     ib->loop = loop;
     ib->fork_gen = weft__fork_gen();
-    loop->inbox = ib;
+    loop->inbox.box = ib;
     return 0;
 }
 
 void weft__inbox_ref(weft_loop *loop, bool ref)
 {
-    if (loop->inbox == NULL)
+    if (loop->inbox.box == NULL)
         return;
     if (ref)
-        uv_ref((uv_handle_t *)&loop->inbox->async);
+        uv_ref((uv_handle_t *)&loop->inbox.box->async);
     else
-        uv_unref((uv_handle_t *)&loop->inbox->async);
+        uv_unref((uv_handle_t *)&loop->inbox.box->async);
 }
 
 bool weft__inbox_open(const weft_loop *loop)
 {
-    return loop->inbox != NULL && !weft__inbox_refusing(loop->inbox);
+    return loop->inbox.box != NULL && !weft__inbox_refusing(loop->inbox.box);
 }
 
 void weft__inbox_shutdown(weft_loop *loop)
 {
-    weft__inbox *ib = loop->inbox;
+    weft__inbox *ib = loop->inbox.box;
     pthread_mutex_lock(&ib->mu);
     if (ib->state == INBOX_OPEN)
         __atomic_store_n(&ib->state, INBOX_SHUTDOWN, __ATOMIC_RELAXED);
@@ -155,7 +149,7 @@ static void inbox_closed_cb(uv_handle_t *handle)
  * with WEFT_ECLOSED (a submission's future completes with it). */
 void weft__inbox_close(weft_loop *loop)
 {
-    weft__inbox *ib = loop->inbox;
+    weft__inbox *ib = loop->inbox.box;
     if (ib == NULL)
         return;
     pthread_mutex_lock(&ib->mu);
@@ -167,7 +161,7 @@ void weft__inbox_close(weft_loop *loop)
         m->fail(m, WEFT_ECLOSED);
         m = next;
     }
-    loop->inbox = NULL;
+    loop->inbox.box = NULL;
     uv_close((uv_handle_t *)&ib->async, inbox_closed_cb);
 }
 
@@ -196,7 +190,7 @@ int weft_call_soon_threadsafe(weft_loop *loop, weft_cb cb, void *arg)
 {
     if (loop == NULL || cb == NULL)
         return -EINVAL;
-    if (loop->inbox == NULL)
+    if (loop->inbox.box == NULL)
         return WEFT_ECLOSED;
     if (weft__loop_forked(loop))
         return WEFT_EFORKED;
@@ -208,7 +202,7 @@ int weft_call_soon_threadsafe(weft_loop *loop, weft_cb cb, void *arg)
     s->msg.submission = true;
     s->cb = cb;
     s->arg = arg;
-    int rc = weft__inbox_post(loop->inbox, &s->msg);
+    int rc = weft__inbox_post(loop->inbox.box, &s->msg);
     if (rc != 0)
         free(s);
     return rc;

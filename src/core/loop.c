@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "core/core.h"
 
 /* While tasks stay ready, the loop looks at timers after every 61 of them
  * (Tokio's and Go's interval) and polls for I/O when that also means at
@@ -47,13 +47,13 @@ int weft__check_loop(const weft_loop *obj_loop)
  * until another thread posts instead of returning at once. */
 void weft__loop_hold(weft_loop *loop)
 {
-    if (loop->external_holds++ == 0)
+    if (loop->inbox.external_holds++ == 0)
         weft__inbox_ref(loop, true);
 }
 
 void weft__loop_unhold(weft_loop *loop)
 {
-    if (--loop->external_holds == 0)
+    if (--loop->inbox.external_holds == 0)
         weft__inbox_ref(loop, false);
 }
 
@@ -152,8 +152,8 @@ static void arm_wake_timer(weft_loop *loop, uint64_t now)
  * queue, an executor job, ...). */
 static bool nothing_to_wait_for(weft_loop *loop)
 {
-    return loop->ready_head == NULL && weft__timers_count(loop) == 0 && loop->external_holds == 0 &&
-           !uv_loop_alive(&loop->uv);
+    return loop->ready_head == NULL && weft__timers_count(loop) == 0 &&
+           loop->inbox.external_holds == 0 && !uv_loop_alive(&loop->uv);
 }
 
 /* A deadlock is certain only if no other thread can post either: the loop's
@@ -161,7 +161,7 @@ static bool nothing_to_wait_for(weft_loop *loop)
  * runner is closing: only held completions can arrive then). */
 static bool unreachable(weft_loop *loop)
 {
-    return !__atomic_load_n(&loop->reachable, __ATOMIC_RELAXED) || !weft__inbox_open(loop);
+    return !__atomic_load_n(&loop->inbox.reachable, __ATOMIC_RELAXED) || !weft__inbox_open(loop);
 }
 
 /* One turn: run ready tasks, then timers and I/O. Returns false when the
@@ -258,6 +258,6 @@ void weft__loop_close(weft_loop *loop)
     }
     uv_loop_close(&loop->uv);
     weft__stack_pool_destroy(&loop->stacks);
-    free(loop->scratch);
-    loop->scratch = NULL;
+    free(loop->gather.scratch);
+    loop->gather.scratch = NULL;
 }

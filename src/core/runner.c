@@ -4,14 +4,12 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "internal.h"
+#include "core/core.h"
 
 struct weft_runner {
     weft_loop loop;
     bool closed;
 };
-
-void weft__handles_close(weft_loop *loop);
 
 int weft_runner_new(weft_runner **out)
 {
@@ -67,9 +65,9 @@ int weft_runner_run(weft_runner *runner, weft_fn main, void *arg)
     if (rc != 0)
         return rc;
     loop->deadlocked = false;
-    loop->main_task = task;
+    loop->runner.main_task = task;
     rc = weft__loop_run_until(loop, task_ended, task);
-    loop->main_task = NULL;
+    loop->runner.main_task = NULL;
     if (rc == 0) {
         task->observed = true; /* its code is returned to the caller */
         rc = task->result;

@@ -4,7 +4,7 @@
 #include <errno.h>
 #include <math.h>
 
-#include "internal.h"
+#include "core/core.h"
 
 typedef struct sleeper {
     weft__timer timer;

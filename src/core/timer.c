@@ -21,7 +21,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "internal.h"
+#include "core/core.h"
 
 uint64_t weft__now_ns(void)
 {

@@ -5,7 +5,7 @@
  * default vm.max_map_count. Elsewhere it is an mprotect'd page, which splits
  * the mapping in two, and the map count limits live tasks to about 32,000;
  * WEFT_ESTACK says which setting lifts that. */
-#include "stack.h"
+#include "ctx/stack.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -13,7 +13,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "fault.h"
+#include "base/fault.h"
 #include "weft.h"
 
 #ifdef WEFT_HAVE_VALGRIND_H

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "debug/debug.h"
 
 #define MAX_FRAMES 32
 #define MAX_DEPTH  64

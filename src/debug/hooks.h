@@ -1,13 +1,21 @@
-/* debug_state: what the debug layer keeps in each loop (embedded in
- * struct weft_loop, so that making a loop allocates nothing more) and the
- * hooks the core calls. Included by internal.h after the list helpers. */
-#ifndef WEFT_DEBUG_STATE_H
-#define WEFT_DEBUG_STATE_H
+/* debug/hooks.h: the one header of a higher layer that lower layers
+ * include (scripts/layers.sh allows it and nothing else). It holds what
+ * the debug layer keeps in each loop (embedded in struct weft_loop, so that
+ * making a loop allocates nothing more) and the hooks the core calls at the
+ * moments debug mode and the always-on aids watch: a loop made or closed, a
+ * task ended or freed, a timeout scope left open, a stack taken. The
+ * hooks are cheap no-ops when debug mode is off. Included by core/core.h
+ * once weft_loop and weft_task are declared. */
+#ifndef WEFT__DEBUG_HOOKS_H
+#define WEFT__DEBUG_HOOKS_H
 
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <uv.h>
+
+#include "base/base.h"
 
 #define WEFT__BT_MAX 48
 
@@ -50,7 +58,7 @@ typedef struct weft__loop_debug {
     size_t altstack_size;
 } weft__loop_debug;
 
-/* Hooks the core calls (debug.c, watchdog.c, overflow.c). */
+/* Hooks the core calls (debug.c). */
 void weft__debug_loop_init(weft_loop *loop);
 void weft__debug_loop_closing(weft_loop *loop);     /* runner close, before cancelling */
 void weft__debug_loop_close(weft_loop *loop);       /* before libuv's handles are closed */
@@ -61,30 +69,5 @@ void weft__debug_task_freed_twice(weft_task *task); /* a handle given back twice
  * begun at file:line (NULL: not known). */
 void weft__debug_scope_left_open(const weft_task *task, const char *file, int line);
 void weft__debug_stack_taken(weft_task *task); /* debug mode only */
-
-void weft__watchdog_register(weft_loop *loop);
-void weft__watchdog_unregister(weft_loop *loop);
-void weft__overflow_thread_init(weft_loop *loop);
-void weft__overflow_thread_fini(weft_loop *loop);
-
-/* Helpers shared by the reports (debug.c). */
-/* `#3 "name"`, then " (fn, spawned at file:line)" when detail is set. */
-void weft__task_describe(const weft_task *task, bool detail, char *buf, size_t len);
-/* "sym+0x1c (module)" or "module+0x1234" for a code address. */
-void weft__symbolize(const void *pc, char *buf, size_t len);
-/* Bytes of the task's stack touched so far (resident pages), 0 if unknown. */
-size_t weft__stack_used(const weft_task *task);
-
-/* dump.c: an unnamed frame of weft's own module (the task entry, the
- * context boot) that backtraces leave out below the task function. */
-bool weft__frame_is_entry(void *pc);
-
-/* log.c */
-void weft__log_msg(weft_log_level level, const char *topic, const char *msg);
-bool weft__log_default_sink(void);
-
-/* timeout.c: the earliest deadline of the task's open timeout scopes (ns),
- * UINT64_MAX if none. */
-uint64_t weft__task_scope_deadline(const weft_task *task);
 
 #endif

@@ -14,7 +14,7 @@
 #include <ucontext.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "debug/debug.h"
 
 #if defined(WEFT_ASAN) || defined(__SANITIZE_ADDRESS__) || defined(WEFT_TSAN)
 void weft__overflow_thread_init(weft_loop *loop)

@@ -4,9 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "internal.h"
-
-double weft__block_threshold_of(const weft_loop *loop); /* watchdog.c */
+#include "debug/debug.h"
 
 /* What a parked task waits on, from its wait's `what`: the core's own
  * names, and the words the I/O layers use for theirs. */

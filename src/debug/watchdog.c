@@ -19,7 +19,7 @@
 #include <ucontext.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "debug/debug.h"
 
 #define DEFAULT_THRESHOLD_NS 100000000ull /* 100 ms */
 #define MIN_INTERVAL_NS      1000000ull   /* 1 ms */

@@ -4,7 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "stream.h"
+#include "net/net.h"
 
 typedef struct dns_op {
     uv_getaddrinfo_t req;

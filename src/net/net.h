@@ -1,12 +1,13 @@
-/* stream.h: the net layer's shared insides. A weft_stream is a read buffer
- * plus a small table of transport operations: libuv sockets (uvstream.c)
- * fill the buffer from libuv's read callback, TLS (tls.c) fills it by
- * decrypting what it reads from another stream. stream.c holds the
- * buffered read/write API common to both. */
-#ifndef WEFT_STREAM_H
-#define WEFT_STREAM_H
+/* net: the layer of streams, servers, UDP and DNS, built on core. Its
+ * contract: a weft_stream is a read buffer plus a small table of transport
+ * operations (weft__stream_ops), so a new transport touches no stream
+ * code. libuv sockets (uvstream.c) fill the buffer from libuv's read
+ * callback, TLS (tls.c) fills it by decrypting what it reads from another
+ * stream. stream.c holds the buffered read/write API common to both. */
+#ifndef WEFT__LAYER_NET_H
+#define WEFT__LAYER_NET_H
 
-#include "internal.h"
+#include "core/core.h"
 
 #define WEFT__READ_BUFFER (64u * 1024u)
 #define WEFT__READ_LIMIT  (256u * 1024u)

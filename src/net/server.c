@@ -19,7 +19,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "stream.h"
+#include "net/net.h"
 
 /* Connections taken per readiness callback: then the loop runs others
  * (the poll is level-triggered and calls again). */

@@ -8,7 +8,7 @@
 #include <limits.h>
 #include <string.h>
 
-#include "stream.h"
+#include "net/net.h"
 
 /* ------------------------------------------------------------ internals */
 

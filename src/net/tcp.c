@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/un.h>
 
-#include "stream.h"
+#include "net/net.h"
 
 static int connect_addr(const struct sockaddr *addr, const weft_net_opts *opts, weft_stream **out)
 {

@@ -13,7 +13,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include "stream.h"
+#include "net/net.h"
 
 #define TLS_CHUNK (16 * 1024)
 

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "stream.h"
+#include "net/net.h"
 
 struct weft_udp {
     uv_udp_t h;

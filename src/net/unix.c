@@ -4,7 +4,7 @@
 #include <string.h>
 #include <sys/un.h>
 
-#include "stream.h"
+#include "net/net.h"
 
 /* -EINVAL, or -ENAMETOOLONG for a path that does not fit a sockaddr_un
  * (libuv would cut it short and use another file). */

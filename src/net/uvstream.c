@@ -14,7 +14,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "stream.h"
+#include "net/net.h"
 
 typedef struct uvstream {
     weft_stream s;

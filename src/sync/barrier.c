@@ -7,7 +7,7 @@
 #include <limits.h>
 #include <stdlib.h>
 
-#include "waitq.h"
+#include "sync/sync.h"
 
 enum { FILLING, DRAINING, RESETTING, BROKEN };
 

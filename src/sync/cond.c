@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "waitq.h"
+#include "sync/sync.h"
 
 struct weft_cond {
     weft_loop *loop;

@@ -5,7 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "waitq.h"
+#include "sync/sync.h"
 
 struct weft_lock {
     weft_loop *loop;

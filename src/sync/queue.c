@@ -8,7 +8,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "waitq.h"
+#include "sync/sync.h"
 
 enum { FIFO, LIFO, PRIORITY };
 

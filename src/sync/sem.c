@@ -6,7 +6,7 @@
 #include <limits.h>
 #include <stdlib.h>
 
-#include "waitq.h"
+#include "sync/sync.h"
 
 struct weft_sem {
     weft_loop *loop;

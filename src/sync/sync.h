@@ -1,11 +1,13 @@
-/* waitq: the FIFO list of parked tasks that every sync primitive keeps, and
- * the hand-off rule they share: the waker unlinks a waiter, gives it what it
+/* sync: the layer of asyncio's primitives (lock, event, condition,
+ * semaphore, barrier, queues), built on core alone. Its contract is the
+ * wait queue (waitq.c): the FIFO list of parked tasks that every primitive
+ * keeps, and the hand-off rule they share: the waker unlinks a waiter, gives it what it
  * waits for (stored in the waiter or in the object), then wakes it. A
  * cancelled waiter unlinks itself, so it never takes a wakeup from another. */
-#ifndef WEFT_WAITQ_H
-#define WEFT_WAITQ_H
+#ifndef WEFT__LAYER_SYNC_H
+#define WEFT__LAYER_SYNC_H
 
-#include "internal.h"
+#include "core/core.h"
 
 typedef struct weft__waitq {
     weft__link head;

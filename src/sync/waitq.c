@@ -1,7 +1,7 @@
 /* waitq: parking on a sync primitive's FIFO list of waiters. One cancel
  * rule for all of them: a cancelled waiter leaves the list at once, so the
  * next waker finds only tasks that still want what it hands over. */
-#include "waitq.h"
+#include "sync/sync.h"
 
 bool weft__waiter_cancel(weft__wait *w)
 {

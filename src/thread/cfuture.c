@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "thread_internal.h"
+#include "thread/thread.h"
 
 long weft__cfuture_spin_ns = WEFT__CFUTURE_SPIN_NS;
 
@@ -158,7 +158,7 @@ int weft_submit(weft_loop *loop, weft_fn fn, void *arg, weft_cfuture **out)
         *out = NULL;
     if (loop == NULL || fn == NULL)
         return -EINVAL;
-    if (loop->inbox == NULL)
+    if (loop->inbox.box == NULL)
         return WEFT_ECLOSED;
     if (weft__loop_forked(loop))
         return WEFT_EFORKED;
@@ -234,7 +234,7 @@ int weft_cfuture_result(weft_cfuture *cf, double timeout)
     if (cf_is_done(cf))
         return cf->result;
     weft_loop *here = weft__loop_current();
-    if (here != NULL && here->inbox == cf->inbox)
+    if (here != NULL && here->inbox.box == cf->inbox)
         return -EDEADLK; /* only this thread could complete it */
     if (timeout <= 0)
         return WEFT_ETIMEDOUT;
@@ -375,7 +375,7 @@ int weft_cfuture_await(weft_cfuture *cf)
     if (cf_is_done(cf))
         return cf->result;
     weft_loop *loop = weft__loop_current();
-    cf_waiter w = {.task = loop->current, .cf = cf, .inbox = loop->inbox};
+    cf_waiter w = {.task = loop->current, .cf = cf, .inbox = loop->inbox.box};
     w.cb.fn = waiter_cb;
     w.msg = (weft__msg){.run = waiter_msg_run, .fail = waiter_msg_fail};
     w.w = (weft__wait){.cancel = waiter_cancel, .what = "cfuture", .obj = cf};

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "thread_internal.h"
+#include "thread/thread.h"
 
 struct weft_executor {
     pthread_mutex_t mu;
@@ -236,11 +236,16 @@ static size_t blocking_threads(void)
 
 /* In a child of fork() the default executors' threads are gone and their
  * mutex may be held: start afresh (the parent's copies are left behind). */
-void weft__executor_atfork_child(void)
+static void atfork_child(void)
 {
     pthread_mutex_init(&default_mu, NULL);
     blocking_ex = NULL;
     cpu_ex = NULL;
+}
+
+__attribute__((constructor)) static void install_fork_hook(void)
+{
+    pthread_atfork(NULL, NULL, atfork_child);
 }
 
 static int submit_default(weft_executor **pool, size_t (*size)(void), weft_fn fn, void *arg)

@@ -5,7 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "thread_internal.h"
+#include "thread/thread.h"
 
 struct weft_loop_thread {
     pthread_t thread;
@@ -132,7 +132,7 @@ int weft_loop_thread_stop(weft_loop_thread *lt)
     pthread_mutex_lock(&lt->mu);
     if (!lt->joined) {
         weft__inbox_shutdown(lt->loop); /* refuse from now, not from when it is read */
-        weft__inbox_post(lt->loop->inbox, &lt->stop_msg);
+        weft__inbox_post(lt->loop->inbox.box, &lt->stop_msg);
         pthread_join(lt->thread, NULL);
         lt->joined = true;
     }

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <sys/wait.h>
 
-#include "thread_internal.h"
+#include "thread/thread.h"
 
 typedef struct pipe_end {
     uv_pipe_t pipe;

@@ -13,7 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "thread_internal.h"
+#include "thread/thread.h"
 
 typedef struct worker {
     weft__link link; /* in pool->idle while idle */

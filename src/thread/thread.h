@@ -1,42 +1,21 @@
-/* thread_internal.h: what the threads layer's files share — the loop's
- * inbox of messages from other threads, and the spin/block knob of
- * weft_cfuture_result (exposed for the W5 benchmark). */
-#ifndef WEFT_THREAD_INTERNAL_H
-#define WEFT_THREAD_INTERNAL_H
+/* thread: the layer that lets other threads and processes work with a
+ * loop: thread-safe futures (cfuture.c), loop threads and groups
+ * (loop_thread.c), executors and to_thread (executor.c), the process pool
+ * and subprocesses, signals, the thread-safe queue. Its contract for the
+ * layers above: a thread that is not the loop's never touches the loop; it
+ * posts a weft__msg to the loop's inbox (core), and a task that waits for
+ * another thread holds the loop (weft__loop_hold) so that the deadlock
+ * check does not conclude early. Built on core, base and ctx. This header
+ * also carries the spin/block knob of weft_cfuture_result (exposed for the
+ * W5 benchmark). */
+#ifndef WEFT__LAYER_THREAD_H
+#define WEFT__LAYER_THREAD_H
 
-#include "internal.h"
-
-/* A message to a loop from any thread. run() runs on the loop's thread, on
- * the scheduler's stack (it must not park: it wakes or spawns tasks).
- * fail() runs instead when the loop closed before the message could run
- * (on whatever thread closes it or posts to it). */
-typedef struct weft__msg weft__msg;
-struct weft__msg {
-    weft__msg *next;
-    void (*run)(weft__msg *m);
-    void (*fail)(weft__msg *m, int code);
-    bool submission; /* new work: refused once the loop is shutting down */
-};
-
-typedef struct weft__inbox weft__inbox;
-
-/* The loop's inbox, with a reference the caller drops with
- * weft__inbox_unref: it outlives the loop while someone holds one (a
- * worker thread that will post a completion), and refuses posts then. */
-weft__inbox *weft__inbox_get(weft_loop *loop);
-void weft__inbox_unref(weft__inbox *ib);
-weft_loop *weft__inbox_loop(weft__inbox *ib);
-/* 0, or WEFT_ECLOSED (the message will never run; fail is not called). */
-int weft__inbox_post(weft__inbox *ib, weft__msg *m);
-/* True in a child of fork(): the loop's thread is not there. */
-bool weft__inbox_forked(weft__inbox *ib);
-/* True from weft__inbox_shutdown on. */
-bool weft__inbox_refusing(weft__inbox *ib);
+#include "core/core.h"
 
 /* Objects record weft__fork_gen() when made and refuse service with
  * WEFT_EFORKED in a child of fork(), where the threads that would serve
- * them do not exist. The executor's own fork handler (called in the child): */
-void weft__executor_atfork_child(void);
+ * them do not exist. */
 
 /* Writing to a pipe or socket whose reader died must fail with EPIPE, not
  * kill us: ignores SIGPIPE if it is at its default action (process.c). */
@@ -46,14 +25,5 @@ void weft__ignore_sigpipe(void);
  * (default WEFT__CFUTURE_SPIN_NS). */
 #define WEFT__CFUTURE_SPIN_NS 20000
 extern long weft__cfuture_spin_ns;
-
-static inline void weft__cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-}
 
 #endif

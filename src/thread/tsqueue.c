@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "thread_internal.h"
+#include "thread/thread.h"
 
 struct weft_tsqueue {
     pthread_mutex_t mu;
@@ -245,7 +245,7 @@ static int wait_task(weft_tsqueue *q, tsq_waiter *w, weft__link *list, uint64_t 
 {
     weft_loop *loop = weft__loop_current();
     w->task = loop->current;
-    w->inbox = loop->inbox;
+    w->inbox = loop->inbox.box;
     w->q = q;
     w->w = (weft__wait){.cancel = waiter_cancel,
                         .what = list == &q->getters ? "tsqueue get" : "tsqueue put",
