@@ -97,12 +97,17 @@ void weft__timer_stop(weft_loop *loop, weft__timer *t);
 
 /* ------------------------------------------------------------ the ready queue */
 
-enum weft__runnable_kind { WEFT__RUN_TASK, WEFT__RUN_CALLBACK };
-
-typedef struct weft__runnable {
-    struct weft__runnable *next;
-    uint8_t kind;
-} weft__runnable;
+/* An entry of the ready queue (a task, a call_soon handle) carries the
+ * function that runs it, as libuv's watchers carry their callback: the
+ * loop calls fn(r, false) and knows nothing of kinds, so a new kind of
+ * runnable touches no scheduler code. fn(r, true) when a closing loop
+ * drops what is still queued: release, run nothing. */
+typedef struct weft__runnable weft__runnable;
+typedef void (*weft__run_fn)(weft__runnable *r, bool drop);
+struct weft__runnable {
+    weft__runnable *next;
+    weft__run_fn fn;
+};
 
 /* ------------------------------------------------------------------- waits */
 
@@ -418,7 +423,6 @@ int weft__sigint_remove(void *watch, int rc);
 
 /* Timeout scopes, internal view (timeout.c). */
 void weft__task_close_scopes(weft_task *task);
-void weft__handle_run(weft_handle *handle);
 /* The earliest deadline of the task's open timeout scopes (ns), UINT64_MAX
  * if none (task dumps). */
 uint64_t weft__task_scope_deadline(const weft_task *task);

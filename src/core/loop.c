@@ -119,10 +119,7 @@ static void run_ready(weft_loop *loop, unsigned budget)
         weft__runnable *r = weft__ready_pop(loop);
         if (r == NULL)
             return;
-        if (r->kind == WEFT__RUN_TASK)
-            weft__task_resume((weft_task *)r);
-        else
-            weft__handle_run((weft_handle *)r);
+        r->fn(r, false);
     }
 }
 

@@ -102,8 +102,7 @@ static void drain_ready(weft_loop *loop)
     weft__runnable *r;
     while ((r = loop->ready_head) != NULL) {
         loop->ready_head = r->next;
-        if (r->kind == WEFT__RUN_CALLBACK)
-            weft__handle_run((weft_handle *)r); /* cancelled by now: only drops it */
+        r->fn(r, true);
     }
     loop->ready_tail = NULL;
     loop->ready_count = 0;
