@@ -460,6 +460,7 @@ static int transfer_wait(weft_http_response *t, int kind, const char *what)
     t->wait_kind = kind;
     t->w.cancel = transfer_cancel;
     t->w.what = what;
+    t->w.kind = WEFT__WAIT_IO;
     t->w.obj = t;
     weft__http_poke(t); /* it may be there already */
     if (t->waiter == NULL)

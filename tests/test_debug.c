@@ -166,6 +166,85 @@ static int body_stats(void)
     return 0;
 }
 
+/* What each parked task counts as comes from its wait's kind: a task on a
+ * condition is "other" (the old word matching read the "io" in
+ * "condition" as I/O), one reading a socket is I/O, one awaiting a task is
+ * awaiting. */
+typedef struct kinds_ctx {
+    weft_lock *lock;
+    weft_cond *cond;
+    weft_stream *client;
+    weft_task *target;
+} kinds_ctx;
+
+static int cond_waiter(void *arg)
+{
+    kinds_ctx *k = arg;
+    int rc = weft_lock_acquire(k->lock);
+    if (rc != 0)
+        return rc;
+    rc = weft_cond_wait(k->cond);
+    int released = weft_lock_release(k->lock);
+    return rc != 0 ? rc : released;
+}
+
+static int socket_reader(void *arg)
+{
+    kinds_ctx *k = arg;
+    char byte;
+    return weft_stream_read(k->client, &byte, 1);
+}
+
+static int target_awaiter(void *arg)
+{
+    kinds_ctx *k = arg;
+    return weft_await(k->target);
+}
+
+static int silent_handler(weft_stream *s, void *arg)
+{
+    (void)arg;
+    char byte;
+    return weft_stream_read(s, &byte, 1); /* until the client goes */
+}
+
+static int body_stats_kinds(void)
+{
+    kinds_ctx k = {0};
+    weft_server *srv = NULL;
+    assert_int_equal(weft_lock_new(&k.lock), 0);
+    assert_int_equal(weft_cond_new(&k.cond, k.lock), 0);
+    assert_int_equal(weft_tcp_serve("127.0.0.1", 0, silent_handler, NULL, NULL, &srv), 0);
+    assert_int_equal(weft_tcp_connect("127.0.0.1", weft_server_port(srv), NULL, &k.client), 0);
+    k.target = SPAWN(forever_task, NULL);
+    weft_task *t[3] = {SPAWN(cond_waiter, &k), SPAWN(socket_reader, &k), SPAWN(target_awaiter, &k)};
+    struct weft_loop_stats st;
+    WAIT_UNTIL(weft_loop_stats(NULL, &st) == 0 && st.tasks_waiting >= 5);
+    assert_int_equal(st.tasks_sleeping, 1); /* the target */
+    assert_int_equal(st.tasks_awaiting, 1); /* its awaiter */
+    assert_int_equal(st.tasks_other, 1);    /* the condition */
+    assert_true(st.tasks_io >= 2);          /* the reader, the server's handler */
+    weft_cancel(k.target);
+    for (size_t i = 0; i < 3; i++) {
+        weft_cancel(t[i]);
+        assert_int_equal(weft_await(t[i]), WEFT_ECANCELED);
+        weft_task_free(t[i]);
+    }
+    assert_int_equal(weft_await(k.target), WEFT_ECANCELED);
+    weft_task_free(k.target);
+    assert_int_equal(weft_stream_close(k.client), 0);
+    assert_int_equal(weft_server_close(srv, 1.0), 0);
+    weft_cond_free(k.cond);
+    weft_lock_free(k.lock);
+    return 0;
+}
+
+static void test_stats_kinds(void **state)
+{
+    (void)state;
+    RUN(body_stats_kinds);
+}
+
 static void test_stats(void **state)
 {
     (void)state;
@@ -879,6 +958,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_log_levels_and_sinks),
         cmocka_unit_test(test_log_default_sink_format),
         cmocka_unit_test(test_stats),
+        cmocka_unit_test(test_stats_kinds),
         cmocka_unit_test(test_dump_each_wait),
         cmocka_unit_test(test_dump_errors),
         cmocka_unit_test(test_dump_between_runs),

@@ -119,12 +119,21 @@ struct weft__runnable {
  * WEFT_ECANCELED; false when the site wakes it later itself (weft_await
  * waits for the awaited task to end). NULL means "wake now".
  *
- * what/obj: for task dumps (what the task waits on). */
+ * what/obj: for task dumps (what the task waits on, in words).
+ * kind: what weft_loop_stats counts the parked task as. */
+typedef enum weft__wait_kind {
+    WEFT__WAIT_OTHER, /* locks, queues, events, other threads, ... (0: the default) */
+    WEFT__WAIT_SLEEP, /* weft_sleep */
+    WEFT__WAIT_TASK,  /* other tasks: await, gather, wait, as_completed, a group */
+    WEFT__WAIT_IO,    /* sockets, pipes, DNS, processes, HTTP, Redis */
+} weft__wait_kind;
+
 typedef struct weft__wait weft__wait;
 struct weft__wait {
     bool (*cancel)(weft__wait *w);
     const char *what;
     const void *obj;
+    weft__wait_kind kind;
 };
 
 /* Parks the current task until weft__wake(task, code); returns code.

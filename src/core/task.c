@@ -497,6 +497,7 @@ static int await_task(weft_task *task, bool shield)
     awaiter a = {.self = weft__task_current(), .target = task, .shield = shield};
     a.w.cancel = awaiter_cancel;
     a.w.what = "task";
+    a.w.kind = WEFT__WAIT_TASK;
     a.w.obj = task;
     a.done.fn = awaiter_done;
     weft__task_on_done_by(task, &a.done, a.self);

@@ -58,6 +58,7 @@ int weft_getaddrinfo(const char *host, const char *service, const struct addrinf
     op->task = weft__task_current();
     op->w.cancel = dns_cancel;
     op->w.what = "getaddrinfo";
+    op->w.kind = WEFT__WAIT_IO;
     op->w.obj = op;
     rc = weft__park(&op->w);
     if (rc != 0)
