@@ -430,13 +430,12 @@ bool weft__inbox_refusing(weft__inbox *ib);
 void *weft__sigint_install(weft_loop *loop);
 int weft__sigint_remove(void *watch, int rc);
 
-/* Timeout scopes, internal view (timeout.c). */
-void weft__task_close_scopes(weft_task *task);
 /* The earliest deadline of the task's open timeout scopes (ns), UINT64_MAX
- * if none (task dumps). */
+ * if none (timeout.c, for task dumps). */
 uint64_t weft__task_scope_deadline(const weft_task *task);
+
 /* The loop is closing: the call_soon/later handles still scheduled will
- * never run (runner close). */
+ * never run (handle.c, for the runner's close). */
 void weft__handles_close(weft_loop *loop);
 
 #endif

@@ -185,7 +185,6 @@ void weft__task_finish(weft_task *task, int code)
     task->result = code;
     task->wait = NULL;
     task->must_cancel = false;
-    weft__task_close_scopes(task);
     weft__list_remove(&task->all);
     loop->task_count--;
     weft__link *l;

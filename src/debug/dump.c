@@ -81,16 +81,6 @@ static bool named_frame(void *pc)
     return dladdr((char *)pc - 1, &info) && info.dli_sname != NULL;
 }
 
-/* Is this the frame of weft's task entry (an unnamed frame in weft's own
- * module, below every task function)? */
-bool weft__frame_is_entry(void *pc)
-{
-    Dl_info mine, info;
-    if (!dladdr((void *)weft_tasks_dump, &mine) || !dladdr((char *)pc - 1, &info))
-        return false;
-    return info.dli_sname == NULL && info.dli_fbase == mine.dli_fbase;
-}
-
 static void print_frames(dumper *d, const char *prefix, void **pcs, int n)
 {
     for (int i = 0; i < n; i++) {
