@@ -53,7 +53,7 @@ static bool redis_server_up(const redis_server *srv)
 
 static void redis_server_pause(void)
 {
-    if (weft_current() != NULL)
+    if (weft_task_current() != NULL)
         WEFT_IGNORE(weft_sleep(0.01)); /* a cancelled pause just retries sooner */
     else
         usleep(10000);

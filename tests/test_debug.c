@@ -213,7 +213,7 @@ static int body_stats_kinds(void)
     kinds_ctx k = {0};
     weft_server *srv = NULL;
     assert_int_equal(weft_lock_new(&k.lock), 0);
-    assert_int_equal(weft_cond_new(&k.cond, k.lock), 0);
+    assert_int_equal(weft_cond_new(k.lock, &k.cond), 0);
     assert_int_equal(weft_tcp_serve("127.0.0.1", 0, silent_handler, NULL, NULL, &srv), 0);
     assert_int_equal(weft_tcp_connect("127.0.0.1", weft_server_port(srv), NULL, &k.client), 0);
     k.target = SPAWN(forever_task, NULL);

@@ -212,7 +212,7 @@ static int cancel_body(ctx *c)
     for (int i = 0; i < 3; i++)
         close(fds[i]);
     /* a cancel pending before the request parks */
-    weft_cancel(weft_current());
+    weft_cancel(weft_task_current());
     assert_int_equal(get_rc(c, "/x"), WEFT_ECANCELED);
     /* cancelling a streamed read leaves the transfer; it can be read on */
     weft_http_req sreq = {.url = "/?len=300&chunk=100&slow=0.3", .stream = 1};

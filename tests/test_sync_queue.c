@@ -28,8 +28,8 @@ static int orders_body(void *arg)
     (void)arg;
     weft_queue *q;
     void *v;
-    assert_int_equal(weft_queue_new(NULL, 0), -EINVAL);
-    assert_int_equal(weft_queue_new(&q, 0), 0);
+    assert_int_equal(weft_queue_new(0, NULL), -EINVAL);
+    assert_int_equal(weft_queue_new(0, &q), 0);
     for (int i = 1; i <= 3; i++)
         assert_int_equal(weft_queue_put(q, I(i)), 0);
     for (int i = 1; i <= 3; i++) {
@@ -38,7 +38,7 @@ static int orders_body(void *arg)
     }
     weft_queue_free(q);
 
-    assert_int_equal(weft_queue_new_lifo(&q, 0), 0);
+    assert_int_equal(weft_queue_new_lifo(0, &q), 0);
     for (int i = 1; i <= 3; i++)
         assert_int_equal(weft_queue_put_nowait(q, I(i)), 0);
     for (int i = 3; i >= 1; i--) {
@@ -53,7 +53,7 @@ static void test_queue_orders(void **state)
 {
     (void)state;
     weft_queue *q = (weft_queue *)1;
-    assert_int_equal(weft_queue_new(&q, 0), WEFT_ENOTASK);
+    assert_int_equal(weft_queue_new(0, &q), WEFT_ENOTASK);
     assert_null(q);
     RUN(orders_body);
 }
@@ -67,9 +67,9 @@ static int priority_body(void *arg)
 {
     (void)arg;
     weft_queue *q = (weft_queue *)1;
-    assert_int_equal(weft_queue_new_priority(&q, 0, NULL), -EINVAL);
+    assert_int_equal(weft_queue_new_priority(0, NULL, &q), -EINVAL);
     assert_null(q);
-    assert_int_equal(weft_queue_new_priority(&q, 0, int_cmp), 0);
+    assert_int_equal(weft_queue_new_priority(0, int_cmp, &q), 0);
     /* Many, shuffled, past the first array size: comes out sorted. */
     unsigned seed = 7;
     int n = 500;
@@ -98,7 +98,7 @@ static int bounded_body(void *arg)
 {
     (void)arg;
     void *v;
-    assert_int_equal(weft_queue_new(&Q, 2), 0);
+    assert_int_equal(weft_queue_new(2, &Q), 0);
     assert_int_equal(weft_queue_maxsize(Q), 2);
     assert_int_equal(weft_queue_get_nowait(Q, &v), -EAGAIN);
     assert_int_equal(weft_queue_put(Q, I(1)), 0);
@@ -155,7 +155,7 @@ static int join_body(void *arg)
 {
     (void)arg;
     void *v;
-    assert_int_equal(weft_queue_new(&Q, 0), 0);
+    assert_int_equal(weft_queue_new(0, &Q), 0);
     assert_int_equal(weft_queue_join(Q), 0); /* nothing unfinished */
     assert_int_equal(weft_queue_task_done(Q), -EINVAL);
     assert_int_equal(weft_queue_put(Q, I(1)), 0);
@@ -192,7 +192,7 @@ static int shutdown_body(void *arg)
     void *v, *got;
     /* Normal: puts refused, gets drain, then are refused; a waiting getter
      * is woken with the code. */
-    assert_int_equal(weft_queue_new(&Q, 0), 0);
+    assert_int_equal(weft_queue_new(0, &Q), 0);
     weft_task *g = spawn(getter, &got);
     settle();
     assert_int_equal(weft_queue_put(Q, I(1)), 0);
@@ -210,7 +210,7 @@ static int shutdown_body(void *arg)
     assert_int_equal(weft_queue_get_nowait(Q, &v), WEFT_ESHUTDOWN);
     weft_queue_free(Q);
 
-    assert_int_equal(weft_queue_new(&Q, 0), 0);
+    assert_int_equal(weft_queue_new(0, &Q), 0);
     g = spawn(getter, &got);
     settle();
     assert_int_equal(weft_queue_shutdown(Q, 0), 0);
@@ -218,7 +218,7 @@ static int shutdown_body(void *arg)
     weft_queue_free(Q);
 
     /* Immediate: items dropped, join released, putters and getters woken. */
-    assert_int_equal(weft_queue_new(&Q, 2), 0);
+    assert_int_equal(weft_queue_new(2, &Q), 0);
     assert_int_equal(weft_queue_put(Q, I(1)), 0);
     assert_int_equal(weft_queue_put(Q, I(2)), 0);
     weft_task *p = spawn(putter, I(3));
@@ -245,7 +245,7 @@ static int cancel_body(void *arg)
 {
     (void)arg;
     void *v;
-    assert_int_equal(weft_queue_new(&Q, 1), 0);
+    assert_int_equal(weft_queue_new(1, &Q), 0);
 
     /* A get cancelled at the moment its item arrives keeps the item. */
     void *got = NULL;
@@ -312,7 +312,7 @@ static int free_waiters_body(void *arg)
 {
     (void)arg;
     void *got;
-    assert_int_equal(weft_queue_new(&Q, 0), 0);
+    assert_int_equal(weft_queue_new(0, &Q), 0);
     weft_task *g = spawn(getter, &got);
     settle();
     weft_queue_free(Q);
@@ -332,11 +332,11 @@ static int alloc_body(void *arg)
     weft_queue *q = (weft_queue *)1;
     for (int nth = 1; nth <= 2; nth++) {
         weft__fault_arm(WEFT__FAULT_ALLOC, nth);
-        assert_int_equal(weft_queue_new(&q, 0), -ENOMEM);
+        assert_int_equal(weft_queue_new(0, &q), -ENOMEM);
         assert_null(q);
     }
     /* Growing the array fails: the put did nothing. */
-    assert_int_equal(weft_queue_new(&q, 0), 0);
+    assert_int_equal(weft_queue_new(0, &q), 0);
     for (int i = 0; i < 16; i++)
         assert_int_equal(weft_queue_put(q, I(i)), 0);
     weft__fault_arm(WEFT__FAULT_ALLOC, 1);
@@ -365,7 +365,7 @@ static int wrap_body(void *arg)
     (void)arg;
     weft_queue *q;
     void *v;
-    assert_int_equal(weft_queue_new(&q, 0), 0);
+    assert_int_equal(weft_queue_new(0, &q), 0);
     int next_in = 0, next_out = 0;
     for (int round = 0; round < 50; round++) {
         for (int i = 0; i < round % 7 + 3; i++)
@@ -422,7 +422,7 @@ static int foreign_main(void *arg)
     (void)arg;
     weft_queue *q;
     void *v;
-    assert_int_equal(weft_queue_new(&q, 0), 0);
+    assert_int_equal(weft_queue_new(0, &q), 0);
     assert_int_equal(weft_queue_put(q, I(1)), 0);
     assert_int_equal(run_on_other_thread(foreign_body, q), 0);
     run_on_plain_thread(plain_queue_calls, q);
@@ -448,7 +448,7 @@ static int fork_body(void *arg)
 {
     (void)arg;
     weft_queue *q;
-    assert_int_equal(weft_queue_new(&q, 0), 0);
+    assert_int_equal(weft_queue_new(0, &q), 0);
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
