@@ -18,7 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../tests/http_server.c"
+#include "http_server.h" /* the partner API: tests/support, the weft_partner library */
 #include "weft.h"
 
 typedef struct partner_client {

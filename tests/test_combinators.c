@@ -13,13 +13,6 @@
 #include "weft.h"
 #include "test_support.h"
 
-typedef int (*body_fn)(void);
-static int run_body(void *arg)
-{
-    return ((body_fn)arg)();
-}
-#define RUN(body) assert_int_equal(weft_run(run_body, (void *)(body)), 0)
-
 static int return_arg(void *arg)
 {
     return (int)(intptr_t)arg;

@@ -36,14 +36,6 @@ static int sleep_forever(void *arg)
     return weft_sleep(WEFT_FOREVER);
 }
 
-typedef int (*body_fn)(void);
-static int run_body(void *arg)
-{
-    return ((body_fn)arg)();
-}
-/* Runs a test body as the main task; the body returns 0 on success. */
-#define RUN(body) assert_int_equal(weft_run(run_body, (void *)(body)), 0)
-
 /* ------------------------------------------------------------ weft_run */
 
 static void test_run_returns_main_code(void **state)

@@ -30,22 +30,15 @@
 
 /* ------------------------------------------------------------ helpers */
 
-typedef int (*body_fn)(void);
-static int run_body(void *arg)
-{
-    return ((body_fn)arg)();
-}
-#define RUN(body) assert_int_equal(weft_run(run_body, (void *)(body)), 0)
-
 /* Runs body as the main task of a runner in debug mode and closes it (the
  * reports come at close), with every report captured in cap_buf. */
-static void run_in_debug_mode(body_fn body)
+static void run_in_debug_mode(test_body body)
 {
     capture_start(WEFT_LOG_WARN);
     weft_runner *r;
     assert_int_equal(weft_runner_new(&r), 0);
     assert_int_equal(weft_loop_set_debug(weft_runner_loop(r), 1), 0);
-    assert_int_equal(weft_runner_run(r, run_body, (void *)body), 0);
+    assert_int_equal(weft_runner_run(r, test_run_body, (void *)body), 0);
     weft_runner_free(r);
     capture_stop();
     print_message("%s", cap_buf);

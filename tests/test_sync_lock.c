@@ -39,7 +39,7 @@ static void test_lock_basic(void **state)
     weft_lock *lock = (weft_lock *)1;
     assert_int_equal(weft_lock_new(&lock), WEFT_ENOTASK); /* no loop here */
     assert_null(lock);
-    RUN(lock_basic_body);
+    RUN_WITH(lock_basic_body, NULL);
 }
 
 static int fifo_waiter(void *arg)
@@ -79,7 +79,7 @@ static int lock_fifo_body(void *arg)
 static void test_lock_fifo(void **state)
 {
     (void)state;
-    RUN(lock_fifo_body);
+    RUN_WITH(lock_fifo_body, NULL);
 }
 
 static int not_owner_release(void *arg)
@@ -103,7 +103,7 @@ static int lock_owner_body(void *arg)
 static void test_lock_release_not_owner(void **state)
 {
     (void)state;
-    RUN(lock_owner_body);
+    RUN_WITH(lock_owner_body, NULL);
 }
 
 static int acquire_once(void *arg)
@@ -190,7 +190,7 @@ static int lock_cancel_body(void *arg)
 static void test_lock_cancel(void **state)
 {
     (void)state;
-    RUN(lock_cancel_body);
+    RUN_WITH(lock_cancel_body, NULL);
 }
 
 static int lock_free_waiters_body(void *arg)
@@ -208,7 +208,7 @@ static int lock_free_waiters_body(void *arg)
 static void test_lock_free_with_waiters(void **state)
 {
     (void)state;
-    RUN(lock_free_waiters_body);
+    RUN_WITH(lock_free_waiters_body, NULL);
 }
 
 /* Another loop on another thread, and a plain thread, are refused. */
@@ -255,7 +255,7 @@ static int lock_foreign_body(void *arg)
 static void test_lock_foreign(void **state)
 {
     (void)state;
-    RUN(lock_foreign_body);
+    RUN_WITH(lock_foreign_body, NULL);
 }
 
 static int alloc_body(void *arg)
@@ -278,7 +278,7 @@ static int alloc_body(void *arg)
 static void test_alloc_failures(void **state)
 {
     (void)state;
-    RUN(alloc_body);
+    RUN_WITH(alloc_body, NULL);
 }
 
 /* The talk's shared counter: read, await, write, made exact by the lock. */
@@ -322,7 +322,7 @@ static int counter_body(void *arg)
 static void test_lock_shared_counter(void **state)
 {
     (void)state;
-    RUN(counter_body);
+    RUN_WITH(counter_body, NULL);
 }
 
 /* ------------------------------------------------------------- condition */
@@ -433,7 +433,7 @@ static int cond_basic_body(void *arg)
 static void test_cond_basic(void **state)
 {
     (void)state;
-    RUN(cond_basic_body);
+    RUN_WITH(cond_basic_body, NULL);
 }
 
 static int cond_cancel_body(void *arg)
@@ -496,7 +496,7 @@ static int cond_cancel_body(void *arg)
 static void test_cond_cancel(void **state)
 {
     (void)state;
-    RUN(cond_cancel_body);
+    RUN_WITH(cond_cancel_body, NULL);
 }
 
 static int cond_foreign_body(void *arg)
@@ -524,7 +524,7 @@ static int cond_foreign_main(void *arg)
 static void test_cond_foreign(void **state)
 {
     (void)state;
-    RUN(cond_foreign_main);
+    RUN_WITH(cond_foreign_main, NULL);
 }
 
 int main(void)

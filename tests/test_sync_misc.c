@@ -85,7 +85,7 @@ static void test_event(void **state)
     (void)state;
     weft_event *e = (weft_event *)1;
     assert_int_equal(weft_event_new(&e), WEFT_ENOTASK);
-    RUN(event_body);
+    RUN_WITH(event_body, NULL);
 }
 
 /* ------------------------------------------------------------- semaphore */
@@ -182,7 +182,7 @@ static int sem_body(void *arg)
 static void test_sem(void **state)
 {
     (void)state;
-    RUN(sem_body);
+    RUN_WITH(sem_body, NULL);
 }
 
 static int sem_foreign_body(void *arg)
@@ -208,7 +208,7 @@ static int sem_foreign_main(void *arg)
 static void test_sem_foreign(void **state)
 {
     (void)state;
-    RUN(sem_foreign_main);
+    RUN_WITH(sem_foreign_main, NULL);
 }
 
 /* --------------------------------------------------------------- barrier */
@@ -306,7 +306,7 @@ static int barrier_body(void *arg)
 static void test_barrier(void **state)
 {
     (void)state;
-    RUN(barrier_body);
+    RUN_WITH(barrier_body, NULL);
 }
 
 /* Arrivals for the next round wait while the last round drains. */
@@ -330,7 +330,7 @@ static int drain_body(void *arg)
 static void test_barrier_drain(void **state)
 {
     (void)state;
-    RUN(drain_body);
+    RUN_WITH(drain_body, NULL);
 }
 
 int main(void)

@@ -55,7 +55,7 @@ static void test_queue_orders(void **state)
     weft_queue *q = (weft_queue *)1;
     assert_int_equal(weft_queue_new(0, &q), WEFT_ENOTASK);
     assert_null(q);
-    RUN(orders_body);
+    RUN_WITH(orders_body, NULL);
 }
 
 static int int_cmp(const void *a, const void *b)
@@ -91,7 +91,7 @@ static int priority_body(void *arg)
 static void test_queue_priority(void **state)
 {
     (void)state;
-    RUN(priority_body);
+    RUN_WITH(priority_body, NULL);
 }
 
 static int bounded_body(void *arg)
@@ -142,7 +142,7 @@ static int bounded_body(void *arg)
 static void test_queue_bounded(void **state)
 {
     (void)state;
-    RUN(bounded_body);
+    RUN_WITH(bounded_body, NULL);
 }
 
 static int joiner(void *arg)
@@ -183,7 +183,7 @@ static int join_body(void *arg)
 static void test_queue_join(void **state)
 {
     (void)state;
-    RUN(join_body);
+    RUN_WITH(join_body, NULL);
 }
 
 static int shutdown_body(void *arg)
@@ -238,7 +238,7 @@ static int shutdown_body(void *arg)
 static void test_queue_shutdown(void **state)
 {
     (void)state;
-    RUN(shutdown_body);
+    RUN_WITH(shutdown_body, NULL);
 }
 
 static int cancel_body(void *arg)
@@ -305,7 +305,7 @@ static int cancel_body(void *arg)
 static void test_queue_cancel(void **state)
 {
     (void)state;
-    RUN(cancel_body);
+    RUN_WITH(cancel_body, NULL);
 }
 
 static int free_waiters_body(void *arg)
@@ -323,7 +323,7 @@ static int free_waiters_body(void *arg)
 static void test_queue_free_with_waiters(void **state)
 {
     (void)state;
-    RUN(free_waiters_body);
+    RUN_WITH(free_waiters_body, NULL);
 }
 
 static int alloc_body(void *arg)
@@ -356,7 +356,7 @@ static int alloc_body(void *arg)
 static void test_queue_alloc_failures(void **state)
 {
     (void)state;
-    RUN(alloc_body);
+    RUN_WITH(alloc_body, NULL);
 }
 
 /* Growth keeps the ring's order when it wraps. */
@@ -386,7 +386,7 @@ static int wrap_body(void *arg)
 static void test_queue_wrap_and_grow(void **state)
 {
     (void)state;
-    RUN(wrap_body);
+    RUN_WITH(wrap_body, NULL);
 }
 
 static int foreign_body(void *arg)
@@ -439,7 +439,7 @@ static int foreign_main(void *arg)
 static void test_queue_foreign(void **state)
 {
     (void)state;
-    RUN(foreign_main);
+    RUN_WITH(foreign_main, NULL);
 }
 
 /* In a child forked from a task, a wait is refused (it must not run the
@@ -466,7 +466,7 @@ static int fork_body(void *arg)
 static void test_queue_forked_child(void **state)
 {
     (void)state;
-    RUN(fork_body);
+    RUN_WITH(fork_body, NULL);
 }
 
 int main(void)

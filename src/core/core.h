@@ -365,6 +365,9 @@ static inline weft_loop *weft__loop_expose(weft_loop *loop)
 
 /* The runner's loop, for weft's own code (not exposed). */
 weft_loop *weft__runner_loop(weft_runner *runner);
+/* Frees a runner whose run a test's failed assertion long-jumped out of,
+ * without resuming anything (tests/support/run.c). */
+void weft__runner_abandon(weft_runner *runner);
 
 /* Runs the loop until done(arg) is true. */
 int weft__loop_run_until(weft_loop *loop, bool (*done)(void *arg), void *arg);

@@ -133,6 +133,31 @@ void weft_runner_free(weft_runner *runner)
     free(runner);
 }
 
+/* A test's assertion failed inside a task and long-jumped out of the
+ * task's stack (cmocka), and so out of weft_runner_run: the loop still
+ * counts as running on this thread, its current task stopped half-way.
+ * Nothing of it can be resumed. Frees the runner the way a deadlock's
+ * leftovers are freed: every task abandoned as it is, its stack released,
+ * the main task's handle given back; then the thread may run a loop again.
+ * For tests/support (the next test must not fail with -EBUSY). */
+void weft__runner_abandon(weft_runner *runner)
+{
+    weft_loop *loop = &runner->loop;
+    if (weft__tl_loop != loop) { /* it was not left running */
+        weft_runner_free(runner);
+        return;
+    }
+    weft_task *main_task = loop->runner.main_task;
+    if (main_task != NULL && main_task->handle_held) {
+        main_task->handle_held = false; /* weft_runner_run never got to free it */
+        main_task->refs--;
+    }
+    loop->runner.main_task = NULL;
+    loop->current = NULL;
+    weft_runner_free(runner); /* a loop current on this thread: nothing is resumed */
+    weft__tl_loop = NULL;
+}
+
 int weft_run(weft_fn main, void *arg)
 {
     if (main == NULL)

@@ -16,7 +16,7 @@
 
 extern char **environ;
 
-static int redis_free_port(void)
+int redis_free_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
