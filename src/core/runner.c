@@ -138,8 +138,9 @@ void weft_runner_free(weft_runner *runner)
  * counts as running on this thread, its current task stopped half-way.
  * Nothing of it can be resumed. Frees the runner the way a deadlock's
  * leftovers are freed: every task abandoned as it is, its stack released,
- * the main task's handle given back; then the thread may run a loop again.
- * For tests/support (the next test must not fail with -EBUSY). */
+ * and freed, handles and all, since the code that held them is gone; then
+ * the thread may run a loop again. For tests/support (the next test must
+ * not fail with -EBUSY, nor the file leak what the failed one made). */
 void weft__runner_abandon(weft_runner *runner)
 {
     weft_loop *loop = &runner->loop;
@@ -147,10 +148,10 @@ void weft__runner_abandon(weft_runner *runner)
         weft_runner_free(runner);
         return;
     }
-    weft_task *main_task = loop->runner.main_task;
-    if (main_task != NULL && main_task->handle_held) {
-        main_task->handle_held = false; /* weft_runner_run never got to free it */
-        main_task->refs--;
+    for (weft__link *l = loop->tasks.next; l != &loop->tasks; l = l->next) {
+        weft_task *task = WEFT_CONTAINER_OF(l, weft_task, all);
+        task->handle_held = false; /* nobody will give it back */
+        task->refs = 0;
     }
     loop->runner.main_task = NULL;
     loop->current = NULL;
