@@ -14,13 +14,23 @@ static int os_error(weft_http_response *t, int dflt)
     return os > 0 && os < 4096 ? -(int)os : dflt;
 }
 
-/* libcurl refuses a header line longer than CURL_MAX_HTTP_HEADER with
- * CURLE_OUT_OF_MEMORY ("Rejected N bytes header (max is 102400)!"): that
- * is a limit the server went past, not a lack of memory. */
+/* libcurl refuses a header line longer than CURL_MAX_HTTP_HEADER (100 KiB)
+ * with CURLE_OUT_OF_MEMORY, in Debian's 7.88 without a message (later ones
+ * say "Rejected N bytes header"): that is a limit the server went past,
+ * not a lack of memory. Inside a header block (a status line seen, the
+ * final block not complete) it is taken for that; a real failure of
+ * libcurl's malloc just there is reported as WEFT_ELIMIT too. */
 static bool header_too_long(const weft_http_response *t)
 {
-    return strstr(t->errbuf, "header (max is") != NULL ||
-           strstr(t->errbuf, "giant realloc for header") != NULL;
+    return strstr(t->errbuf, "header (max is") != NULL || (t->status > 0 && !t->headers_done);
+}
+
+/* Its cap on a whole response's headers (300 KiB, Debian's fix for
+ * CVE-2023-38039) comes as a receive error, which said -ECONNRESET though
+ * nobody reset anything. */
+static bool headers_too_large(const weft_http_response *t)
+{
+    return strstr(t->errbuf, "Too large response headers") != NULL;
 }
 
 static int transfer_error(weft_http_response *t, CURLcode cc)
@@ -28,8 +38,11 @@ static int transfer_error(weft_http_response *t, CURLcode cc)
     switch (cc) {
     case CURLE_COULDNT_CONNECT:
         return os_error(t, -ECONNREFUSED);
-    case CURLE_SEND_ERROR:
     case CURLE_RECV_ERROR:
+        if (headers_too_large(t))
+            return WEFT_ELIMIT;
+        return os_error(t, -ECONNRESET);
+    case CURLE_SEND_ERROR:
         return os_error(t, -ECONNRESET);
     case CURLE_GOT_NOTHING: /* closed before a single byte of answer */
         return -ECONNRESET;

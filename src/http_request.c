@@ -14,13 +14,17 @@
 
 /* ------------------------------------------------- libcurl's callbacks */
 
-static int grow(char **buf, size_t *cap, size_t need)
+/* Doubles the buffer until need fits, but never past most (>= need): a
+ * body at its limit does not reserve twice the limit. */
+static int grow(char **buf, size_t *cap, size_t need, size_t most)
 {
     if (need <= *cap)
         return 0;
     size_t c = *cap ? *cap : 256;
     while (c < need)
-        c *= 2;
+        c = c > SIZE_MAX / 2 ? SIZE_MAX : c * 2;
+    if (c > most)
+        c = most;
     char *p = weft__realloc(*buf, c);
     if (p == NULL)
         return -ENOMEM;
@@ -132,7 +136,8 @@ static size_t write_cb(char *data, size_t size, size_t n, void *arg)
         t->cb_error = WEFT_ELIMIT;
         return 0;
     }
-    if (grow(&t->body, &t->body_cap, t->body_len + len + 1) != 0) {
+    size_t most = t->stream || t->max_body == SIZE_MAX ? SIZE_MAX : t->max_body + 1;
+    if (grow(&t->body, &t->body_cap, t->body_len + len + 1, most) != 0) {
         t->cb_error = -ENOMEM;
         return 0;
     }
