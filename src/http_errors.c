@@ -190,6 +190,9 @@ int weft__http_map_error(weft_http_response *t, CURLcode cc)
         return WEFT_ETLS;
     if (protocol_error(cc))
         return WEFT_EHTTP;
+    if (cc == CURLE_BAD_FUNCTION_ARGUMENT && t->status > 0)
+        return WEFT_EHTTP; /* libcurl's header store refusing a server's
+                              line without a colon or an end (a trailer) */
     if (request_error(cc))
         return -EINVAL;
     /* CURLE_FAILED_INIT, READ_ERROR, UPLOAD_FAILED, SEND_FAIL_REWIND,
