@@ -2,14 +2,16 @@
  * then a second request on the same session (kept-alive reuse). A server
  * on 127.0.0.1 in the same loop answers the first request with the
  * input's bytes, in pieces, and every later request with a good answer.
- * Input: byte 0 flags, byte 1 the piece seed, the rest the response.
+ * Input: byte 0 flags, byte 1 the piece seed (and split point), the rest
+ * the response.
  *   flags bit 0  read the first response streamed (weft_http_response_read)
  *         bit 1  the server closes the connection after the bytes
  *         bit 2  keep_encoding (no decompression)
  *         bits 3-4  max_body_size: default, 16, 1000, 100000 bytes
  *         bits 5-6  max_header_size: default, 64, 1000, 100000 bytes
- *         bit 7  drip: pieces of 1-16 bytes 1 ms apart (bytes that come
- *                after the response's end arrive while it idles)
+ *         bit 7  split: a 2 ms pause after byte `seed` (of 256ths of the
+ *                input when it is longer than 255 bytes), so that bytes
+ *                after a response's end arrive while the connection idles
  * What must hold: the first request returns 0 or a documented error (a
  * response within its limits, headers and trailers readable); the second
  * always gets its own answer ("second"), whatever the first left on the
@@ -32,6 +34,7 @@ static const uint8_t *bytes;
 static size_t nbytes;
 static unsigned flags;
 static uint32_t piece_seed;
+static size_t split_at;
 static bool first_sent, sent_all, first_done;
 static int requests;
 static weft_stream *first_conn; /* the server's side, while it waits */
@@ -66,21 +69,28 @@ static const char good[] = "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecond";
 static size_t piece(size_t left)
 {
     piece_seed = piece_seed * 1103515245u + 12345u;
-    size_t n = 1 + (piece_seed >> 16) % (flags & 0x80 ? 16 : 512);
+    size_t n = 1 + (piece_seed >> 16) % 512;
     return n < left ? n : left;
 }
 
 /* The input's bytes in pieces, yielding between them so that the client
- * parses partial data. */
+ * parses partial data; with the split flag, a pause at the split. */
 static int send_first(weft_stream *io)
 {
     int rc = 0;
+    size_t split = nbytes < 256 ? split_at : split_at * nbytes / 256;
+    if (!(flags & 0x80))
+        split = SIZE_MAX;
     for (size_t off = 0; rc == 0 && off < nbytes;) {
         size_t n = piece(nbytes - off);
+        if (off < split && off + n > split)
+            n = split - off;
         rc = weft_stream_write(io, bytes + off, n);
         off += n;
+        if (rc == 0 && off == split)
+            rc = weft_stream_drain(io);
         if (rc == 0 && off < nbytes)
-            rc = weft_sleep(flags & 0x80 ? 0.001 : 0);
+            rc = weft_sleep(off == split ? 0.002 : 0);
     }
     if (rc == 0)
         rc = weft_stream_drain(io);
@@ -252,7 +262,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 2)
         return 0;
     flags = data[0];
-    piece_seed = data[1];
+    piece_seed = split_at = data[1];
     bytes = data + 2;
     nbytes = size - 2;
     first_sent = sent_all = first_done = false;

@@ -770,14 +770,15 @@ static void test_error_map(void **state)
     assert_int_equal(weft__http_map_error(&t, CURLE_FILESIZE_EXCEEDED), WEFT_ELIMIT);
     assert_int_equal(weft__http_map_error(&t, CURLE_PEER_FAILED_VERIFICATION), WEFT_ECERT);
     assert_int_equal(weft__http_map_error(&t, CURLE_WEIRD_SERVER_REPLY), WEFT_EHTTP);
-    assert_int_equal(weft__http_map_error(&t, CURLE_BAD_FUNCTION_ARGUMENT), -EINVAL);
+    assert_int_equal(weft__http_map_error(&t, CURLE_BAD_FUNCTION_ARGUMENT), WEFT_EHTTP);
+    t.headers_done = true;
     assert_int_equal(weft__http_map_error(&t, CURLE_OUT_OF_MEMORY), -ENOMEM);
+    t.headers_done = false;
     snprintf(t.errbuf, sizeof t.errbuf, "Rejected 102401 bytes header (max is 102400)!");
     assert_int_equal(weft__http_map_error(&t, CURLE_OUT_OF_MEMORY), WEFT_ELIMIT);
     t.errbuf[0] = '\0';
     t.status = 200; /* in the middle of a header block */
     assert_int_equal(weft__http_map_error(&t, CURLE_OUT_OF_MEMORY), WEFT_ELIMIT);
-    assert_int_equal(weft__http_map_error(&t, CURLE_BAD_FUNCTION_ARGUMENT), WEFT_EHTTP);
     t.headers_done = true;
     assert_int_equal(weft__http_map_error(&t, CURLE_OUT_OF_MEMORY), -ENOMEM);
     snprintf(t.errbuf, sizeof t.errbuf, "Too large response headers: 307203 > 307200");
