@@ -17,12 +17,12 @@ static int os_error(weft_http_response *t, int dflt)
 /* libcurl refuses a header line longer than CURL_MAX_HTTP_HEADER (100 KiB)
  * with CURLE_OUT_OF_MEMORY, in Debian's 7.88 without a message (later ones
  * say "Rejected N bytes header"): that is a limit the server went past,
- * not a lack of memory. Inside a header block (a status line seen, the
- * final block not complete) it is taken for that; a real failure of
- * libcurl's malloc just there is reported as WEFT_ELIMIT too. */
+ * not a lack of memory. Before the final headers are complete (the status
+ * line itself may be the long one) it is taken for that; a real failure
+ * of libcurl's malloc just then is reported as WEFT_ELIMIT too. */
 static bool header_too_long(const weft_http_response *t)
 {
-    return strstr(t->errbuf, "header (max is") != NULL || (t->status > 0 && !t->headers_done);
+    return strstr(t->errbuf, "header (max is") != NULL || !t->headers_done;
 }
 
 /* Its cap on a whole response's headers (300 KiB, Debian's fix for
@@ -154,6 +154,10 @@ static bool protocol_error(CURLcode cc)
     case CURLE_RTSP_CSEQ_ERROR:
     case CURLE_RTSP_SESSION_ERROR:
     case CURLE_SSH:
+    /* weft checks its own setopt calls; as a transfer's result, this is
+     * libcurl's header store refusing a server's line (no colon, no end:
+     * a cut trailer, a status line without a space) */
+    case CURLE_BAD_FUNCTION_ARGUMENT:
         return true;
     default:
         return false;
@@ -167,7 +171,6 @@ static bool request_error(CURLcode cc)
     switch (cc) {
     case CURLE_URL_MALFORMAT:
     case CURLE_NOT_BUILT_IN:
-    case CURLE_BAD_FUNCTION_ARGUMENT:
     case CURLE_UNKNOWN_OPTION:
     case CURLE_SETOPT_OPTION_SYNTAX:
     case CURLE_FUNCTION_NOT_FOUND:
@@ -190,9 +193,6 @@ int weft__http_map_error(weft_http_response *t, CURLcode cc)
         return WEFT_ETLS;
     if (protocol_error(cc))
         return WEFT_EHTTP;
-    if (cc == CURLE_BAD_FUNCTION_ARGUMENT && t->status > 0)
-        return WEFT_EHTTP; /* libcurl's header store refusing a server's
-                              line without a colon or an end (a trailer) */
     if (request_error(cc))
         return -EINVAL;
     /* CURLE_FAILED_INIT, READ_ERROR, UPLOAD_FAILED, SEND_FAIL_REWIND,
