@@ -21,8 +21,8 @@ static void fail(const char *what)
 }
 
 /* The knobs the server looks up, and a few that are not. */
-static const char *const keys[] = {"status", "delay", "len", "slow", "chunk", "bad",
-                                   "redirect", "echo", "close", "", "a", "x=y"};
+static const char *const keys[] = {"status",   "delay", "len",   "slow", "chunk", "bad",
+                                   "redirect", "echo",  "close", "",     "a",     "x=y"};
 
 static void check_query(const char *query, size_t cap)
 {

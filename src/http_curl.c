@@ -294,7 +294,7 @@ void weft__http_check_reuse(weft_http_session *s, weft_http_response *t)
     curl_socket_t fd = CURL_SOCKET_BAD;
     if (curl_easy_getinfo(t->easy, CURLINFO_ACTIVESOCKET, &fd) != CURLE_OK ||
         fd == CURL_SOCKET_BAD || (size_t)fd >= s->by_fd_cap || !(s->owned[fd] & WEFT__HTTP_OWNED))
-        return; /* closed, or not ours to judge */
+        return;             /* closed, or not ours to judge */
     if (t->version >= 20) { /* HTTP/2 frames its own streams */
         s->owned[fd] &= (unsigned char)~WEFT__HTTP_H1;
         return;

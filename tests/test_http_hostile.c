@@ -399,9 +399,9 @@ static size_t gzip_zeros(size_t n, unsigned char **out)
     static const unsigned char head[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3};
     memcpy(b.p, head, sizeof head);
     b.n = sizeof head;
-    put(&b, 1, 1);            /* the last block */
-    put(&b, 1, 2);            /* fixed codes */
-    put_code(&b, 0x30, 8);    /* literal 0 */
+    put(&b, 1, 1);         /* the last block */
+    put(&b, 1, 2);         /* fixed codes */
+    put_code(&b, 0x30, 8); /* literal 0 */
     for (size_t i = 0; i < reps; i++) {
         put_code(&b, 0xc5, 8); /* length 258 */
         put_code(&b, 0, 5);    /* distance 1 */
@@ -409,8 +409,14 @@ static size_t gzip_zeros(size_t n, unsigned char **out)
     put_code(&b, 0, 7); /* end of block */
     put(&b, 0, 7);      /* to a byte */
     uint32_t size = (uint32_t)(1 + reps * 258);
-    unsigned char tail[8] = {0, 0, 0, 0, (unsigned char)size, (unsigned char)(size >> 8),
-                             (unsigned char)(size >> 16), (unsigned char)(size >> 24)};
+    unsigned char tail[8] = {0,
+                             0,
+                             0,
+                             0,
+                             (unsigned char)size,
+                             (unsigned char)(size >> 8),
+                             (unsigned char)(size >> 16),
+                             (unsigned char)(size >> 24)};
     memcpy(b.p + b.n, tail, 8);
     *out = b.p;
     return b.n + 8;
@@ -741,10 +747,10 @@ static void test_validation(void **state)
 
 static bool documented(int rc)
 {
-    static const int codes[] = {-ECONNREFUSED, -ECONNRESET,    -EAGAIN,     -EADDRNOTAVAIL,
-                                WEFT_ETIMEDOUT, WEFT_ENONAME,  WEFT_EDNS,   WEFT_EINCOMPLETE,
-                                WEFT_EREDIRECTS, WEFT_ELIMIT,  -ENOMEM,     WEFT_ECERT,
-                                WEFT_ETLS,      WEFT_EHTTP,    -EINVAL,     -EIO};
+    static const int codes[] = {-ECONNREFUSED,   -ECONNRESET,  -EAGAIN,   -EADDRNOTAVAIL,
+                                WEFT_ETIMEDOUT,  WEFT_ENONAME, WEFT_EDNS, WEFT_EINCOMPLETE,
+                                WEFT_EREDIRECTS, WEFT_ELIMIT,  -ENOMEM,   WEFT_ECERT,
+                                WEFT_ETLS,       WEFT_EHTTP,   -EINVAL,   -EIO};
     for (size_t i = 0; i < sizeof codes / sizeof *codes; i++)
         if (rc == codes[i])
             return true;
@@ -793,11 +799,11 @@ int main(int argc, char **argv)
     if (argc > 1) /* one test by name (a failed one leaves its loop behind) */
         cmocka_set_test_filter(argv[1]);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_trailers),        cmocka_unit_test(test_endless_headers),
-        cmocka_unit_test(test_endless_body),    cmocka_unit_test(test_decompression_bomb),
-        cmocka_unit_test(test_desync),          cmocka_unit_test(test_reset_mid_frame),
-        cmocka_unit_test(test_slow_headers),    cmocka_unit_test(test_many_headers),
-        cmocka_unit_test(test_validation),      cmocka_unit_test(test_error_map),
+        cmocka_unit_test(test_trailers),     cmocka_unit_test(test_endless_headers),
+        cmocka_unit_test(test_endless_body), cmocka_unit_test(test_decompression_bomb),
+        cmocka_unit_test(test_desync),       cmocka_unit_test(test_reset_mid_frame),
+        cmocka_unit_test(test_slow_headers), cmocka_unit_test(test_many_headers),
+        cmocka_unit_test(test_validation),   cmocka_unit_test(test_error_map),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
