@@ -549,26 +549,26 @@ static void test_desync(void **state)
 
 /* ------------------------------------------------------ reset mid-frame */
 
-static int reset_in_chunk(weft_stream *io, int req)
+/* Sends text, lets it arrive, then resets (RST) the connection. */
+static int reset_after(weft_stream *io, const char *text)
 {
-    if (req > 0)
-        return second(io);
-    say(io, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nhalf");
+    say(io, text);
     WEFT_IGNORE(weft_stream_drain(io));
     WEFT_IGNORE(weft_sleep(0.05));
     weft_stream_abort(io);
     return 1;
 }
 
+static int reset_in_chunk(weft_stream *io, int req)
+{
+    return req > 0 ? second(io)
+                   : reset_after(io, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                     "10\r\nhalf");
+}
+
 static int reset_in_headers(weft_stream *io, int req)
 {
-    if (req > 0)
-        return second(io);
-    say(io, "HTTP/1.1 200 OK\r\nContent-Ty");
-    WEFT_IGNORE(weft_stream_drain(io));
-    WEFT_IGNORE(weft_sleep(0.05));
-    weft_stream_abort(io);
-    return 1;
+    return req > 0 ? second(io) : reset_after(io, "HTTP/1.1 200 OK\r\nContent-Ty");
 }
 
 static int expect_reset(weft_http_session *s)
