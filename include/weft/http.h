@@ -132,10 +132,11 @@ WEFT_API const char *weft_http_response_url(const weft_http_response *resp);
  * response. Valid until the response is freed. */
 WEFT_API const char *weft_http_response_body(const weft_http_response *resp, size_t *len);
 /* Streamed responses: reads what has arrived, up to n bytes, waiting for at
- * least one. Returns the count, 0 at the end of the body, or an error of
- * the list above (-ECONNRESET mid-body, WEFT_ETIMEDOUT, ...). A cancelled
- * read returns WEFT_ECANCELED and leaves the transfer as it was. -EINVAL
- * for a response that was not streamed. */
+ * least one. Returns the count, 0 at the end of the body (or for n = 0,
+ * when buf may be NULL), or an error of the list above (-ECONNRESET
+ * mid-body, WEFT_ETIMEDOUT, ...). A cancelled read returns WEFT_ECANCELED
+ * and leaves the transfer as it was. -EINVAL for a response that was not
+ * streamed. */
 WEFT_API WEFT_MUST_CHECK int weft_http_response_read(weft_http_response *resp, void *buf, size_t n);
 /* Frees the response; a streamed body not read to its end is abandoned and
  * its connection closed. */
