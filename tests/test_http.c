@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "http_internal.h"
+#include "http/http.h"
 #include "http_server.c"
 #include "weft.h"
 #include "test_support.h"

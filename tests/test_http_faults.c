@@ -21,7 +21,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "http_internal.h"
+#include "http/http.h"
 #include "http_server.c"
 #include "test_support.h"
 

@@ -23,7 +23,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "http_internal.h"
+#include "http/http.h"
 #include "http_server.c"
 
 static weft_http_session *session(void)

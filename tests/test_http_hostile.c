@@ -19,7 +19,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "http_internal.h"
+#include "http/http.h"
 #include "weft.h"
 #include "test_support.h"
 
