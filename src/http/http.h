@@ -33,7 +33,7 @@ typedef struct weft__http_sock {
     CURL *easy;       /* the transfer that last asked for events (compared, never used) */
 } weft__http_sock;
 
-/* http_headers.c: a header list whose entries never move (see there). */
+/* headers.c: a header list whose entries never move (see there). */
 typedef struct weft__http_hblock weft__http_hblock;
 typedef struct weft__http_hdrs {
     weft__http_hblock *blocks;
