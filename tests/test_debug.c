@@ -552,23 +552,10 @@ static int body_huge_threshold(void)
 static volatile sig_atomic_t sw_hits, sw_unwound, sw_stop;
 static pthread_t sw_loop_thread;
 
-static void *sw_interrupted_pc(void *ucv)
-{
-    ucontext_t *uc = ucv;
-#if defined(__x86_64__)
-    return (void *)uc->uc_mcontext.gregs[REG_RIP];
-#elif defined(__aarch64__)
-    return (void *)uc->uc_mcontext.pc;
-#else
-    (void)uc;
-    return NULL;
-#endif
-}
-
 static void sw_handler(int sig, siginfo_t *si, void *uc)
 {
     (void)sig, (void)si;
-    if (weft__ctx_pc_in_switch(sw_interrupted_pc(uc))) {
+    if (weft__ctx_pc_in_switch(weft__ctx_signal_pc(uc))) {
         sw_hits++;
         return;
     }
