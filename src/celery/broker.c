@@ -1,0 +1,273 @@
+/* broker.c: kombu's Redis transport as kombu 5.2 runs it
+ * (kombu/transport/redis.py): a queue is a list, one more per priority
+ * step ("queue\x06\x16N"), consumed by BRPOP in priority order; a
+ * delivered message waits in the "unacked" hash (tag -> [message,
+ * exchange, routing_key]) and the "unacked_index" sorted set (tag ->
+ * delivery time) until acked; messages older than the visibility timeout
+ * are put back on their queue by whichever worker holds "unacked_mutex". */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "celery_internal.h"
+
+static const int priority_steps[] = {0, 3, 6, 9};
+#define N_STEPS (sizeof priority_steps / sizeof priority_steps[0])
+
+size_t weft__celery_queue_key(const char *queue, int priority, char *buf, size_t size)
+{
+    int step = 0; /* kombu's priority(): the largest step <= priority */
+    for (size_t i = 0; i < N_STEPS; i++)
+        if (priority >= priority_steps[i])
+            step = priority_steps[i];
+    int n = step == 0 ? snprintf(buf, size, "%s", queue)
+                      : snprintf(buf, size, "%s" WEFT__CELERY_SEP "%d", queue, step);
+    return n < 0 ? 0 : (size_t)n;
+}
+
+int weft__celery_keys_new(const char *const *queues, size_t n, char ***out, size_t *count)
+{
+    char **keys = weft__calloc(n * N_STEPS, sizeof *keys);
+    if (keys == NULL)
+        return -ENOMEM;
+    size_t k = 0;
+    for (size_t s = 0; s < N_STEPS; s++)
+        for (size_t q = 0; q < n; q++) {
+            size_t len = strlen(queues[q]) + 8;
+            keys[k] = weft__malloc(len);
+            if (keys[k] == NULL) {
+                weft__celery_keys_free(keys, k);
+                return -ENOMEM;
+            }
+            weft__celery_queue_key(queues[q], priority_steps[s], keys[k], len);
+            k++;
+        }
+    *out = keys;
+    *count = k;
+    return 0;
+}
+
+void weft__celery_keys_free(char **keys, size_t count)
+{
+    for (size_t i = 0; keys != NULL && i < count; i++)
+        free(keys[i]);
+    free(keys);
+}
+
+char *weft__celery_url(const char *url)
+{
+    static const char celery_unix[] = "redis+socket://";
+    if (url == NULL)
+        return NULL;
+    if (strncmp(url, celery_unix, sizeof celery_unix - 1) != 0)
+        return weft__strdup(url);
+    const char *rest = url + sizeof celery_unix - 1;
+    char *out = weft__malloc(strlen(rest) + sizeof "unix://");
+    if (out != NULL)
+        sprintf(out, "unix://%s", rest);
+    return out;
+}
+
+int weft__celery_unacked_add(weft_redis_pool *pool, const weft__celery_msg *m)
+{
+    json_t *entry = json_pack("[Oss]", m->raw, m->exchange ? m->exchange : "",
+                              m->routing_key ? m->routing_key : "");
+    char *text = entry ? json_dumps(entry, JSON_COMPACT) : NULL;
+    json_decref(entry);
+    if (text == NULL)
+        return -ENOMEM;
+    weft_redis_pipeline *p;
+    int rc = weft_redis_pipeline_new(&p);
+    if (rc == 0) {
+        char score[32];
+        snprintf(score, sizeof score, "%.6f", weft__celery_now());
+        weft_redis_pipeline_addf(p, "ZADD %s %s %s", WEFT__CELERY_UNACKED_INDEX, score,
+                                 m->delivery_tag);
+        weft_redis_pipeline_addf(p, "HSET %s %s %s", WEFT__CELERY_UNACKED, m->delivery_tag, text);
+        rc = weft_redis_pool_pipeline_run(pool, p);
+        for (size_t i = 0; rc == 0 && i < 2; i++)
+            if (weft_redis_reply_error(weft_redis_pipeline_reply(p, i)) != NULL)
+                rc = WEFT_EREDIS;
+        weft_redis_pipeline_free(p);
+    }
+    free(text);
+    return rc;
+}
+
+int weft__celery_ack(weft_redis_pool *pool, const char *delivery_tag)
+{
+    weft_redis_pipeline *p;
+    int rc = weft_redis_pipeline_new(&p);
+    if (rc != 0)
+        return rc;
+    weft_redis_pipeline_addf(p, "ZREM %s %s", WEFT__CELERY_UNACKED_INDEX, delivery_tag);
+    weft_redis_pipeline_addf(p, "HDEL %s %s", WEFT__CELERY_UNACKED, delivery_tag);
+    rc = weft_redis_pool_pipeline_run(pool, p);
+    weft_redis_pipeline_free(p);
+    return rc;
+}
+
+/* kombu's _lookup for the exchanges Celery uses on Redis: the anonymous
+ * exchange routes to the queue named by the routing key; a direct one
+ * through its bindings ("_kombu.binding.<exchange>": "rk\x06\x16pattern
+ * \x06\x16queue"). Falls back on the routing key, where kombu would use
+ * its dead-letter queue, so that a message is never parked where no
+ * worker reads. The queue is copied into buf. */
+static int lookup_queue(weft_redis *conn, const char *exchange, const char *rk, char *buf,
+                        size_t size)
+{
+    snprintf(buf, size, "%s", rk);
+    if (exchange == NULL || exchange[0] == 0)
+        return 0;
+    weft_redis_reply *r = NULL;
+    int rc = weft_redis_commandf(conn, &r, "SMEMBERS _kombu.binding.%s", exchange);
+    if (rc != 0)
+        return rc;
+    for (size_t i = 0; i < weft_redis_reply_count(r); i++) {
+        size_t len;
+        const char *b = weft_redis_reply_string(weft_redis_reply_at(r, i), &len);
+        const char *sep1 = b ? strstr(b, WEFT__CELERY_SEP) : NULL;
+        const char *sep2 = sep1 ? strstr(sep1 + 2, WEFT__CELERY_SEP) : NULL;
+        if (sep2 != NULL && (size_t)(sep1 - b) == strlen(rk) && memcmp(b, rk, strlen(rk)) == 0) {
+            snprintf(buf, size, "%s", sep2 + 2);
+            break;
+        }
+    }
+    weft_redis_reply_free(r);
+    return 0;
+}
+
+/* The unacked entry [message, exchange, rk] as kombu's _do_restore_message
+ * pushes it back: the message marked redelivered, on its queue's own list
+ * (kombu 5.2 drops the priority on restore, and so does this). */
+static char *restored_message(const char *entry, size_t len, char **exchange, char **rk)
+{
+    json_t *e = json_loadb(entry, len, JSON_ALLOW_NUL, NULL);
+    json_t *msg = json_array_get(e, 0);
+    const char *ex = json_string_value(json_array_get(e, 1));
+    const char *key = json_string_value(json_array_get(e, 2));
+    char *text = NULL;
+    if (json_is_object(msg) && ex != NULL && key != NULL) {
+        json_t *headers = json_object_get(msg, "headers");
+        json_t *info = json_object_get(json_object_get(msg, "properties"), "delivery_info");
+        if (json_is_object(headers))
+            json_object_set_new(headers, "redelivered", json_true());
+        if (json_is_object(info))
+            json_object_set_new(info, "redelivered", json_true());
+        text = json_dumps(msg, JSON_COMPACT);
+        *exchange = weft__strdup(ex);
+        *rk = weft__strdup(key);
+        if (*exchange == NULL || *rk == NULL) {
+            free(text);
+            free(*exchange);
+            free(*rk);
+            text = NULL;
+        }
+    }
+    json_decref(e);
+    return text;
+}
+
+/* One attempt of kombu's restore transaction: 1 restored, 0 gone,
+ * -EAGAIN when another client touched "unacked" meanwhile (WATCH). */
+static int restore_once(weft_redis *conn, const char *tag, bool leftmost)
+{
+    weft_redis_reply *entry = NULL;
+    int rc = weft_redis_commandf(conn, NULL, "WATCH %s", WEFT__CELERY_UNACKED);
+    if (rc == 0)
+        rc = weft_redis_commandf(conn, &entry, "HGET %s %s", WEFT__CELERY_UNACKED, tag);
+    if (rc != 0)
+        return rc;
+    size_t len = 0;
+    const char *text = weft_redis_reply_string(entry, &len);
+    char *msg = NULL, *exchange = NULL, *rk = NULL;
+    char queue[512];
+    if (text != NULL && (msg = restored_message(text, len, &exchange, &rk)) != NULL)
+        rc = lookup_queue(conn, exchange, rk, queue, sizeof queue);
+    weft_redis_reply_free(entry);
+    weft_redis_pipeline *p = NULL;
+    if (rc == 0)
+        rc = weft_redis_pipeline_new(&p);
+    if (rc == 0) {
+        weft_redis_pipeline_addf(p, "MULTI");
+        weft_redis_pipeline_addf(p, "ZREM %s %s", WEFT__CELERY_UNACKED_INDEX, tag);
+        weft_redis_pipeline_addf(p, "HDEL %s %s", WEFT__CELERY_UNACKED, tag);
+        if (msg != NULL)
+            weft_redis_pipeline_addf(p, "%s %s %s", leftmost ? "LPUSH" : "RPUSH", queue, msg);
+        weft_redis_pipeline_addf(p, "EXEC");
+        rc = weft_redis_pipeline_run(conn, p);
+    }
+    if (rc == 0) {
+        const weft_redis_reply *exec =
+            weft_redis_pipeline_reply(p, weft_redis_pipeline_count(p) - 1);
+        if (weft_redis_reply_type(exec) == WEFT_REDIS_NIL)
+            rc = -EAGAIN;
+        else if (weft_redis_reply_type(exec) != WEFT_REDIS_ARRAY)
+            rc = WEFT_EREDIS;
+        else
+            rc = msg != NULL;
+    }
+    weft_redis_pipeline_free(p);
+    free(msg);
+    free(exchange);
+    free(rk);
+    return rc;
+}
+
+int weft__celery_restore(weft_redis_pool *pool, const char *delivery_tag, bool leftmost)
+{
+    weft_redis *conn;
+    int rc = weft_redis_pool_acquire(pool, &conn); /* WATCH needs a connection of its own */
+    if (rc != 0)
+        return rc;
+    for (int attempt = 0; attempt < 100; attempt++) {
+        rc = restore_once(conn, delivery_tag, leftmost);
+        if (rc != -EAGAIN)
+            break;
+    }
+    if (rc < 0)
+        WEFT_IGNORE(weft_redis_commandf(conn, NULL, "UNWATCH"));
+    weft_redis_pool_release(pool, conn);
+    return rc;
+}
+
+/* redis-py's Lock.release: delete the mutex only if it is still ours. */
+static const char release_script[] =
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) "
+    "else return 0 end";
+
+int weft__celery_restore_visible(weft_redis_pool *pool, double visibility)
+{
+    char token[37];
+    weft__celery_uuid(token);
+    weft_redis_reply *r = NULL;
+    int rc = weft_redis_pool_commandf(pool, &r, "SET %s %s NX EX %d", WEFT__CELERY_UNACKED_MUTEX,
+                                      token, WEFT__CELERY_MUTEX_EXPIRE);
+    if (rc != 0)
+        return rc;
+    bool held = weft_redis_reply_type(r) == WEFT_REDIS_STATUS;
+    weft_redis_reply_free(r);
+    if (!held)
+        return 0; /* kombu's MutexHeld: another worker sweeps */
+    char ceil[32];
+    snprintf(ceil, sizeof ceil, "%.6f", weft__celery_now() - visibility);
+    rc = weft_redis_pool_commandf(pool, &r, "ZREVRANGEBYSCORE %s %s 0 LIMIT 0 %d",
+                                  WEFT__CELERY_UNACKED_INDEX, ceil, WEFT__CELERY_RESTORE_BATCH);
+    int restored = 0;
+    for (size_t i = 0; rc == 0 && i < weft_redis_reply_count(r); i++) {
+        const char *tag = weft_redis_reply_string(weft_redis_reply_at(r, i), NULL);
+        int one = tag ? weft__celery_restore(pool, tag, false) : 0;
+        if (one < 0)
+            rc = one;
+        else
+            restored += one;
+    }
+    weft_redis_reply_free(r);
+    int release = weft_redis_pool_commandf(pool, NULL, "EVAL %s 1 %s %s", release_script,
+                                           WEFT__CELERY_UNACKED_MUTEX, token);
+    if (rc == 0)
+        rc = release;
+    return rc < 0 ? rc : restored;
+}
