@@ -27,7 +27,7 @@ static const char *celery_url(void)
 }
 
 /* tests/celery/<name>, found next to this file. */
-static const char *celery_script(const char *name)
+__attribute__((unused)) static const char *celery_script(const char *name)
 {
     static char path[1024];
     char here[1024];
@@ -124,7 +124,8 @@ static int worker_task(void *arg)
 
 /* Runs tests/celery/<script> with args after the broker URL; returns its
  * exit status (within timeout seconds, else it is killed and -1). */
-static int run_python(const char *script, const char *const *args, double timeout)
+__attribute__((unused)) static int run_python(const char *script, const char *const *args,
+                                              double timeout)
 {
     char *argv[16] = {CELERY_PYTHON, (char *)celery_script(script), (char *)celery_url()};
     size_t n = 3;

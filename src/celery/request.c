@@ -141,13 +141,31 @@ void weft__celery_request_free(struct weft_celery_request *req)
     free(req);
 }
 
+/* A broker or backend that went away (restarted, failed over). */
+static bool transient(int rc)
+{
+    return rc == WEFT_ECONNLOST || rc == -ECONNREFUSED || rc == -ENOENT || rc == -ECONNRESET ||
+           rc == -EPIPE || rc == WEFT_ETIMEDOUT;
+}
+
+/* Celery's backend retries a store that met a connection error (ensure():
+ * up to 20 times, backing off); acks are retried the same way, so that a
+ * broker restart loses neither. Stops early when the worker goes cold. */
+#define RETRY_ATTEMPTS 20
+
 static void store(struct weft_celery_request *req, const char *status, json_t *result,
                   const char *traceback)
 {
     if (req->msg.ignore_result && strcmp(status, "SUCCESS") == 0)
         return;
-    int rc = weft__celery_store(req->w->backend, req->w->opts.result_expires, req->msg.id, status,
+    int rc = 0;
+    double backoff = 0.05;
+    for (int attempt = 0; attempt < RETRY_ATTEMPTS; attempt++, backoff = fmin(backoff * 2, 1)) {
+        rc = weft__celery_store(req->w->backend, req->w->opts.result_expires, req->msg.id, status,
                                 result, traceback);
+        if (!transient(rc) || weft_sleep(backoff) != 0)
+            break;
+    }
     if (rc != 0)
         weft_log(WEFT_LOG_WARN, "celery", "task %s[%s]: result not stored: %s", req->msg.task,
                  req->msg.id, weft_strerror(rc));
@@ -157,7 +175,13 @@ static void ack(struct weft_celery_request *req)
 {
     if (req->acked)
         return;
-    int rc = weft__celery_ack(req->w->broker, req->msg.delivery_tag);
+    int rc = 0;
+    double backoff = 0.05;
+    for (int attempt = 0; attempt < RETRY_ATTEMPTS; attempt++, backoff = fmin(backoff * 2, 1)) {
+        rc = weft__celery_ack(req->w->broker, req->msg.delivery_tag);
+        if (!transient(rc) || weft_sleep(backoff) != 0)
+            break;
+    }
     if (rc != 0) /* it stays in unacked: the sweep will run it again */
         weft_log(WEFT_LOG_WARN, "celery", "task %s[%s]: ack failed: %s", req->msg.task, req->msg.id,
                  weft_strerror(rc));

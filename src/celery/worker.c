@@ -279,6 +279,8 @@ static int sweeper_main(void *arg)
     weft_celery_worker *w = arg;
     while (weft_sleep(w->opts.restore_interval) == 0) {
         int n = weft__celery_restore_visible(w->broker, w->opts.visibility_timeout);
+        if (n == WEFT_ECANCELED)
+            break; /* stopped in the middle of a sweep (its command saw the cancellation) */
         if (n > 0) {
             w->stats.restored += (uint64_t)n;
             weft_log(WEFT_LOG_INFO, "celery", "restored %d unacked messages", n);
