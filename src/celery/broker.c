@@ -70,29 +70,48 @@ char *weft__celery_url(const char *url)
     return out;
 }
 
-int weft__celery_unacked_add(weft_redis_pool *pool, const weft__celery_msg *m)
+/* A JSON string's text, quotes and escapes included; NULL without memory. */
+static char *json_quoted(const char *s)
 {
-    json_t *entry = json_pack("[Oss]", m->raw, m->exchange ? m->exchange : "",
-                              m->routing_key ? m->routing_key : "");
-    char *text = entry ? json_dumps(entry, JSON_COMPACT) : NULL;
-    json_decref(entry);
-    if (text == NULL)
-        return -ENOMEM;
-    weft_redis_pipeline *p;
-    int rc = weft_redis_pipeline_new(&p);
+    json_t *str = json_string(s ? s : "");
+    char *text = str ? json_dumps(str, JSON_ENCODE_ANY) : NULL;
+    json_decref(str);
+    return text;
+}
+
+int weft__celery_unacked_add(weft_redis_pool *pool, const weft__celery_msg *m, const char *data,
+                             size_t len)
+{
+    /* kombu stores dumps([message, exchange, routing_key]); the message is
+     * spliced in as it came rather than encoded again (the same JSON). */
+    char *ex = json_quoted(m->exchange), *rk = json_quoted(m->routing_key);
+    size_t size = len + (ex ? strlen(ex) : 0) + (rk ? strlen(rk) : 0) + 5; /* [,,] and NUL */
+    char *entry = ex && rk ? weft__malloc(size) : NULL;
+    int rc = entry ? 0 : -ENOMEM;
+    if (entry != NULL) {
+        entry[0] = '[';
+        memcpy(entry + 1, data, len);
+        snprintf(entry + 1 + len, size - 1 - len, ",%s,%s]", ex, rk);
+    }
+    free(ex);
+    free(rk);
+    weft_redis_pipeline *p = NULL;
+    if (rc == 0)
+        rc = weft_redis_pipeline_new(&p);
     if (rc == 0) {
         char score[32];
         snprintf(score, sizeof score, "%.6f", weft__celery_now());
         weft_redis_pipeline_addf(p, "ZADD %s %s %s", WEFT__CELERY_UNACKED_INDEX, score,
                                  m->delivery_tag);
-        weft_redis_pipeline_addf(p, "HSET %s %s %s", WEFT__CELERY_UNACKED, m->delivery_tag, text);
+        weft_redis_pipeline_addf(p, "HSET %s %s %b", WEFT__CELERY_UNACKED, m->delivery_tag, entry,
+                                 size - 1);
         rc = weft_redis_pool_pipeline_run(pool, p);
         for (size_t i = 0; rc == 0 && i < 2; i++)
             if (weft_redis_reply_error(weft_redis_pipeline_reply(p, i)) != NULL)
                 rc = WEFT_EREDIS;
         weft_redis_pipeline_free(p);
     }
-    free(text);
+    free(entry);
     return rc;
 }
 

@@ -109,7 +109,8 @@ int weft__celery_keys_new(const char *const *queues, size_t n, char ***out, size
 void weft__celery_keys_free(char **keys, size_t count);
 
 /* QoS.append: the message goes to the unacked hash and its index. */
-int weft__celery_unacked_add(weft_redis_pool *pool, const weft__celery_msg *m);
+int weft__celery_unacked_add(weft_redis_pool *pool, const weft__celery_msg *m, const char *data,
+                             size_t len);
 /* QoS.ack: removes it from both. */
 int weft__celery_ack(weft_redis_pool *pool, const char *delivery_tag);
 /* QoS.restore_by_tag: in a WATCH transaction, takes the message out of

@@ -208,7 +208,8 @@ static void give_back(struct weft_celery_request *req)
  * cancelled meanwhile (cold shutdown) returns at once and leaves the job
  * to the child, which frees it once the thread is done with it. */
 typedef struct parse_job {
-    char *data;
+    char *data; /* the request's, until it abandons the job with it */
+    bool owns_data;
     size_t len;
     weft__celery_msg msg;
     char why[256];
@@ -219,7 +220,8 @@ typedef struct parse_job {
 static void parse_job_free(parse_job *job)
 {
     weft__celery_msg_clear(&job->msg);
-    free(job->data);
+    if (job->owns_data)
+        free(job->data);
     free(job);
 }
 
@@ -250,7 +252,6 @@ static int parse(struct weft_celery_request *req, char *why, size_t whylen)
         return -ENOMEM;
     job->data = req->data;
     job->len = req->len;
-    req->data = NULL;
     weft_task *child;
     int rc = weft_spawn(parse_child, job, &child);
     if (rc != 0) {
@@ -261,6 +262,8 @@ static int parse(struct weft_celery_request *req, char *why, size_t whylen)
     weft_task_free(child);
     if (rc != 0) {
         job->abandoned = true;
+        job->owns_data = true; /* the thread may still read it */
+        req->data = NULL;
         return rc;
     }
     rc = job->rc;
@@ -286,7 +289,7 @@ static int admit(struct weft_celery_request *req)
                  rc == WEFT_EPROTOCOL ? why : weft_strerror(rc));
         return rc;
     }
-    rc = weft__celery_unacked_add(w->broker, &req->msg);
+    rc = weft__celery_unacked_add(w->broker, &req->msg, req->data, req->len);
     if (rc != 0)
         weft_log(WEFT_LOG_WARN, "celery", "task %s[%s]: not recorded as unacked: %s", req->msg.task,
                  req->msg.id, weft_strerror(rc));

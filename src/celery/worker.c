@@ -199,6 +199,70 @@ static int start_request(weft_celery_worker *w, const char *data, size_t len)
     return rc;
 }
 
+/* A message taken off key, with the slot taken for it: a request gets
+ * both. 1, or 0 when it could not (no memory: the message is pushed back
+ * where it was, rather than lost, and the slot is the caller's again). */
+static int take(weft_celery_worker *w, weft_redis *conn, const char *key, const char *data,
+                size_t len)
+{
+    w->stats.received++;
+    if (start_request(w, data, len) == 0)
+        return 1;
+    w->stats.received--;
+    WEFT_IGNORE(weft_redis_commandf(conn, NULL, "RPUSH %s %b", key, data, len));
+    return 0;
+}
+
+/* Gives back the messages of an RPOP reply from element i on, to the end
+ * of key that is consumed first. */
+static void push_back(weft_redis *conn, const char *key, const weft_redis_reply *r, size_t i)
+{
+    for (; i < weft_redis_reply_count(r); i++) {
+        size_t len = 0;
+        const char *data = weft_redis_reply_string(weft_redis_reply_at(r, i), &len);
+        if (data != NULL)
+            WEFT_IGNORE(weft_redis_commandf(conn, NULL, "RPUSH %s %b", key, data, len));
+    }
+}
+
+/* After a BRPOP gave one message, takes what else is queued, up to the
+ * free slots, with RPOP key count (Redis 6.2+; kombu BRPOPs each one, a
+ * round trip per message), keys in the same priority order. Returns 1
+ * (the first message's slot is taken), or a broker error. */
+static int take_more(weft_celery_worker *w, weft_redis *conn)
+{
+    for (size_t k = 0; k < w->n_keys && w->state == WEFT__CELERY_RUNNING; k++) {
+        int free_slots = weft_sem_value(w->slots);
+        if (free_slots <= 0)
+            break;
+        weft_redis_reply *r = NULL;
+        int rc = weft_redis_commandf(conn, &r, "RPOP %s %d", w->keys[k], free_slots);
+        if (rc != 0)
+            return rc; /* as with BRPOP (and kombu): a lost reply loses what it held */
+        size_t n = weft_redis_reply_count(r);
+        for (size_t i = 0; i < n; i++) {
+            size_t len = 0;
+            const char *data = weft_redis_reply_string(weft_redis_reply_at(r, i), &len);
+            /* the slots were free and only this task takes them: only an
+             * allocation failure stops the loop, and the rest goes back */
+            if (data == NULL || weft_sem_try_acquire(w->slots) != 0) {
+                push_back(conn, w->keys[k], r, i);
+                break;
+            }
+            if (take(w, conn, w->keys[k], data, len) != 1) {
+                weft_sem_release(w->slots);
+                push_back(conn, w->keys[k], r, i + 1);
+                break;
+            }
+        }
+        bool no_count = weft_redis_reply_error(r) != NULL; /* before Redis 6.2 */
+        weft_redis_reply_free(r);
+        if (no_count || n == (size_t)free_slots)
+            break; /* one at a time then; or every slot is taken now */
+    }
+    return 1;
+}
+
 /* One BRPOP over every queue key (kombu's order), and the message it gave
  * to a request. 0 after a message or an empty poll, else the broker's
  * error (the connection is then dropped). */
@@ -220,13 +284,9 @@ static int consume_one(weft_celery_worker *w, weft_redis *conn)
     size_t len = 0;
     const char *data = weft_redis_reply_string(weft_redis_reply_at(r, 1), &len);
     if (weft_redis_reply_type(r) == WEFT_REDIS_ARRAY && data != NULL) {
-        w->stats.received++;
-        rc = start_request(w, data, len);
-        if (rc != 0) /* no memory: give the message back rather than lose it */
-            WEFT_IGNORE(weft_redis_commandf(
-                conn, NULL, "RPUSH %s %b", weft_redis_reply_string(weft_redis_reply_at(r, 0), NULL),
-                data, len));
-        rc = rc == 0 ? 1 : 0;
+        rc = take(w, conn, weft_redis_reply_string(weft_redis_reply_at(r, 0), NULL), data, len);
+        if (rc == 1)
+            rc = take_more(w, conn);
     } else if (weft_redis_reply_error(r) != NULL) {
         weft_log(WEFT_LOG_WARN, "celery", "BRPOP refused: %s", weft_redis_reply_error(r));
         rc = WEFT_EREDIS;
