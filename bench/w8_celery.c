@@ -3,7 +3,7 @@
  * same redis-server (Debian's, on a Unix socket) in the same run, with the
  * result backend on for both.
  *
- *   w8_celery [N_WEFT [N_PY [N_PARTNER]]]
+ *   w8_celery [N_WEFT [N_PY [N_PARTNER [rss]]]]   (rss: only the third part)
  *
  * 1. N_WEFT (100,000) trivial add tasks queued, then drained by the weft
  *    worker (concurrency 1000); N_PY (20,000: Celery runs one to two
@@ -314,15 +314,20 @@ static int in_flight(void *arg)
         rc = weft_spawn(serve, w, &t);
     }
     struct weft_celery_worker_stats st = {0};
+    double t0 = weft_time();
     for (int i = 0; rc == 0 && i < 3000 && st.running < 10000; i++) {
         rc = weft_sleep(0.01);
         weft_celery_worker_stats(w, &st);
+        if (getenv("W8_TRACE") && i % 50 == 0)
+            fprintf(stderr, "%.2f s: received %llu running %zu\n", weft_time() - t0,
+                    (unsigned long long)st.received, st.running);
     }
     long peak = status_kb("VmHWM:");
     printf("# 3. the weft worker's process with %zu tasks in flight: peak RSS %ld KiB "
            "(%ld KiB before the worker started)\n",
            st.running, peak, before);
     printf("METRIC_RSS %ld KiB\n", peak);
+    fflush(stdout); /* the child leaves with _exit */
     if (t != NULL) {
         weft_celery_worker_shutdown(w, true);
         WEFT_IGNORE(weft_await(t));
@@ -348,7 +353,8 @@ int main(int argc, char **argv)
     snprintf(url, sizeof url, "redis+socket://%s", srv.sock);
     printf("w8_celery: redis-server on a Unix socket; Celery 5.2 from Debian\n");
     fflush(stdout);
-    int rc = weft_run(bench, NULL);
+    bool rss_only = argc > 4 && strcmp(argv[4], "rss") == 0;
+    int rc = rss_only ? 0 : weft_run(bench, NULL);
     pid_t pid = fork();
     if (pid == 0)
         _exit(weft_run(in_flight, NULL) == 0 ? 0 : 1);

@@ -84,7 +84,6 @@ typedef struct weft_celery_opts {
     double result_expires;     /* SETEX time of results; 0: 86400 s (Celery's default) */
     double shutdown_grace;     /* warm shutdown: in-flight tasks get this long; 0: 30 s */
     double poll_timeout;       /* BRPOP timeout between checks for shutdown; 0: 1 s */
-    const char *hostname;      /* the worker's name in logs; NULL: "weft@<host>" */
     bool handle_signals;       /* SIGTERM/SIGINT: warm shutdown, a second: cold */
 } weft_celery_opts;
 

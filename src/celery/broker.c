@@ -134,14 +134,14 @@ int weft__celery_ack(weft_redis_pool *pool, const char *delivery_tag)
  * \x06\x16queue"). Falls back on the routing key, where kombu would use
  * its dead-letter queue, so that a message is never parked where no
  * worker reads. The queue is copied into buf. */
-static int lookup_queue(weft_redis *conn, const char *exchange, const char *rk, char *buf,
+static int lookup_queue(weft_redis_pool *pool, const char *exchange, const char *rk, char *buf,
                         size_t size)
 {
     snprintf(buf, size, "%s", rk);
     if (exchange == NULL || exchange[0] == 0)
         return 0;
     weft_redis_reply *r = NULL;
-    int rc = weft_redis_commandf(conn, &r, "SMEMBERS _kombu.binding.%s", exchange);
+    int rc = weft_redis_pool_commandf(pool, &r, "SMEMBERS _kombu.binding.%s", exchange);
     if (rc != 0)
         return rc;
     for (size_t i = 0; i < weft_redis_reply_count(r); i++) {
@@ -189,46 +189,48 @@ static char *restored_message(const char *entry, size_t len, char **exchange, ch
     return text;
 }
 
-/* One attempt of kombu's restore transaction: 1 restored, 0 gone,
- * -EAGAIN when another client touched "unacked" meanwhile (WATCH). */
-static int restore_once(weft_redis *conn, const char *tag, bool leftmost)
+/* kombu's restore transaction (WATCH unacked; HGET; MULTI; ZREM; HDEL;
+ * push; EXEC) as one compare-and-swap script: the entry is taken out and
+ * its message pushed only if the entry is still the one read. Atomic like
+ * the transaction, without WATCH's retries: thousands of restores at once
+ * (a cold shutdown) would invalidate each other's WATCH. */
+static const char restore_script[] =
+    "if redis.call('hget', KEYS[1], ARGV[1]) ~= ARGV[2] then return -1 end "
+    "redis.call('zrem', KEYS[2], ARGV[1]) redis.call('hdel', KEYS[1], ARGV[1]) "
+    "redis.call(ARGV[4], KEYS[3], ARGV[3]) return 1";
+
+/* One attempt: 1 restored, 0 gone (its index entry removed, as kombu
+ * does), -EAGAIN when the entry changed between the read and the script. */
+static int restore_once(weft_redis_pool *pool, const char *tag, bool leftmost)
 {
     weft_redis_reply *entry = NULL;
-    int rc = weft_redis_commandf(conn, NULL, "WATCH %s", WEFT__CELERY_UNACKED);
-    if (rc == 0)
-        rc = weft_redis_commandf(conn, &entry, "HGET %s %s", WEFT__CELERY_UNACKED, tag);
+    int rc = weft_redis_pool_commandf(pool, &entry, "HGET %s %s", WEFT__CELERY_UNACKED, tag);
     if (rc != 0)
         return rc;
     size_t len = 0;
     const char *text = weft_redis_reply_string(entry, &len);
     char *msg = NULL, *exchange = NULL, *rk = NULL;
     char queue[512];
-    if (text != NULL && (msg = restored_message(text, len, &exchange, &rk)) != NULL)
-        rc = lookup_queue(conn, exchange, rk, queue, sizeof queue);
-    weft_redis_reply_free(entry);
-    weft_redis_pipeline *p = NULL;
+    if (text == NULL || (msg = restored_message(text, len, &exchange, &rk)) == NULL) {
+        /* gone (or not kombu's): drop what is left of it */
+        weft_redis_reply_free(entry);
+        rc = weft_redis_pool_commandf(pool, NULL, "ZREM %s %s", WEFT__CELERY_UNACKED_INDEX, tag);
+        if (rc == 0 && text != NULL)
+            rc = weft_redis_pool_commandf(pool, NULL, "HDEL %s %s", WEFT__CELERY_UNACKED, tag);
+        return rc;
+    }
+    rc = lookup_queue(pool, exchange, rk, queue, sizeof queue);
+    weft_redis_reply *r = NULL;
     if (rc == 0)
-        rc = weft_redis_pipeline_new(&p);
-    if (rc == 0) {
-        weft_redis_pipeline_addf(p, "MULTI");
-        weft_redis_pipeline_addf(p, "ZREM %s %s", WEFT__CELERY_UNACKED_INDEX, tag);
-        weft_redis_pipeline_addf(p, "HDEL %s %s", WEFT__CELERY_UNACKED, tag);
-        if (msg != NULL)
-            weft_redis_pipeline_addf(p, "%s %s %s", leftmost ? "LPUSH" : "RPUSH", queue, msg);
-        weft_redis_pipeline_addf(p, "EXEC");
-        rc = weft_redis_pipeline_run(conn, p);
-    }
-    if (rc == 0) {
-        const weft_redis_reply *exec =
-            weft_redis_pipeline_reply(p, weft_redis_pipeline_count(p) - 1);
-        if (weft_redis_reply_type(exec) == WEFT_REDIS_NIL)
-            rc = -EAGAIN;
-        else if (weft_redis_reply_type(exec) != WEFT_REDIS_ARRAY)
-            rc = WEFT_EREDIS;
-        else
-            rc = msg != NULL;
-    }
-    weft_redis_pipeline_free(p);
+        rc = weft_redis_pool_commandf(pool, &r, "EVAL %s 3 %s %s %s %s %b %s %s", restore_script,
+                                      WEFT__CELERY_UNACKED, WEFT__CELERY_UNACKED_INDEX, queue, tag,
+                                      text, len, msg, leftmost ? "lpush" : "rpush");
+    if (rc == 0)
+        rc = weft_redis_reply_error(r)          ? WEFT_EREDIS
+             : weft_redis_reply_integer(r) == 1 ? 1
+                                                : -EAGAIN;
+    weft_redis_reply_free(r);
+    weft_redis_reply_free(entry);
     free(msg);
     free(exchange);
     free(rk);
@@ -237,18 +239,9 @@ static int restore_once(weft_redis *conn, const char *tag, bool leftmost)
 
 int weft__celery_restore(weft_redis_pool *pool, const char *delivery_tag, bool leftmost)
 {
-    weft_redis *conn;
-    int rc = weft_redis_pool_acquire(pool, &conn); /* WATCH needs a connection of its own */
-    if (rc != 0)
-        return rc;
-    for (int attempt = 0; attempt < 100; attempt++) {
-        rc = restore_once(conn, delivery_tag, leftmost);
-        if (rc != -EAGAIN)
-            break;
-    }
-    if (rc < 0)
-        WEFT_IGNORE(weft_redis_commandf(conn, NULL, "UNWATCH"));
-    weft_redis_pool_release(pool, conn);
+    int rc = -EAGAIN;
+    for (int attempt = 0; attempt < 100 && rc == -EAGAIN; attempt++)
+        rc = restore_once(pool, delivery_tag, leftmost);
     return rc;
 }
 

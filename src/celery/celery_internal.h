@@ -187,6 +187,7 @@ struct weft_celery_request {
     json_t *result;  /* weft_celery_return's */
     json_t *exc;     /* weft_celery_fail's or the retry's */
     bool holds_slot, acked, retry_sent, soft_passed, given_back;
+    bool admitted; /* parsed and recorded as unacked: a shutdown may cancel it now */
 };
 
 /* The request's task: parse, account, run with limits, store, ack. */

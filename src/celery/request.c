@@ -322,6 +322,8 @@ static int wait_eta(struct weft_celery_request *req)
     double delay = req->msg.eta - weft__celery_now();
     if (req->msg.eta <= 0 || delay <= 0)
         return 0;
+    if (req->w->state != WEFT__CELERY_RUNNING)
+        return WEFT_ECANCELED; /* shutting down: give it back now */
     req->holds_slot = false;
     weft_sem_release(req->w->slots);
     int rc = weft_sleep(delay);
@@ -429,8 +431,9 @@ int weft__celery_request_main(void *arg)
     struct weft_celery_request *req = arg;
     weft_celery_worker *w = req->w;
     int rc = admit(req);
+    req->admitted = true;
     if (rc == 0 && !expired(req)) {
-        rc = wait_eta(req);
+        rc = w->state == WEFT__CELERY_COLD ? WEFT_ECANCELED : wait_eta(req);
         if (rc != 0) {
             give_back(req);
         } else if (!expired(req)) {

@@ -371,8 +371,11 @@ int weft_celery_worker_shutdown(weft_celery_worker *w, bool cold)
      * message whose reply would be dropped), at most poll_timeout. */
     if (w->consuming && !w->in_brpop)
         weft_cancel(w->consumer);
+    /* Requests still being admitted are left to finish that (a cancelled
+     * unacked write would leave their message nowhere); they look at the
+     * state before running. */
     for (struct weft_celery_request *r = w->requests; r != NULL; r = r->next)
-        if (cold || !r->holds_slot) /* warm: waiting for an ETA, or a slot */
+        if (r->admitted && (cold || !r->holds_slot)) /* warm: waiting for an ETA or a slot */
             weft_cancel(r->task);
     weft_event_set(w->quiet); /* wakes run() to look at the new state */
     return 0;
