@@ -193,6 +193,45 @@ static int cold_shutdown(void *arg)
 }
 REDIS_LOOP_TEST(cold_shutdown);
 
+/* A cold shutdown with 2,000 acks_late tasks just taken, many still
+ * recording themselves as unacked: every message goes back (the give-backs
+ * once invalidated each other's WATCH and gave up; requests cancelled while
+ * recording left their message nowhere). */
+static int cold_shutdown_many(void *arg)
+{
+    (void)arg;
+    weft_redis_pool *pool;
+    assert_int_equal(weft_redis_pool_new(srv.unix_url, NULL, &pool), 0);
+    flush(pool);
+    weft_celery_client *c;
+    assert_int_equal(weft_celery_client_new(celery_url(), NULL, &c), 0);
+    static char ids[2000][37];
+    json_t *long_sleep = json_real(60);
+    send_n(c, "t.sleep", 2000, long_sleep, NULL, ids);
+    json_decref(long_sleep);
+    weft_celery_worker *w;
+    weft_celery_opts o = {.concurrency = 2000};
+    assert_int_equal(weft_celery_worker_new(celery_url(), NULL, &o, &w), 0);
+    weft_celery_task_opts late = {.acks_late = true};
+    register_test_tasks(w, &late);
+    weft_task *run = SPAWN(worker_task, w);
+    struct weft_celery_worker_stats st;
+    WAIT_UNTIL((weft_celery_worker_stats(w, &st), st.received == 2000));
+    assert_int_equal(weft_celery_worker_shutdown(w, true), 0);
+    assert_int_equal(weft_await(run), WEFT_ECANCELED);
+    weft_task_free(run);
+    assert_int_equal(weft_celery_worker_stats(w, &st), 0);
+    assert_int_equal(st.restored, 2000);
+    assert_int_equal(redis_int(pool, "LLEN %s", "celery"), 2000);
+    assert_int_equal(redis_int(pool, "HLEN %s", "unacked"), 0);
+    assert_int_equal(redis_int(pool, "ZCARD %s", "unacked_index"), 0);
+    weft_celery_worker_free(w);
+    weft_celery_client_close(c);
+    weft_redis_pool_close(pool);
+    return 0;
+}
+REDIS_LOOP_TEST(cold_shutdown_many);
+
 /* ----------------------------------------- a worker killed with -9 */
 
 static int flush_task(void *arg)
@@ -350,8 +389,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_malformed_messages), cmocka_unit_test(test_warm_shutdown),
-        cmocka_unit_test(test_cold_shutdown),      cmocka_unit_test(test_sigkill_acks_late),
-        cmocka_unit_test(test_broker_restart),
+        cmocka_unit_test(test_cold_shutdown),      cmocka_unit_test(test_cold_shutdown_many),
+        cmocka_unit_test(test_sigkill_acks_late),  cmocka_unit_test(test_broker_restart),
     };
     return cmocka_run_group_tests(tests, redis_group_setup, redis_group_teardown);
 }
