@@ -136,6 +136,44 @@ static int weft_client_to_weft_worker(void *arg)
 }
 REDIS_LOOP_TEST(weft_client_to_weft_worker);
 
+/* result_expires is the result's TTL; poll_timeout bounds how long a warm
+ * shutdown waits for the consumer's BRPOP. */
+static int worker_options(void *arg)
+{
+    (void)arg;
+    weft_celery_worker *w;
+    weft_celery_opts o = {.result_expires = 100, .poll_timeout = 0.1};
+    assert_int_equal(weft_celery_worker_new(celery_url(), NULL, &o, &w), 0);
+    register_test_tasks(w, NULL);
+    weft_task *run = SPAWN(worker_task, w);
+    weft_celery_client *c;
+    assert_int_equal(weft_celery_client_new(celery_url(), NULL, &c), 0);
+    json_t *args = json_pack("[ii]", 1, 2), *res = NULL;
+    char id[37];
+    assert_int_equal(weft_celery_send_task(c, "t.add", args, NULL, NULL, id), 0);
+    assert_int_equal(weft_celery_result_get(c, id, 30, &res), 0);
+    assert_int_equal(json_integer_value(res), 3);
+    json_decref(res);
+    json_decref(args);
+    weft_redis_pool *pool;
+    assert_int_equal(weft_redis_pool_new(srv.unix_url, NULL, &pool), 0);
+    weft_redis_reply *r;
+    assert_int_equal(weft_redis_pool_commandf(pool, &r, "TTL celery-task-meta-%s", id), 0);
+    assert_in_range(weft_redis_reply_integer(r), 90, 100);
+    weft_redis_reply_free(r);
+    weft_redis_pool_close(pool);
+    assert_int_equal(weft_sleep(0.3), 0); /* the consumer is in a BRPOP now */
+    double t0 = weft_time();
+    assert_int_equal(weft_celery_worker_shutdown(w, false), 0);
+    assert_int_equal(weft_await(run), 0);
+    assert_true(weft_time() - t0 < 0.9); /* the default, 1 s, would take longer */
+    weft_task_free(run);
+    weft_celery_client_close(c);
+    weft_celery_worker_free(w);
+    return 0;
+}
+REDIS_LOOP_TEST(worker_options);
+
 static int bad_arguments(void *arg)
 {
     (void)arg;
@@ -175,6 +213,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_worker_options),
         cmocka_unit_test(test_weft_client_to_weft_worker),
         cmocka_unit_test(test_weft_client_to_python_worker),
     };
