@@ -14,6 +14,14 @@
 #include "redis_test.h"
 #include "test_support.h"
 
+/* WAIT_UNTIL with a bound for a loaded machine (and valgrind): 30 s. */
+#define CELERY_WAIT_UNTIL(cond)                                                                    \
+    do {                                                                                           \
+        for (int i_ = 0; i_ < 3000 && !(cond); i_++)                                               \
+            assert_int_equal(weft_sleep(0.01), 0);                                                 \
+        assert_true(cond);                                                                         \
+    } while (0)
+
 /* Debian's interpreter, which has python3-celery (a python3 earlier on
  * PATH, a pyenv one, may not). */
 #define CELERY_PYTHON "/usr/bin/python3"

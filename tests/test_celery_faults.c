@@ -88,10 +88,10 @@ static int malformed_messages(void *arg)
         assert_int_equal(weft_celery_result_get(c, ids[i], 20, &res), 0);
         json_decref(res);
     }
-    WAIT_UNTIL(redis_int(pool, "LLEN %s", "celery") == 0);
+    CELERY_WAIT_UNTIL(redis_int(pool, "LLEN %s", "celery") == 0);
     struct weft_celery_worker_stats st;
     assert_int_equal(weft_celery_worker_stats(w, &st), 0);
-    WAIT_UNTIL((weft_celery_worker_stats(w, &st), st.rejected == 7));
+    CELERY_WAIT_UNTIL((weft_celery_worker_stats(w, &st), st.rejected == 7));
     assert_int_equal(weft_celery_worker_shutdown(w, false), 0);
     assert_int_equal(weft_await(run), 0);
     weft_task_free(run);
@@ -135,7 +135,7 @@ static int warm_shutdown(void *arg)
     register_test_tasks(w, &late);
     weft_task *run = SPAWN(worker_task, w);
     struct weft_celery_worker_stats st;
-    WAIT_UNTIL((weft_celery_worker_stats(w, &st), st.running == 2));
+    CELERY_WAIT_UNTIL((weft_celery_worker_stats(w, &st), st.running == 2));
     assert_int_equal(weft_celery_worker_shutdown(w, false), 0);
     assert_int_equal(weft_await(run), 0);
     weft_task_free(run);
@@ -173,7 +173,7 @@ static int cold_shutdown(void *arg)
     register_test_tasks(w, &late);
     weft_task *run = SPAWN(worker_task, w);
     struct weft_celery_worker_stats st;
-    WAIT_UNTIL((weft_celery_worker_stats(w, &st), st.running == 3));
+    CELERY_WAIT_UNTIL((weft_celery_worker_stats(w, &st), st.running == 3));
     double t0 = weft_time();
     /* Warm first: the grace period runs out, then it goes cold by itself. */
     assert_int_equal(weft_celery_worker_shutdown(w, false), 0);
@@ -216,7 +216,7 @@ static int cold_shutdown_many(void *arg)
     register_test_tasks(w, &late);
     weft_task *run = SPAWN(worker_task, w);
     struct weft_celery_worker_stats st;
-    WAIT_UNTIL((weft_celery_worker_stats(w, &st), st.received == 2000));
+    CELERY_WAIT_UNTIL((weft_celery_worker_stats(w, &st), st.received == 2000));
     assert_int_equal(weft_celery_worker_shutdown(w, true), 0);
     assert_int_equal(weft_await(run), WEFT_ECANCELED);
     weft_task_free(run);
@@ -274,7 +274,7 @@ static int survivor(void *arg)
     send_n(c, "t.sleep", 5, long_sleep, NULL, ids);
     json_decref(long_sleep);
     /* Wait until the doomed worker holds all five (unacked), then kill it. */
-    for (int i = 0; i < 1000 && redis_int(pool, "HLEN %s", "unacked") < 5; i++)
+    for (int i = 0; i < 3000 && redis_int(pool, "HLEN %s", "unacked") < 5; i++)
         assert_int_equal(weft_sleep(0.01), 0);
     assert_int_equal(redis_int(pool, "HLEN %s", "unacked"), 5);
     assert_int_equal(kill(pid, SIGKILL), 0);
@@ -356,7 +356,7 @@ static int broker_restart(void *arg)
     assert_int_equal(weft_celery_worker_register(w, "t.count", task_count, NULL, NULL), 0);
     weft_task *run = SPAWN(worker_task, w);
     struct weft_celery_worker_stats st;
-    WAIT_UNTIL((weft_celery_worker_stats(w, &st), st.succeeded >= 50));
+    CELERY_WAIT_UNTIL((weft_celery_worker_stats(w, &st), st.succeeded >= 50));
     /* A clean restart (the data saved, as a broker with persistence keeps
      * it): the worker's commands fail meanwhile and are retried. */
     WEFT_IGNORE(weft_redis_pool_commandf(pool, NULL, "SHUTDOWN SAVE"));

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "celery_internal.h"
+#include "celery/celery_internal.h"
 
 static const int priority_steps[] = {0, 3, 6, 9};
 #define N_STEPS (sizeof priority_steps / sizeof priority_steps[0])

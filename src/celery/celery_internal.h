@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "fault.h"
+#include "base/fault.h"
 #include "weft.h"
 
 /* ------------------------------------------------------------ limits */
@@ -189,6 +189,12 @@ struct weft_celery_request {
     bool holds_slot, acked, retry_sent, soft_passed, given_back;
     bool admitted; /* parsed and recorded as unacked: a shutdown may cancel it now */
 };
+
+/* The broker's pool and the backend's (the same pool for the same URL). */
+int weft__celery_pools_open(const char *broker, const char *backend, weft_redis_pool **bp,
+                            weft_redis_pool **rp);
+/* The registered task of that name, or NULL. */
+const weft__celery_entry *weft__celery_find_task(const weft_celery_worker *w, const char *name);
 
 /* The request's task: parse, account, run with limits, store, ack. */
 int weft__celery_request_main(void *arg);

@@ -9,10 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "celery_internal.h"
+#include "celery/celery_internal.h"
 
-int weft__celery_pools_open(const char *broker, const char *backend, weft_redis_pool **bp,
-                            weft_redis_pool **rp);
 
 struct weft_celery_client {
     weft_redis_pool *broker, *backend;

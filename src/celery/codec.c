@@ -11,7 +11,7 @@
 #include <sys/time.h>
 #include <time.h>
 
-#include "celery_internal.h"
+#include "celery/celery_internal.h"
 
 static const char b64_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "celery_internal.h"
+#include "celery/celery_internal.h"
 
 static int refuse(char *why, size_t whylen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -12,9 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "celery_internal.h"
+#include "celery/celery_internal.h"
 
-const weft__celery_entry *weft__celery_find_task(const weft_celery_worker *w, const char *name);
 
 /* ------------------------------------------------------ task's view */
 

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "celery_internal.h"
+#include "celery/celery_internal.h"
 
 json_t *weft__celery_exception(const char *exc_type, const char *message)
 {

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "celery_internal.h"
+#include "celery/celery_internal.h"
 
 static const char *const default_queues[] = {"celery"};
 
