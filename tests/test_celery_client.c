@@ -9,6 +9,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <unistd.h>
+
 #include "celery_test.h"
 
 static int call(weft_celery_client *c, const char *task, json_t *args, json_t *kwargs,
@@ -174,6 +176,47 @@ static int worker_options(void *arg)
 }
 REDIS_LOOP_TEST(worker_options);
 
+/* handle_signals: SIGTERM is a warm shutdown (the running task finishes),
+ * a second SIGTERM a cold one (an acks_late task is given back). */
+static int signals(void *arg)
+{
+    (void)arg;
+    weft_celery_worker *w;
+    weft_celery_opts o = {.handle_signals = true, .poll_timeout = 0.1, .shutdown_grace = 30};
+    assert_int_equal(weft_celery_worker_new(celery_url(), NULL, &o, &w), 0);
+    weft_celery_task_opts late = {.acks_late = true};
+    register_test_tasks(w, &late);
+    weft_task *run = SPAWN(worker_task, w);
+    weft_celery_client *c;
+    assert_int_equal(weft_celery_client_new(celery_url(), NULL, &c), 0);
+    json_t *args = json_pack("[f]", 60.0);
+    char id[37];
+    assert_int_equal(weft_celery_send_task(c, "t.sleep", args, NULL, NULL, id), 0);
+    json_decref(args);
+    struct weft_celery_worker_stats st;
+    CELERY_WAIT_UNTIL((weft_celery_worker_stats(w, &st), st.running == 1));
+    assert_int_equal(kill(getpid(), SIGTERM), 0); /* warm: the 60 s task would be waited for */
+    assert_int_equal(weft_sleep(0.3), 0);
+    assert_false(weft_task_done(run));
+    assert_int_equal(kill(getpid(), SIGTERM), 0); /* cold */
+    assert_int_equal(weft_await(run), WEFT_ECANCELED);
+    weft_task_free(run);
+    assert_int_equal(weft_celery_worker_stats(w, &st), 0);
+    assert_int_equal(st.restored, 1);
+    weft_redis_pool *pool;
+    assert_int_equal(weft_redis_pool_new(srv.unix_url, NULL, &pool), 0);
+    weft_redis_reply *r;
+    assert_int_equal(weft_redis_pool_commandf(pool, &r, "LLEN celery"), 0);
+    assert_int_equal(weft_redis_reply_integer(r), 1); /* given back */
+    weft_redis_reply_free(r);
+    assert_int_equal(weft_redis_pool_commandf(pool, NULL, "DEL celery"), 0);
+    weft_redis_pool_close(pool);
+    weft_celery_client_close(c);
+    weft_celery_worker_free(w);
+    return 0;
+}
+REDIS_LOOP_TEST(signals);
+
 static int bad_arguments(void *arg)
 {
     (void)arg;
@@ -214,6 +257,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_worker_options),
+        cmocka_unit_test(test_signals),
         cmocka_unit_test(test_weft_client_to_weft_worker),
         cmocka_unit_test(test_weft_client_to_python_worker),
     };
