@@ -6,7 +6,9 @@
 #
 #   BUILD_DIR=build-release bench/run.sh [WORKLOAD...]    (make bench does this)
 #
-# WORKLOAD: w1 w2 w3 w4 w5 w6 (default: all; W4..W6 only if their binaries exist).
+# WORKLOAD: w1 w2 w3 w4 w5 w6 w8 (default: all; W4..W8 only if their binaries exist).
+# W8 (Celery: weft's worker beside Celery's prefork and threads pools on one
+# Redis) needs python3-celery; W8_TASKS, W8_PY_TASKS, W8_PARTNER size it.
 # W6 (1,000 GETs at concurrency 100 against a local nginx) always runs its
 # peers now (aiohttp, Go net/http, Node fetch: those installed) through
 # bench/w6.sh, and needs nginx.
@@ -203,6 +205,16 @@ run_w6() {
     grep -q '^W6 weft ' "$out" || append w6 "$n/c$c" 0 0 FAIL "see $out"
 }
 
+# W8: Celery tasks through one Redis, the weft worker beside Celery's own
+# prefork and threads pools in the same run (bench/w8_celery.c prints the
+# table and the ratio); its first METRIC is weft's tasks/s.
+run_w8() {
+    local LIMIT=${W8_LIMIT:-600} # Celery's pools take minutes
+    run_simple w8 w8_celery "${W8_TASKS:-100000}" "${W8_TASKS:-100000}" "${W8_PY_TASKS:-10000}" \
+        "${W8_PARTNER:-10000}"
+    grep -v '^ *#[0-9]\|it is at\|^weft: warning: blocked' "$OUT" | grep -v '^METRIC' >&2
+}
+
 have() { [ -x "$BIN/$1" ] || { note "$2 skipped: $BIN/$1 not built${3:+ ($3)}"; return 1; }; }
 
 run_weft() { # WORKLOAD
@@ -214,7 +226,8 @@ run_weft() { # WORKLOAD
     w4) have w4_echo_server W4 && for n in 1 2; do run_w4 100; done ;;
     w5) have w5_threadsafe W5 && run_simple w5 w5_threadsafe 100000 100000 ;;
     w6) have w6_http W6 && run_w6 ;;
-    *) die "unknown workload '$1' (w1..w6)" ;;
+    w8) have w8_celery W8 "needs the Celery layer (jansson)" && run_w8 ;;
+    *) die "unknown workload '$1' (w1..w6, w8)" ;;
     esac
 }
 
@@ -338,7 +351,7 @@ debug_aids_cost() {
 
 # ------------------------------------------------------------------ main
 
-WORKLOADS=${*:-"w1 w2 w3 w4 w5 w6"}
+WORKLOADS=${*:-"w1 w2 w3 w4 w5 w6 w8"}
 [ -n "$PEERS_DIR" ] || note "../shared/peers not found (set WEFT_SHARED_DIR): no peer figures"
 echo "# weft benchmarks: $BIN -> $RESULTS (logs: $LOGDIR)"
 printf 'peer\tworkload\tparam\twall_s\tpeak_rss_kb\tmetric\tunit\n'

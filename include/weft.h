@@ -82,7 +82,8 @@ extern "C" {
     X(ECONNLOST, -30040, "connection lost: a request in flight may or may not have been done")     \
     X(EPROTOCOL, -30041, "protocol error: the peer sent a malformed message")                      \
     X(EREDIS, -30042, "the Redis server replied with an error")                                    \
-    X(EAUTH, -30043, "authentication refused by the server")
+    X(EAUTH, -30043, "authentication refused by the server")                                       \
+    X(ETASK, -30050, "the remote task failed or was revoked")
 
 enum weft_errno {
 #define WEFT_ERR_ENUM_(name, value, text) WEFT_##name = (value),
@@ -348,6 +349,9 @@ WEFT_API void weft_group_free(weft_group *group);
 #endif
 #ifdef WEFT_HAVE_REDIS
 #include "weft/redis.h"
+#endif
+#ifdef WEFT_HAVE_CELERY
+#include "weft/celery.h"
 #endif
 
 #ifdef __cplusplus

@@ -18,6 +18,12 @@ if nm "$lib" 2>/dev/null | grep -q ' T weft_redis_connect$'; then
     redis_libs=$(pkg-config --libs hiredis)
     have_redis=1
 fi
+# The Celery layer's need jansson too, and are left out without it.
+have_celery=0
+if nm "$lib" 2>/dev/null | grep -q ' T weft_celery_worker_new$'; then
+    redis_libs="$redis_libs $(pkg-config --libs jansson)"
+    have_celery=1
+fi
 skipped=0
 for md in "$src"/README.md "$src"/docs/*.md; do
     [ -f "$md" ] || continue
@@ -33,6 +39,10 @@ for f in "$tmp"/*.c; do
         skipped=$((skipped + 1))
         continue
     fi
+    if [ "$have_celery" = 0 ] && grep -q 'weft_celery_' "$f"; then
+        skipped=$((skipped + 1))
+        continue
+    fi
     count=$((count + 1))
     # shellcheck disable=SC2086  # DOC_CFLAGS holds several flags
     if ! cc ${DOC_CFLAGS:-} -std=gnu11 -Wall -Wextra -Werror -I"$src/include" -I"$gen" "$f" "$lib" \
@@ -43,7 +53,7 @@ for f in "$tmp"/*.c; do
     fi
 done
 if [ "$skipped" -gt 0 ]; then
-    echo "doc examples: $count compiled, $skipped left out (no Redis client in this build)"
+    echo "doc examples: $count compiled, $skipped left out (no Redis client or Celery layer in this build)"
 else
     echo "doc examples: $count compiled"
 fi

@@ -11,8 +11,10 @@ set -eu
 [ "${WEFT_SKIP_DEPS:-0}" = 1 ] && exit 0
 
 # nginx-light: the HTTP/2 test's server (tests/test_http2.c); redis-server:
-# the Redis client's tests (tests/test_redis*.c) and bench.
-base="build-essential cmake pkg-config libuv1-dev libcmocka-dev libssl-dev libcurl4-openssl-dev libhiredis-dev valgrind nginx-light redis-server"
+# the Redis client's tests (tests/test_redis*.c) and bench; libjansson-dev:
+# the Celery layer's JSON; python3-celery and python3-redis: the Python side
+# of the Celery tests and bench (tests/test_celery*.c, bench/w8_celery.c).
+base="build-essential cmake pkg-config libuv1-dev libcmocka-dev libssl-dev libcurl4-openssl-dev libhiredis-dev libjansson-dev valgrind nginx-light redis-server python3-celery python3-redis"
 pkgs=""
 for group in "$@"; do
     case "$group" in
