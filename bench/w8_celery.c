@@ -18,15 +18,17 @@
  *    fresh process of its own, so nothing else counts).
  * "METRIC" lines are for bench/run.sh; the first is weft's tasks/s. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <libgen.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../tests/http_server.c"
-#include "../tests/redis_server.c"
+#include "http_server.h" /* tests/support, the weft_partner library */
+#include "redis_server.h"
 #include "celery/celery_internal.h"
 #include "weft.h"
 

@@ -116,7 +116,7 @@ static int pipeliner(void *arg)
     }
     while (j->left > 0) {
         j->left -= j->batch;
-        int rc = weft_redis_pipeline_run(j->conn, p);
+        rc = weft_redis_pipeline_run(j->conn, p);
         if (rc != 0) {
             j->rc = rc;
             break;

@@ -11,13 +11,14 @@
  * Celery's send_task and prints what AsyncResult.get() returns. Given a
  * broker URL (redis://host:6379/0, redis+socket:///path) it serves that
  * broker instead, until SIGTERM (warm shutdown; a second one: cold). */
+#include <errno.h>
 #include <libgen.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "../tests/http_server.c"
-#include "../tests/redis_server.c"
+#include "http_server.h" /* tests/support, the weft_partner library */
+#include "redis_server.h"
 #include "weft.h"
 
 typedef struct partner {

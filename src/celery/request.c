@@ -445,7 +445,7 @@ int weft__celery_request_main(void *arg)
                 /* reported when the limit passed */
             } else if (code == WEFT_ECANCELED && w->state == WEFT__CELERY_COLD &&
                        !req->soft_passed && !req->retry_sent) {
-                while (weft_uncancel(weft_current()) > 0)
+                while (weft_uncancel(weft_task_current()) > 0)
                     ; /* the cold shutdown's: clean up below */
                 give_back(req);
             } else {

@@ -111,7 +111,7 @@ int weft_celery_worker_new(const char *broker_url, const char *backend_url,
     if (rc == 0)
         rc = weft__celery_pools_open(w->broker_url, w->backend_url, &w->broker, &w->backend);
     if (rc == 0)
-        rc = weft_sem_new(&w->slots, (unsigned)w->opts.concurrency);
+        rc = weft_sem_new((unsigned)w->opts.concurrency, &w->slots);
     if (rc == 0)
         rc = weft_event_new(&w->quiet);
     if (rc != 0) {
@@ -119,51 +119,6 @@ int weft_celery_worker_new(const char *broker_url, const char *backend_url,
         return rc;
     }
     *out = w;
-    return 0;
-}
-
-static const weft__celery_entry *find_task(const weft_celery_worker *w, const char *name)
-{
-    for (size_t i = 0; i < w->n_tasks; i++)
-        if (strcmp(w->tasks[i].name, name) == 0)
-            return &w->tasks[i];
-    return NULL;
-}
-
-const weft__celery_entry *weft__celery_find_task(const weft_celery_worker *w, const char *name)
-{
-    return find_task(w, name);
-}
-
-int weft_celery_worker_register(weft_celery_worker *w, const char *name, weft_celery_fn fn,
-                                void *user, const weft_celery_task_opts *opts)
-{
-    if (w == NULL || name == NULL || name[0] == 0 || fn == NULL)
-        return -EINVAL;
-    weft_celery_task_opts o = opts ? *opts : (weft_celery_task_opts){0};
-    if (o.max_retries < -1 || !(o.default_retry_delay >= 0) || !(o.time_limit >= 0) ||
-        !(o.soft_time_limit >= 0))
-        return -EINVAL;
-    if (w->state != WEFT__CELERY_NEW)
-        return -EBUSY;
-    if (find_task(w, name) != NULL)
-        return -EEXIST;
-    if (o.max_retries == 0)
-        o.max_retries = WEFT__CELERY_MAX_RETRIES;
-    if (o.default_retry_delay == 0)
-        o.default_retry_delay = WEFT__CELERY_RETRY_DELAY;
-    if (w->n_tasks == w->cap_tasks) {
-        size_t cap = w->cap_tasks ? w->cap_tasks * 2 : 8;
-        weft__celery_entry *t = weft__realloc(w->tasks, cap * sizeof *t);
-        if (t == NULL)
-            return -ENOMEM;
-        w->tasks = t;
-        w->cap_tasks = cap;
-    }
-    char *copy = weft__strdup(name);
-    if (copy == NULL)
-        return -ENOMEM;
-    w->tasks[w->n_tasks++] = (weft__celery_entry){copy, fn, user, o};
     return 0;
 }
 
@@ -427,7 +382,7 @@ int weft_celery_worker_run(weft_celery_worker *w)
         return -EINVAL;
     if (w->state != WEFT__CELERY_NEW)
         return -EBUSY;
-    if (weft_current() == NULL)
+    if (weft_task_current() == NULL)
         return WEFT_ENOTASK;
     int rc = declare_queues(w);
     if (rc == 0)
@@ -463,7 +418,7 @@ int weft_celery_worker_run(weft_celery_worker *w)
         result = WEFT_ECANCELED;
     /* Whatever happened to this task, let the requests end (they give back
      * their messages) and the consumer leave BRPOP, then stop the sweep. */
-    while (weft_uncancel(weft_current()) > 0)
+    while (weft_uncancel(weft_task_current()) > 0)
         ;
     WEFT_IGNORE(wait_quiet(w, WEFT_FOREVER));
     WEFT_IGNORE(weft_await(w->consumer));

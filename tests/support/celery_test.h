@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <errno.h>
+
 #include "redis_test.h"
 #include "test_support.h"
 
@@ -40,7 +42,7 @@ __attribute__((unused)) static const char *celery_script(const char *name)
     static char path[1024];
     char here[1024];
     snprintf(here, sizeof here, "%s", __FILE__);
-    snprintf(path, sizeof path, "%s/celery/%s", dirname(here), name);
+    snprintf(path, sizeof path, "%s/../celery/%s", dirname(here), name); /* tests/support/.. */
     return path;
 }
 
@@ -106,7 +108,7 @@ static int task_stubborn(weft_celery_request *req, void *user)
     double end = weft_time() + json_number_value(json_array_get(weft_celery_args(req), 0));
     while (weft_time() < end)
         if (weft_sleep(0.05) != 0)
-            while (weft_uncancel(weft_current()) > 0)
+            while (weft_uncancel(weft_task_current()) > 0)
                 ;
     return weft_celery_return(req, json_true());
 }
