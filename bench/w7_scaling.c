@@ -1,0 +1,143 @@
+/* W7: does the runtime itself scale over the loops of one process? W3
+ * (spawn + gather of trivial tasks) or W2 (ping-pong over two queues) runs
+ * independently on every loop of a group of 1, then of LOOPS loops (one
+ * pinned thread each); the aggregate throughput of LOOPS loops over one
+ * loop's is printed. Nothing is shared between the loops but the process:
+ * an allocator lock, a global counter or a false-shared line on the hot
+ * path would show as a ratio well below LOOPS.
+ *
+ *   w7_scaling w3|w2 [N [LOOPS]]   N: tasks (w3, default 1000000) or round
+ *                                  trips (w2, default 1000000) per loop
+ * Prints "METRIC <ratio> x" (aggregate at LOOPS loops / at one loop). */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <weft.h>
+
+#define BATCH  10000
+#define ROUNDS 3 /* best of */
+
+static uint64_t n_per_loop;
+static int (*kernel)(void *);
+
+static int add(void *arg)
+{
+    uint64_t *v = arg;
+    *v += 1;
+    return 0;
+}
+
+/* W3 on this loop: n tasks in batches of BATCH. */
+static int w3_kernel(void *arg)
+{
+    (void)arg;
+    weft_task **tasks = malloc(BATCH * sizeof *tasks);
+    uint64_t *vals = calloc(BATCH, sizeof *vals);
+    int rc = tasks && vals ? 0 : -ENOMEM;
+    for (uint64_t base = 0; base < n_per_loop && rc == 0; base += BATCH) {
+        size_t n = 0;
+        for (; n < BATCH && rc == 0; n++)
+            rc = weft_spawn(add, &vals[n], &tasks[n]);
+        if (rc != 0)
+            n--;
+        if (rc == 0)
+            rc = weft_gather(tasks, n, 0);
+        for (size_t i = 0; i < n; i++)
+            weft_task_free(tasks[i]);
+    }
+    free(tasks);
+    free(vals);
+    return rc;
+}
+
+typedef struct pingpong {
+    weft_queue *ping, *pong;
+} pingpong;
+
+static int ponger(void *arg)
+{
+    pingpong *p = arg;
+    for (;;) {
+        void *item;
+        int rc = weft_queue_get(p->ping, &item);
+        if (rc == 0)
+            rc = weft_queue_put(p->pong, item);
+        if (rc != 0)
+            return rc == WEFT_ESHUTDOWN ? 0 : rc;
+    }
+}
+
+/* W2 on this loop: n round trips between two tasks. */
+static int w2_kernel(void *arg)
+{
+    (void)arg;
+    pingpong p;
+    int rc = weft_queue_new(&p.ping, 0);
+    if (rc != 0)
+        return rc;
+    if ((rc = weft_queue_new(&p.pong, 0)) != 0) {
+        weft_queue_free(p.ping);
+        return rc;
+    }
+    weft_task *t;
+    rc = weft_spawn(ponger, &p, &t);
+    for (uint64_t i = 0; i < n_per_loop && rc == 0; i++) {
+        void *item;
+        rc = weft_queue_put(p.ping, (void *)(uintptr_t)(i + 1));
+        if (rc == 0)
+            rc = weft_queue_get(p.pong, &item);
+    }
+    if (t != NULL) {
+        weft_queue_shutdown(p.ping, 1);
+        int prc = weft_await(t);
+        rc = rc != 0 ? rc : prc;
+        weft_task_free(t);
+    }
+    weft_queue_free(p.pong);
+    weft_queue_free(p.ping);
+    return rc;
+}
+
+/* Operations per second of `loops` loops, each doing the whole kernel. */
+static double throughput(int loops)
+{
+    weft_loop_group_opts o = {.loops = loops, .pin_threads = 1, .block_threshold = 60};
+    weft_loop_group *g;
+    int rc = weft_loop_group_new(&o, &g);
+    double best = 0;
+    for (int r = 0; r < ROUNDS && rc == 0; r++) {
+        double t0 = weft_time();
+        rc = weft_loop_group_run(g, kernel, NULL);
+        double rate = (double)n_per_loop * loops / (weft_time() - t0);
+        if (rate > best)
+            best = rate;
+    }
+    weft_loop_group_free(g);
+    if (rc != 0) {
+        fprintf(stderr, "w7: %s: %s\n", weft_err_name(rc), weft_strerror(rc));
+        exit(1);
+    }
+    return best;
+}
+
+int main(int argc, char **argv)
+{
+    const char *which = argc > 1 ? argv[1] : "w3";
+    n_per_loop = argc > 2 ? strtoull(argv[2], NULL, 10) : 1000000;
+    int loops = argc > 3 ? atoi(argv[3]) : 2;
+    if (strcmp(which, "w3") == 0 && n_per_loop % BATCH == 0)
+        kernel = w3_kernel;
+    else if (strcmp(which, "w2") == 0)
+        kernel = w2_kernel;
+    if (kernel == NULL || n_per_loop == 0 || loops < 1) {
+        fprintf(stderr, "usage: %s w3|w2 [N [LOOPS]] (w3: N a multiple of %d)\n", argv[0], BATCH);
+        return 2;
+    }
+    double one = throughput(1), many = throughput(loops);
+    printf("W7 %s: 1 loop %.0f ops/s, %d loops %.0f ops/s (%.0f per loop)\n", which, one, loops,
+           many, many / loops);
+    printf("METRIC %.3f x\n", many / one);
+    return 0;
+}
