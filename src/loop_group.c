@@ -163,7 +163,6 @@ typedef struct main_slot {
     run_state *run;
     weft_loop *loop;
     weft_task *task; /* the loop's thread only: the live main, or NULL */
-    int index;
     int rc;
 } main_slot;
 
@@ -205,6 +204,12 @@ static void start_run(weft__msg *m)
 {
     main_slot *s = WEFT_CONTAINER_OF(m, main_slot, start);
     run_state *run = s->run;
+    /* Cancelled before it started (its cancel message may have come
+     * first): it ends as a task cancelled before it runs does. */
+    if (__atomic_load_n(&run->cancelling, __ATOMIC_ACQUIRE)) {
+        slot_ended(s, WEFT_ECANCELED);
+        return;
+    }
     weft_task_opts topts = {.name = "loop group main", .stack_size = run->g->opts.stack_size};
     weft_task *task;
     int rc = weft__task_spawn_on(s->loop, run->main, run->arg, &topts, &task);
@@ -350,15 +355,14 @@ int weft_loop_group_run(weft_loop_group *g, weft_fn main, void *arg)
     pthread_mutex_init(&run.mu, NULL);
     weft__latch_init(&run.latch, g->n);
     bool catching = signals_install(&run);
-    for (int i = 0; i < g->n; i++) {
-        main_slot *s = &run.slots[i];
-        *s = (main_slot){.start = {.run = start_run, .fail = start_fail, .submission = true},
-                         .run = &run,
-                         .loop = g->loops[i],
-                         .index = i};
-        if (weft__inbox_post(s->loop->inbox, &s->start) != 0)
-            start_fail(&s->start, WEFT_ECLOSED);
-    }
+    /* Every slot is ready before the first main can fail and cancel them. */
+    for (int i = 0; i < g->n; i++)
+        run.slots[i] = (main_slot){.start = {.run = start_run, .fail = start_fail, .submission = true},
+                                   .run = &run,
+                                   .loop = g->loops[i]};
+    for (int i = 0; i < g->n; i++)
+        if (weft__inbox_post(run.slots[i].loop->inbox, &run.slots[i].start) != 0)
+            start_fail(&run.slots[i].start, WEFT_ECLOSED);
     bool interrupted = wait_mains(&run);
     if (catching)
         signals_remove();

@@ -542,6 +542,10 @@ static void test_stats_and_dump(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        /* First, while this process has no thread yet: a child of a
+         * multi-threaded fork may not start threads under TSan. */
+        cmocka_unit_test(test_sigint_cancels_every_main),
+        cmocka_unit_test(test_sigterm_cancels_every_main),
         cmocka_unit_test(test_index_and_size),
         cmocka_unit_test(test_group_of_one),
         cmocka_unit_test(test_more_loops_than_cores),
@@ -549,8 +553,6 @@ int main(void)
         cmocka_unit_test(test_first_failure_cancels_the_others),
         cmocka_unit_test(test_timeout_cancels_the_others),
         cmocka_unit_test(test_cancelled_main),
-        cmocka_unit_test(test_sigint_cancels_every_main),
-        cmocka_unit_test(test_sigterm_cancels_every_main),
         cmocka_unit_test(test_pinned_and_debug),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_cross_loop_cancel_race),
