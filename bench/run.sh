@@ -243,7 +243,7 @@ run_weft() { # WORKLOAD
     w5) have w5_threadsafe W5 && run_simple w5 w5_threadsafe 100000 100000 ;;
     w6) have w6_http W6 && run_w6 ;;
     w7) have w7_scaling W7 && run_w7 ;;
-    w4c) have w4_cores_server W4C && run_w4c ;;
+    w4c) have w4_echo_server W4C && run_w4c ;;
     *) die "unknown workload '$1' (w1..w7, w4c)" ;;
     esac
 }

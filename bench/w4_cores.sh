@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # W4 on every core: the echo server of W4 run on all cores of one process
 # against its peers in the same shape, each written in bench/w4cores/:
-#   weft       bench/w4_cores_server (a loop per core, weft_loop_group_serve_tcp, SO_REUSEPORT)
+#   weft       bench/w4_echo_server PORT LIFETIME 0 (a loop per core, weft_loop_group_serve_tcp)
 #   weft-1loop bench/w4_echo_server (today's one-loop server: the baseline)
 #   go         the peers' goroutine-per-connection server, GOMAXPROCS = cores
 #   tokio      Tokio's multi-thread runtime (a worker per core)
@@ -29,7 +29,7 @@ LG=${LOADGEN_DIR:-/tmp/weft-loadgen}
 if [ ! -x "$LG/loadgen" ]; then
     rm -rf "$LG" && cp -r "$SHARED_PEERS/loadgen" "$LG" && chmod -R u+w "$LG" && make -s -C "$LG" >/dev/null || exit 2
 fi
-for b in w4_cores_server w4_echo_server; do
+for b in w4_echo_server; do
     [ -x "$BUILD/bench/$b" ] || { echo "w4_cores.sh: $BUILD/bench/$b not built" >&2; exit 2; }
 done
 CORES=$(nproc)
@@ -61,7 +61,7 @@ done
 
 cmd_for() {
     case $1 in
-    weft) echo "$BUILD/bench/w4_cores_server" ;;
+    weft) echo "$BUILD/bench/w4_echo_server" ;;
     weft-1loop) echo "$BUILD/bench/w4_echo_server" ;;
     go) echo "env GOMAXPROCS=$CORES $TMP/w4c-go" ;;
     tokio) echo "$TMP/w4c-tokio" ;;
@@ -76,7 +76,10 @@ run() { # NAME -> prints rt/s
     cmd=$(cmd_for "$name")
     port=$((port + RANDOM % 50 + 1))
     # shellcheck disable=SC2086
-    timeout -k 5 $((SECS + 90)) $cmd $port $((SECS + 60)) >"$TMP/out" 2>&1 &
+    local extra=""
+    [ "$name" = weft ] && extra=0 # weft's server takes LOOPS after the two arguments: a loop per core
+    # shellcheck disable=SC2086
+    timeout -k 5 $((SECS + 90)) $cmd $port $((SECS + 60)) $extra >"$TMP/out" 2>&1 &
     local tpid=$!
     for i in $(seq 1 150); do
         spid=$(awk '/^READY/ {print $2; exit}' "$TMP/out")

@@ -366,17 +366,13 @@ static void server_name(weft_server *srv, const char *path)
     weft_addr_format(&ss, srv->name, sizeof srv->name);
 }
 
-int weft__server_start(weft__uv_kind kind, const struct sockaddr *addr, const char *path,
-                       weft_stream_handler handler, void *arg, const weft_net_opts *opts,
-                       weft_server **out)
+/* A server on the current loop, with no socket yet. */
+static weft_server *server_new(weft__uv_kind kind, weft_stream_handler handler, void *arg,
+                               const weft_net_opts *opts)
 {
     weft_server *srv = weft__calloc(1, sizeof *srv);
     if (srv == NULL)
-        return -ENOMEM;
-    if (path && (srv->path = weft__strdup(path)) == NULL) {
-        free(srv);
-        return -ENOMEM;
-    }
+        return NULL;
     srv->loop = weft__loop_current();
     srv->kind = kind;
     srv->handler = handler;
@@ -387,6 +383,20 @@ int weft__server_start(weft__uv_kind kind, const struct sockaddr *addr, const ch
     srv->fd = srv->reserve_fd = -1;
     weft__list_init(&srv->conns);
     weft__timer_init(&srv->retry, retry_fired);
+    return srv;
+}
+
+int weft__server_start(weft__uv_kind kind, const struct sockaddr *addr, const char *path,
+                       weft_stream_handler handler, void *arg, const weft_net_opts *opts,
+                       weft_server **out)
+{
+    weft_server *srv = server_new(kind, handler, arg, opts);
+    if (srv == NULL)
+        return -ENOMEM;
+    if (path && (srv->path = weft__strdup(path)) == NULL) {
+        free(srv);
+        return -ENOMEM;
+    }
     int rc = listen_socket(srv, addr, path);
     if (rc == 0 &&
         (rc = weft__uv_err(uv_poll_init_socket(&srv->loop->uv, &srv->poll, srv->fd))) != 0) {
@@ -513,19 +523,9 @@ int weft_server_close(weft_server *srv, double grace)
 int weft__server_adopter_new(weft__uv_kind kind, const char *name, weft_stream_handler handler,
                              void *arg, const weft_net_opts *opts, weft_server **out)
 {
-    weft_server *srv = weft__calloc(1, sizeof *srv);
+    weft_server *srv = server_new(kind, handler, arg, opts);
     if (srv == NULL)
         return -ENOMEM;
-    srv->loop = weft__loop_current();
-    srv->kind = kind;
-    srv->handler = handler;
-    srv->arg = arg;
-    if (opts)
-        srv->opts = *opts;
-    srv->port = -EINVAL;
-    srv->fd = srv->reserve_fd = -1;
-    weft__list_init(&srv->conns);
-    weft__timer_init(&srv->retry, retry_fired);
     snprintf(srv->name, sizeof srv->name, "%s", name);
     *out = srv;
     return 0;
