@@ -8,6 +8,7 @@
 #include <math.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -210,7 +211,9 @@ static void start_run(weft__msg *m)
         slot_ended(s, WEFT_ECANCELED);
         return;
     }
-    weft_task_opts topts = {.name = "loop group main", .stack_size = run->g->opts.stack_size};
+    char name[32]; /* copied: dumps and blocked-loop reports say which loop */
+    snprintf(name, sizeof name, "main of loop %d", weft_loop_group_index());
+    weft_task_opts topts = {.name = name, .stack_size = run->g->opts.stack_size};
     weft_task *task;
     int rc = weft__task_spawn_on(s->loop, run->main, run->arg, &topts, &task);
     if (rc != 0) {

@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 
 #include "weft.h"
+#include "log_capture.h"
 #include "test_support.h"
 
 static int seen[64];
@@ -539,6 +540,42 @@ static void test_stats_and_dump(void **state)
     weft_loop_group_free(g); /* cancels the sleepers: nothing leaks */
 }
 
+/* ---------------------------------------------------------- the watchdog */
+
+/* Loop 1's main holds its loop (no wait) for 0.3 s. */
+static int main_one_blocks(void *arg)
+{
+    (void)arg;
+    if (weft_loop_group_index() != 1)
+        return 0;
+    double end = weft_time() + 0.3;
+    while (weft_time() < end)
+        ;
+    return 0;
+}
+
+static void test_watchdog_covers_every_loop(void **state)
+{
+    (void)state;
+    capture_start(WEFT_LOG_WARN);
+    weft_loop_group_opts o = {.loops = 2, .block_threshold = 0.05};
+    weft_loop_group *g;
+    assert_int_equal(weft_loop_group_new(&o, &g), 0);
+    assert_int_equal(weft_loop_group_run(g, main_one_blocks, NULL), 0);
+    struct weft_loop_stats s0, s1;
+    assert_int_equal(weft_loop_group_stats(g, 0, &s0), 0);
+    assert_int_equal(weft_loop_group_stats(g, 1, &s1), 0);
+    assert_int_equal(s0.blocked_reports, 0);
+    assert_int_equal(s1.blocked_reports, 1);
+    assert_true(s1.longest_block >= 0.05);
+    weft_loop_group_free(g);
+    capture_stop();
+    pthread_mutex_lock(&cap_lock);
+    int named = count_of(cap_buf, "main of loop 1"); /* the blocked task, by name */
+    pthread_mutex_unlock(&cap_lock);
+    assert_int_equal(named, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -559,6 +596,7 @@ int main(void)
         cmocka_unit_test(test_remote_cancel_reaches_the_awaiter),
         cmocka_unit_test(test_tsqueue_between_loops),
         cmocka_unit_test(test_stats_and_dump),
+        cmocka_unit_test(test_watchdog_covers_every_loop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
