@@ -6,8 +6,10 @@
  * an allocator lock, a global counter or a false-shared line on the hot
  * path would show as a ratio well below LOOPS.
  *
- *   w7_scaling w3|w2 [N [LOOPS]]   N: tasks (w3, default 1000000) or round
- *                                  trips (w2, default 1000000) per loop
+ *   w7_scaling w3|w2|spin [N [LOOPS]]   N: tasks (w3, default 1000000) or
+ *                         round trips (w2, default 1000000) per loop; spin:
+ *                         the control, plain C arithmetic (also run after
+ *                         w3 and w2, and printed beside them)
  * Prints "METRIC <ratio> x" (aggregate at LOOPS loops / at one loop). */
 #include <errno.h>
 #include <stdint.h>
@@ -108,6 +110,19 @@ static double cpu_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* The control: plain C arithmetic, no weft call, in the same task shape.
+ * Its ratio is what the machine gives two threads of this process now
+ * (another program busy on the cores lowers it); weft's ratio cannot
+ * beat it. */
+static int spin_kernel(void *arg)
+{
+    (void)arg;
+    volatile uint64_t x = 1;
+    for (uint64_t i = 0; i < n_per_loop * 20; i++)
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+    return 0;
+}
+
 /* Operations per second of `loops` loops, each doing the whole kernel
  * (the best of ROUNDS); *per_cpu: operations per CPU second in that round,
  * which tells a runtime that does not scale (it falls) from a machine that
@@ -145,8 +160,11 @@ int main(int argc, char **argv)
         kernel = w3_kernel;
     else if (strcmp(which, "w2") == 0)
         kernel = w2_kernel;
+    else if (strcmp(which, "spin") == 0)
+        kernel = spin_kernel;
     if (kernel == NULL || n_per_loop == 0 || loops < 1) {
-        fprintf(stderr, "usage: %s w3|w2 [N [LOOPS]] (w3: N a multiple of %d)\n", argv[0], BATCH);
+        fprintf(stderr, "usage: %s w3|w2|spin [N [LOOPS]] (w3: N a multiple of %d)\n", argv[0],
+                BATCH);
         return 2;
     }
     double cpu_one = 0, cpu_many = 0;
@@ -154,6 +172,14 @@ int main(int argc, char **argv)
     printf("W7 %s: 1 loop %.0f ops/s, %d loops %.0f ops/s (%.0f per loop); per CPU second: "
            "%.0f and %.0f (%.2fx)\n",
            which, one, loops, many, many / loops, cpu_one, cpu_many, cpu_many / cpu_one);
+    if (kernel != spin_kernel) { /* the control, right after, for comparison */
+        int (*measured)(void *) = kernel;
+        kernel = spin_kernel;
+        double c1, c2, s1 = throughput(1, &c1), s2 = throughput(loops, &c2);
+        printf("W7 control (plain C loop, no weft): %.2fx at %d loops: what the machine gives now\n",
+               s2 / s1, loops);
+        kernel = measured;
+    }
     printf("METRIC %.3f x\n", many / one);
     return 0;
 }
