@@ -6,7 +6,7 @@
 
 #include <curl/curl.h>
 
-#include "internal.h"
+#include "core/core.h"
 
 /* One socket libcurl asked us to watch: one uv_poll_t per socket. A
  * connection socket (opened through our CURLOPT_OPENSOCKETFUNCTION, so its

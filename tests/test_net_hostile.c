@@ -20,7 +20,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "core/core.h"
 #include "log_capture.h"
 #include "net_test.h"
 #include "test_support.h"

@@ -2,7 +2,7 @@
  * Slower (swapcontext saves the signal mask with a system call) but
  * portable. Chosen at configure time with -DWEFT_CTX=ucontext. */
 #ifdef WEFT_CTX_UCONTEXT
-#include "ctx.h"
+#include "ctx/ctx.h"
 
 #include <signal.h>
 #include <stdint.h>

@@ -6,7 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "redis_internal.h"
+#include "redis/redis_internal.h"
 
 #define IO_STACK    (64u * 1024u)
 #define SPARE_KEEP  (1u << 20)  /* a write buffer grown past this is given back */
