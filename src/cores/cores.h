@@ -1,12 +1,17 @@
-/* loop_group.h: what the files of a group of loops share — the group
- * itself, a latch that a task or a plain thread waits on while other loops
- * work, and "run this on loop i (or every loop) and wait". */
-#ifndef WEFT_LOOP_GROUP_H
-#define WEFT_LOOP_GROUP_H
+/* cores: every core in one process — groups of loops (loop_group.c),
+ * asking every loop of a group for something (loop_group_each.c), a server
+ * on every loop (serve_all.c). Built on thread (loop threads, futures) and
+ * net (servers), and on debug for the statistics and dumps it gathers.
+ * This header: the group itself, a latch that a task or a plain thread
+ * waits on while other loops work, and "run this on loop i (or every loop)
+ * and wait". */
+#ifndef WEFT__LAYER_CORES_H
+#define WEFT__LAYER_CORES_H
 
 #include <semaphore.h>
 
-#include "thread_internal.h"
+#include "net/net.h"
+#include "thread/thread.h"
 
 struct weft_loop_group {
     int n;

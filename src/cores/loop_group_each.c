@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "loop_group.h"
+#include "cores/cores.h"
 
 /* ------------------------------------------------------------ the latch */
 
@@ -80,7 +80,7 @@ static int latch_park(weft__latch *l, weft_loop *loop)
         return 0;
     }
     l->task = loop->current;
-    l->inbox = loop->inbox;
+    l->inbox = loop->inbox.box;
     l->wake = (weft__msg){.run = latch_wake_run, .fail = latch_wake_fail};
     l->w = (weft__wait){.cancel = latch_cancel, .what = "loop group", .obj = l};
     pthread_mutex_unlock(&l->mu);
@@ -178,7 +178,7 @@ int weft__group_on_loops(weft_loop_group *g, int index, bool as_task, weft__on_l
                           .arg = arg,
                           .index = first + k,
                           .as_task = as_task};
-        int rc = weft__inbox_post(g->loops[first + k]->inbox, &job->msg);
+        int rc = weft__inbox_post(g->loops[first + k]->inbox.box, &job->msg);
         if (rc != 0)
             job_fail(&job->msg, rc);
     }

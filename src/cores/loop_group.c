@@ -14,7 +14,7 @@
 #include <unistd.h>
 #include <sys/syscall.h>
 
-#include "loop_group.h"
+#include "cores/cores.h"
 
 /* Which group, and which of its loops, this thread runs (set on each loop
  * thread when the group is made; the thread ends with the group). */
@@ -260,7 +260,7 @@ static void cancel_all(run_state *run)
     for (int i = 0; i < n; i++) {
         main_slot *s = &run->slots[i];
         s->cancel = (weft__msg){.run = cancel_run, .fail = cancel_fail};
-        if (weft__inbox_post(s->loop->inbox, &s->cancel) != 0)
+        if (weft__inbox_post(s->loop->inbox.box, &s->cancel) != 0)
             cancel_fail(&s->cancel, WEFT_ECLOSED);
     }
 }
@@ -364,7 +364,7 @@ int weft_loop_group_run(weft_loop_group *g, weft_fn main, void *arg)
                                    .run = &run,
                                    .loop = g->loops[i]};
     for (int i = 0; i < g->n; i++)
-        if (weft__inbox_post(run.slots[i].loop->inbox, &run.slots[i].start) != 0)
+        if (weft__inbox_post(run.slots[i].loop->inbox.box, &run.slots[i].start) != 0)
             start_fail(&run.slots[i].start, WEFT_ECLOSED);
     bool interrupted = wait_mains(&run);
     if (catching)

@@ -10,8 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "loop_group.h"
-#include "stream.h"
+#include "cores/cores.h"
 
 struct weft_spread_server {
     weft_loop_group *g;
@@ -65,7 +64,7 @@ static bool hand_off(void *ctx, int fd)
     *h = (handoff_msg){.msg = {.run = handoff_run, .fail = handoff_fail},
                        .to = ss->servers[to],
                        .fd = fd};
-    if (weft__inbox_post(ss->g->loops[to]->inbox, &h->msg) != 0) {
+    if (weft__inbox_post(ss->g->loops[to]->inbox.box, &h->msg) != 0) {
         free(h);
         return false;
     }
