@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -540,6 +541,43 @@ static void test_stats_and_dump(void **state)
     weft_loop_group_free(g); /* cancels the sleepers: nothing leaks */
 }
 
+/* SIGUSR2 dumps every loop, loop 0 then loop 1, into a file. */
+static bool file_has(const char *path, const char *a, const char *b)
+{
+    FILE *f = fopen(path, "r");
+    char buf[8192];
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f)
+        fclose(f);
+    buf[n] = 0;
+    char *pa = strstr(buf, a);
+    return pa != NULL && strstr(pa, b) != NULL;
+}
+
+static void test_dump_on_signal(void **state)
+{
+    (void)state;
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/weft-test-cores-dump-%d.txt", (int)getpid());
+    FILE *out = fopen(path, "w");
+    assert_non_null(out);
+    weft_loop_group_opts o = {.loops = 2};
+    weft_loop_group *g;
+    assert_int_equal(weft_loop_group_new(&o, &g), 0);
+    assert_int_equal(weft_loop_group_dump_on_signal(g, -1, out), -EINVAL);
+    assert_int_equal(weft_loop_group_dump_on_signal(NULL, SIGUSR2, out), -EINVAL);
+    assert_int_equal(weft_loop_group_dump_on_signal(g, SIGUSR2, out), 0);
+    kill(getpid(), SIGUSR2);
+    for (int i = 0; i < 300 && !file_has(path, "--- loop 1 of 2 ---", "loop thread stop"); i++)
+        usleep(10000);
+    assert_true(file_has(path, "--- loop 0 of 2 ---", "--- loop 1 of 2 ---"));
+    assert_true(file_has(path, "--- loop 1 of 2 ---", "loop thread stop"));
+    assert_int_equal(weft_loop_group_dump_on_signal(g, SIGUSR2, out), 0); /* replaced */
+    weft_loop_group_free(g); /* stops it */
+    fclose(out);
+    unlink(path);
+}
+
 /* ---------------------------------------------------------- the watchdog */
 
 /* Loop 1's main holds its loop (no wait) for 0.3 s. */
@@ -597,6 +635,7 @@ int main(void)
         cmocka_unit_test(test_tsqueue_between_loops),
         cmocka_unit_test(test_stats_and_dump),
         cmocka_unit_test(test_watchdog_covers_every_loop),
+        cmocka_unit_test(test_dump_on_signal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -81,6 +81,13 @@ WEFT_API WEFT_MUST_CHECK int weft_loop_group_stats(weft_loop_group *g, int index
  * or a thread (blocks). */
 WEFT_API WEFT_MUST_CHECK int weft_loop_group_dump(weft_loop_group *g, FILE *out);
 
+/* weft_dump_on_signal for a group: each time signum arrives, every loop's
+ * tree is written to out (NULL: stderr) as weft_loop_group_dump does, one
+ * loop after the other (a task on loop 0 asks them in turn). 0 turns it
+ * off. 0, -EINVAL, -ENOMEM, or libuv's error. Any thread but the
+ * group's. */
+WEFT_API int weft_loop_group_dump_on_signal(weft_loop_group *g, int signum, FILE *out);
+
 /* ------------------------------------------------ a server on every loop */
 
 typedef struct weft_spread_server weft_spread_server;

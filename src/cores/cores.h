@@ -18,8 +18,12 @@ struct weft_loop_group {
     weft_loop_thread **threads;
     weft_loop **loops;
     weft_loop_group_opts opts;
-    bool running; /* atomic: a weft_loop_group_run is under way */
+    bool running;                 /* atomic: a weft_loop_group_run is under way */
+    struct group_dump_signal *dump_signal; /* loop 0's thread only */
 };
+
+/* Stops the group's dump on a signal (loop_group_each.c), before free. */
+void weft__group_dump_signal_stop(weft_loop_group *g);
 
 /* A count of outstanding pieces of work on other loops, waited for by one
  * task (parked, and not cancellable: a cancel is noted and reported once

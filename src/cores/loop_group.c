@@ -140,6 +140,8 @@ void weft_loop_group_free(weft_loop_group *g)
 {
     if (g == NULL)
         return;
+    if (g->threads != NULL && g->threads[0] != NULL)
+        weft__group_dump_signal_stop(g);
     /* Each stop cancels every task of its loop and lets them end; they
      * stop one after the other, so a task may still await another loop's
      * task meanwhile (that one ends with WEFT_ECLOSED or WEFT_ECANCELED). */

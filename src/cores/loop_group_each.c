@@ -3,6 +3,7 @@
  * every loop", and what is built on it: statistics per loop and summed,
  * and a dump of every loop's task tree. */
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -276,4 +277,110 @@ int weft_loop_group_dump(weft_loop_group *g, FILE *out)
         total += rc;
     }
     return cancelled ? cancelled : total;
+}
+
+/* ------------------------------------------------ dumps on a signal */
+
+/* On loop 0: a signal watcher whose callback starts a task that dumps
+ * every loop (a callback cannot wait for the other loops; a task can). */
+struct group_dump_signal {
+    uv_signal_t sig; /* first: freed from its close callback */
+    weft_loop_group *g;
+    FILE *out;
+    bool dumping; /* a dump task runs (signals meanwhile are merged into it) */
+    bool dropped; /* replaced or stopped while dumping: the dump task closes it */
+};
+
+typedef struct dump_signal_req {
+    weft_loop_group *g;
+    int signum;
+    FILE *out;
+} dump_signal_req;
+
+static void free_on_close(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void dump_signal_close(struct group_dump_signal *ds)
+{
+    uv_close((uv_handle_t *)&ds->sig, free_on_close);
+}
+
+static int dump_task(void *arg)
+{
+    struct group_dump_signal *ds = arg;
+    int rc = weft_loop_group_dump(ds->g, ds->out ? ds->out : stderr);
+    ds->dumping = false;
+    if (ds->dropped)
+        dump_signal_close(ds);
+    return rc < 0 && rc != WEFT_ECANCELED ? rc : 0;
+}
+
+static void dump_signal_cb(uv_signal_t *sig, int signum)
+{
+    (void)signum;
+    struct group_dump_signal *ds = sig->data;
+    weft_task_opts topts = {.name = "loop group dump"};
+    weft_task *t;
+    if (!ds->dumping && weft__task_spawn_on(weft__loop_current(), dump_task, ds, &topts, &t) == 0) {
+        ds->dumping = true;
+        weft_task_free(t); /* detached */
+    }
+}
+
+static void dump_signal_drop(struct group_dump_signal *ds)
+{
+    if (ds == NULL)
+        return;
+    uv_signal_stop(&ds->sig);
+    if (ds->dumping)
+        ds->dropped = true;
+    else
+        dump_signal_close(ds);
+}
+
+/* On loop 0's thread: replace (or stop) the watcher. */
+static int dump_signal_set(int index, void *arg)
+{
+    (void)index;
+    dump_signal_req *req = arg;
+    weft_loop_group *g = req->g;
+    dump_signal_drop(g->dump_signal);
+    g->dump_signal = NULL;
+    if (req->signum == 0)
+        return 0;
+    struct group_dump_signal *ds = weft__calloc(1, sizeof *ds);
+    if (ds == NULL)
+        return -ENOMEM;
+    ds->g = g;
+    ds->out = req->out;
+    ds->sig.data = ds;
+    int rc = uv_signal_init(&weft__loop_current()->uv, &ds->sig);
+    if (rc != 0) {
+        free(ds);
+        return rc;
+    }
+    if ((rc = uv_signal_start(&ds->sig, dump_signal_cb, req->signum)) != 0) {
+        dump_signal_close(ds);
+        return rc;
+    }
+    uv_unref((uv_handle_t *)&ds->sig); /* a dump on request keeps no loop alive */
+    g->dump_signal = ds;
+    return 0;
+}
+
+int weft_loop_group_dump_on_signal(weft_loop_group *g, int signum, FILE *out)
+{
+    if (g == NULL || signum < 0 || signum >= NSIG)
+        return -EINVAL;
+    dump_signal_req req = {.g = g, .signum = signum, .out = out};
+    int rc, code = weft__group_on_loops(g, 0, false, dump_signal_set, &req, &rc);
+    return code != 0 ? code : rc;
+}
+
+void weft__group_dump_signal_stop(weft_loop_group *g)
+{
+    if (g->dump_signal != NULL)
+        WEFT_IGNORE(weft_loop_group_dump_on_signal(g, 0, NULL));
 }
