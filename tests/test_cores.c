@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <sys/wait.h>
 
+#include "base/fault.h"
 #include "weft.h"
 #include "log_capture.h"
 #include "test_support.h"
@@ -578,6 +579,48 @@ static void test_dump_on_signal(void **state)
     unlink(path);
 }
 
+/* ---------------------------------------------------------- allocation failures */
+
+static int main_quick(void *arg)
+{
+    (void)arg;
+    return weft_sleep(0);
+}
+
+static bool allowed_failure(int rc)
+{
+    return rc == -ENOMEM || rc == WEFT_ESTACK || rc == WEFT_ECLOSED || rc == -EAGAIN;
+}
+
+/* Each allocation in turn fails (on whatever thread makes it): a clear
+ * code, nothing leaked or left running (ASan checks), never a hang. */
+static void test_allocation_failures(void **state)
+{
+    (void)state;
+    weft_loop_group_opts o = {.loops = 2};
+    int clean = 0;
+    for (long n = 1; n < 400 && clean < 3; n++) {
+        weft_loop_group *g = NULL;
+        weft__fault_arm(WEFT__FAULT_ALLOC, n);
+        int rc = weft_loop_group_new(&o, &g);
+        int run_rc = rc == 0 ? weft_loop_group_run(g, main_quick, NULL) : 0;
+        struct weft_loop_stats st;
+        int stats_rc = rc == 0 ? weft_loop_group_stats(g, -1, &st) : 0;
+        weft__fault_arm(WEFT__FAULT_ALLOC, 0);
+        if (rc != 0) {
+            assert_true(allowed_failure(rc));
+            assert_null(g);
+            clean = 0;
+            continue;
+        }
+        assert_true(run_rc == 0 || allowed_failure(run_rc));
+        assert_true(stats_rc == 0 || allowed_failure(stats_rc));
+        clean = run_rc == 0 && stats_rc == 0 ? clean + 1 : 0;
+        weft_loop_group_free(g);
+    }
+    assert_int_equal(clean, 3); /* past the last allocation, everything works */
+}
+
 /* ---------------------------------------------------------- the watchdog */
 
 /* Loop 1's main holds its loop (no wait) for 0.3 s. */
@@ -636,6 +679,7 @@ int main(void)
         cmocka_unit_test(test_stats_and_dump),
         cmocka_unit_test(test_watchdog_covers_every_loop),
         cmocka_unit_test(test_dump_on_signal),
+        cmocka_unit_test(test_allocation_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
