@@ -33,9 +33,8 @@ typedef struct weft__latch {
     pthread_mutex_t mu;
     int pending;   /* under mu */
     sem_t sem;     /* thread mode: posted when pending reaches 0 */
-    weft_task *task; /* task mode: the waiter, woken through its loop's inbox */
-    weft__inbox *inbox;
-    weft__msg wake;
+    weft__inbox *inbox; /* task mode: the waiter's loop's, which wake is posted to */
+    weft__wake_msg wake;
     weft__wait w;
     bool cancelled;
 } weft__latch;

@@ -38,7 +38,7 @@ void weft__latch_count_down(weft__latch *l)
      * come to it yet: it will not block); a task is woken by a message on
      * its loop, which cannot run before it is posted. */
     if (inbox != NULL)
-        weft__inbox_post(inbox, &l->wake);
+        weft__inbox_post(inbox, &l->wake.msg);
     else
         sem_post(&l->sem);
 }
@@ -51,18 +51,6 @@ bool weft__latch_add(weft__latch *l, int k)
         l->pending += k;
     pthread_mutex_unlock(&l->mu);
     return alive;
-}
-
-static void latch_wake_run(weft__msg *m)
-{
-    weft__latch *l = WEFT_CONTAINER_OF(m, weft__latch, wake);
-    weft__wake(l->task, 0);
-}
-
-static void latch_wake_fail(weft__msg *m, int code)
-{
-    (void)m;
-    (void)code; /* the waiter's loop closed: its task is abandoned with it */
 }
 
 /* The work on the other loops goes on and points into this latch: the
@@ -80,9 +68,8 @@ static int latch_park(weft__latch *l, weft_loop *loop)
         pthread_mutex_unlock(&l->mu);
         return 0;
     }
-    l->task = loop->current;
     l->inbox = loop->inbox.box;
-    l->wake = (weft__msg){.run = latch_wake_run, .fail = latch_wake_fail};
+    weft__wake_msg_init(&l->wake, loop->current);
     l->w = (weft__wait){.cancel = latch_cancel, .what = "loop group", .obj = l};
     pthread_mutex_unlock(&l->mu);
     weft__loop_hold(loop);

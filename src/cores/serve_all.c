@@ -193,9 +193,14 @@ static int spread_start(weft_spread_server *ss, weft_spread_server **out)
     return 0;
 }
 
+/* The checks both kinds share, and the server, not started yet. */
 static int spread_new(weft_loop_group *g, weft_stream_handler handler, void *arg,
-                      const weft_net_opts *opts, weft_spread_server **ssp)
+                      const weft_net_opts *opts, weft_spread_server **out,
+                      weft_spread_server **ssp)
 {
+    if (out == NULL)
+        return -EINVAL;
+    *out = NULL;
     if (g == NULL || handler == NULL || weft__net_opts_check(opts) != 0)
         return -EINVAL;
     weft_loop *here = weft__loop_current();
@@ -217,15 +222,14 @@ int weft_loop_group_serve_tcp(weft_loop_group *g, const char *host, int port,
                               weft_stream_handler handler, void *arg, const weft_net_opts *opts,
                               weft_spread_server **out)
 {
-    if (out == NULL)
-        return -EINVAL;
-    *out = NULL;
-    if (port < 0 || port > 65535)
-        return -EINVAL;
     weft_spread_server *ss;
-    int rc = spread_new(g, handler, arg, opts, &ss);
+    int rc = spread_new(g, handler, arg, opts, out, &ss);
     if (rc != 0)
         return rc;
+    if (port < 0 || port > 65535) {
+        free(ss);
+        return -EINVAL;
+    }
     ss->kind = WEFT__UV_TCP;
     ss->host = host;
     ss->port = port;
@@ -236,15 +240,14 @@ int weft_loop_group_serve_tcp(weft_loop_group *g, const char *host, int port,
 int weft_loop_group_serve_unix(weft_loop_group *g, const char *path, weft_stream_handler handler,
                                void *arg, const weft_net_opts *opts, weft_spread_server **out)
 {
-    if (out == NULL)
-        return -EINVAL;
-    *out = NULL;
-    if (path == NULL || (opts && opts->reuse_port))
-        return -EINVAL;
     weft_spread_server *ss;
-    int rc = spread_new(g, handler, arg, opts, &ss);
+    int rc = spread_new(g, handler, arg, opts, out, &ss);
     if (rc != 0)
         return rc;
+    if (path == NULL || (opts && opts->reuse_port)) {
+        free(ss);
+        return -EINVAL;
+    }
     ss->kind = WEFT__UV_PIPE;
     ss->path = path;
     ss->port = -EINVAL;
