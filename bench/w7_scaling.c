@@ -77,10 +77,10 @@ static int w2_kernel(void *arg)
 {
     (void)arg;
     pingpong p;
-    int rc = weft_queue_new(&p.ping, 0);
+    int rc = weft_queue_new(0, &p.ping);
     if (rc != 0)
         return rc;
-    if ((rc = weft_queue_new(&p.pong, 0)) != 0) {
+    if ((rc = weft_queue_new(0, &p.pong)) != 0) {
         weft_queue_free(p.ping);
         return rc;
     }

@@ -156,7 +156,7 @@ static int main_one_cancelled(void *arg)
 {
     (void)arg;
     if (weft_loop_group_index() == 0) {
-        weft_cancel(weft_current());
+        weft_cancel(weft_task_current());
         return weft_sleep(10);
     }
     int rc = weft_sleep(0.05);
@@ -392,7 +392,7 @@ static weft_task *remote_task;
 static int remote_sleeper(void *arg)
 {
     (void)arg;
-    __atomic_store_n(&remote_task, weft_current(), __ATOMIC_RELEASE);
+    __atomic_store_n(&remote_task, weft_task_current(), __ATOMIC_RELEASE);
     return weft_sleep(WEFT_FOREVER);
 }
 
@@ -464,7 +464,7 @@ static int main_channel(void *arg)
             if (rc != 0)
                 return rc;
         }
-        return weft_tsqueue_close(q);
+        return weft_tsqueue_shutdown(q);
     }
     intptr_t sum = 0;
     void *item;
@@ -480,7 +480,7 @@ static void test_tsqueue_between_loops(void **state)
 {
     (void)state;
     weft_tsqueue *q;
-    assert_int_equal(weft_tsqueue_new(&q, 16), 0);
+    assert_int_equal(weft_tsqueue_new(16, &q), 0);
     weft_loop_group_opts o = {.loops = 2};
     assert_int_equal(weft_run_loops(main_channel, q, &o), 0);
     weft_tsqueue_free(q);

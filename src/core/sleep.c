@@ -47,12 +47,14 @@ int weft_sleep(double seconds)
     if (deadline == UINT64_MAX) { /* sleep forever: only a cancel ends it */
         s.w.cancel = yield_cancel;
         s.w.what = "sleep forever";
+        s.w.kind = WEFT__WAIT_SLEEP;
         return weft__park(&s.w);
     }
     weft__timer_init(&s.timer, sleeper_wake);
     weft__timer_start(task->loop, &s.timer, deadline);
     s.w.cancel = sleeper_cancel;
     s.w.what = "sleep";
+    s.w.kind = WEFT__WAIT_SLEEP;
     s.w.obj = &s.timer;
     return weft__park(&s.w);
 }

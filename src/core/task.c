@@ -75,6 +75,14 @@ static void task_dealloc(weft_task *t)
     tl_cache.count++;
 }
 
+/* A task in the ready queue: the loop resumes it. Dropped (a closing
+ * loop), it stays as it is: the runner abandons the tasks left after. */
+static void task_ready(weft__runnable *r, bool drop)
+{
+    if (!drop)
+        weft__task_resume((weft_task *)r);
+}
+
 static void task_entry(void *arg)
 {
     weft_task *task = arg;
@@ -100,7 +108,7 @@ static int task_new(weft_loop *loop, weft_fn fn, void *arg, const weft_task_opts
             return -ENOMEM;
         }
     }
-    task->run.kind = WEFT__RUN_TASK;
+    task->run.fn = task_ready;
     task->state = WEFT_TASK_CREATED;
     task->must_cancel = false;
     task->handle_held = true;
@@ -177,7 +185,6 @@ void weft__task_finish(weft_task *task, int code)
     task->result = code;
     task->wait = NULL;
     task->must_cancel = false;
-    weft__task_close_scopes(task);
     weft__list_remove(&task->all);
     loop->task_count--;
     weft__link *l;
@@ -255,7 +262,7 @@ void weft__task_resume(weft_task *task)
 static void switch_away(weft_loop *loop, weft_task *self)
 {
     weft__runnable *r = loop->ready_head;
-    if (loop->budget > 0 && r != NULL && r->kind == WEFT__RUN_TASK &&
+    if (loop->budget > 0 && r != NULL && r->fn == task_ready &&
         ((weft_task *)r)->state == WEFT_TASK_READY) {
         weft__ready_pop(loop);
         loop->budget--;
@@ -489,6 +496,7 @@ static int await_task(weft_task *task, bool shield)
     awaiter a = {.self = weft__task_current(), .target = task, .shield = shield};
     a.w.cancel = awaiter_cancel;
     a.w.what = "task";
+    a.w.kind = WEFT__WAIT_TASK;
     a.w.obj = task;
     a.done.fn = awaiter_done;
     weft__task_on_done_by(task, &a.done, a.self);

@@ -171,7 +171,9 @@ static bool reader_cancel(weft__wait *w)
 
 int weft__stream_park_reader(weft_stream *s, weft__read_cond *cond)
 {
-    reader_wait rw = {.w = {.cancel = reader_cancel, .what = "stream read", .obj = s}, .s = s};
+    reader_wait rw = {
+        .w = {.cancel = reader_cancel, .what = "stream read", .obj = s, .kind = WEFT__WAIT_IO},
+        .s = s};
     s->reader = weft__task_current();
     s->cond = cond;
     s->direct = cond->direct;
@@ -213,9 +215,10 @@ int weft__stream_wait_queue(weft_stream *s, size_t mark)
         return s->werr;
     if (s->wqueued <= mark)
         return 0;
-    drainer d = {.w = {.cancel = drainer_cancel, .what = "stream drain", .obj = s},
-                 .task = weft__task_current(),
-                 .mark = mark};
+    drainer d = {
+        .w = {.cancel = drainer_cancel, .what = "stream drain", .obj = s, .kind = WEFT__WAIT_IO},
+        .task = weft__task_current(),
+        .mark = mark};
     weft__list_push_back(&s->drainers, &d.link);
     return weft__park(&d.w);
 }

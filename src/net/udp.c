@@ -179,7 +179,8 @@ int weft_udp_recv_from(weft_udp *u, void *buf, size_t n, struct sockaddr_storage
     if (r != 0)
         return weft__uv_err(r);
     u->receiver = weft__task_current();
-    recv_wait rw = {.w = {.cancel = recv_cancel, .what = "udp recv", .obj = u}, .u = u};
+    recv_wait rw = {
+        .w = {.cancel = recv_cancel, .what = "udp recv", .obj = u, .kind = WEFT__WAIT_IO}, .u = u};
     return weft__park(&rw.w);
 }
 

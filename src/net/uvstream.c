@@ -466,7 +466,9 @@ int weft__uvstream_connect(weft_stream *s, const struct sockaddr *addr, const ch
         uv_pipe_connect(&u->connect_req, &u->h.pipe, path, connect_cb);
     }
     u->connector = weft__task_current();
-    connect_wait cw = {.w = {.cancel = connect_cancel, .what = "connect", .obj = s}, .u = u};
+    connect_wait cw = {
+        .w = {.cancel = connect_cancel, .what = "connect", .obj = s, .kind = WEFT__WAIT_IO},
+        .u = u};
     return weft__park(&cw.w);
 }
 

@@ -40,10 +40,12 @@ static int admit(weft_redis *c, size_t n, uint64_t deadline)
         c->in_flight += n;
         return 0;
     }
-    weft__waiter wt = {
-        .w = {.cancel = weft__waiter_cancel, .what = "redis wait for room", .obj = c},
-        .task = weft__task_current(),
-        .item = (void *)(uintptr_t)n};
+    weft__waiter wt = {.w = {.cancel = weft__waiter_cancel,
+                             .what = "redis wait for room",
+                             .obj = c,
+                             .kind = WEFT__WAIT_IO},
+                       .task = weft__task_current(),
+                       .item = (void *)(uintptr_t)n};
     weft__list_push_back(&c->room.head, &wt.link);
     int rc = weft__park_until(&wt.w, deadline);
     if (rc != 0 && c->err == 0)
@@ -83,7 +85,7 @@ static bool slot_cancel(weft__wait *w)
 static int await_replies(weft_redis *c, size_t n, weft_redis_reply **replies, uint64_t deadline)
 {
     weft__redis_slot s = {
-        .w = {.cancel = slot_cancel, .what = "redis read reply", .obj = c},
+        .w = {.cancel = slot_cancel, .what = "redis read reply", .obj = c, .kind = WEFT__WAIT_IO},
         .task = weft__task_current(),
         .conn = c,
         .replies = replies,

@@ -30,7 +30,9 @@ static bool slot_wait_cancel(weft__wait *w)
 
 int weft__redis_park_in(weft_task **slot, const char *what, const void *obj)
 {
-    slot_wait sw = {.w = {.cancel = slot_wait_cancel, .what = what, .obj = obj}, .slot = slot};
+    slot_wait sw = {
+        .w = {.cancel = slot_wait_cancel, .what = what, .obj = obj, .kind = WEFT__WAIT_IO},
+        .slot = slot};
     *slot = weft__task_current();
     return weft__park(&sw.w);
 }

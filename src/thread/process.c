@@ -188,7 +188,8 @@ int weft_process_wait(weft_process *p, double timeout, int *returncode)
         return -EINVAL;
     if (!p->exited) {
         exit_waiter ew = {.task = weft__task_current()};
-        ew.w = (weft__wait){.cancel = exit_waiter_cancel, .what = "process exit", .obj = p};
+        ew.w = (weft__wait){
+            .cancel = exit_waiter_cancel, .what = "process exit", .obj = p, .kind = WEFT__WAIT_IO};
         weft__list_push_back(&p->waiters, &ew.link);
         rc = weft__park_until(&ew.w, deadline);
         if (rc != 0)
@@ -277,7 +278,8 @@ int weft_process_read(weft_process *p, int fd, void *buf, size_t cap)
     if (rc != 0)
         return rc;
     pe->reader = weft__task_current();
-    pe->w = (weft__wait){.cancel = read_cancel, .what = "process read", .obj = p};
+    pe->w = (weft__wait){
+        .cancel = read_cancel, .what = "process read", .obj = p, .kind = WEFT__WAIT_IO};
     rc = weft__park(&pe->w);
     return rc != 0 ? rc : (int)pe->got;
 }
@@ -322,7 +324,8 @@ int weft_process_write(weft_process *p, const void *buf, size_t len)
     if (len == 0)
         return 0;
     writer wr = {.task = weft__task_current(), .p = p};
-    wr.w = (weft__wait){.cancel = write_cancel, .what = "process write", .obj = p};
+    wr.w = (weft__wait){
+        .cancel = write_cancel, .what = "process write", .obj = p, .kind = WEFT__WAIT_IO};
     uv_buf_t b = uv_buf_init((char *)buf, (unsigned)len);
     if (len > UINT32_MAX)
         return -EINVAL;
