@@ -6,7 +6,9 @@
 #
 #   BUILD_DIR=build-release bench/run.sh [WORKLOAD...]    (make bench does this)
 #
-# WORKLOAD: w1 w2 w3 w4 w5 w6 w8 (default: all; W4..W8 only if their binaries exist).
+# WORKLOAD: w1 w2 w3 w4 w5 w6 w7 w4c w8 (default: all; W4..W8 only if their binaries exist).
+# W7 is the runtime's scaling over the loops of one process (1 vs 2 loops);
+# W4C the echo server on every core beside its peers (bench/w4_cores.sh).
 # W8 (Celery: weft's worker beside Celery's prefork and threads pools on one
 # Redis) needs python3-celery; W8_TASKS, W8_PY_TASKS, W8_PARTNER size it.
 # W6 (1,000 GETs at concurrency 100 against a local nginx) always runs its
@@ -215,6 +217,32 @@ run_w8() {
     grep -v '^ *#[0-9]\|it is at\|^weft: warning: blocked' "$OUT" | grep -v '^METRIC' >&2
 }
 
+# W7: the runtime's own scaling over the loops of a group (bench/w7_scaling.c):
+# W3 and W2 on 1 and on 2 loops; the metric is the aggregate ratio.
+run_w7() {
+    local k
+    for k in w3 w2; do run_simple w7 w7_scaling "$k/2loops" "$k" 1000000 2; done
+}
+
+# W4 on every core through bench/w4_cores.sh: weft's loop group, weft's
+# one-loop server and the peers (Go, Tokio multi-thread, Node cluster,
+# uvloop per process) in the same run; its "W4C <server> <rt/s>" lines go
+# to weft's results (weft) and this session's peer figures (the rest).
+run_w4c() {
+    local out server rate
+    out=$LOGDIR/$(date +%Y%m%dT%H%M%S)_w4c.out
+    timeout -k 5 $((LIMIT * 4)) bash "$ROOT/bench/w4_cores.sh" "$BUILD_DIR" "${W4C_ROUNDS:-3}" >"$out" 2>&1
+    while read -r _ server rate; do
+        [ "${rate:-0}" != 0 ] || { note "W4C: $server failed (see $out)"; continue; }
+        if [ "$server" = weft ]; then
+            append w4c all-cores "$W4_SECS" 0 "$rate" "rt/s"
+        else
+            printf '%s\t%s\tw4c\tall-cores\t%s\t0\t%s\trt/s\n' "$(date -Iseconds)" "$server" "$W4_SECS" "$rate" >>"$PEER_SESSION"
+        fi
+    done < <(grep '^W4C ' "$out")
+    grep -q '^W4C weft ' "$out" || append w4c all-cores 0 0 FAIL "see $out"
+}
+
 have() { [ -x "$BIN/$1" ] || { note "$2 skipped: $BIN/$1 not built${3:+ ($3)}"; return 1; }; }
 
 run_weft() { # WORKLOAD
@@ -226,8 +254,10 @@ run_weft() { # WORKLOAD
     w4) have w4_echo_server W4 && for n in 1 2; do run_w4 100; done ;;
     w5) have w5_threadsafe W5 && run_simple w5 w5_threadsafe 100000 100000 ;;
     w6) have w6_http W6 && run_w6 ;;
+    w7) have w7_scaling W7 && run_w7 ;;
+    w4c) have w4_echo_server W4C && run_w4c ;;
     w8) have w8_celery W8 "needs the Celery layer (jansson)" && run_w8 ;;
-    *) die "unknown workload '$1' (w1..w6, w8)" ;;
+    *) die "unknown workload '$1' (w1..w8, w4c)" ;;
     esac
 }
 
@@ -276,7 +306,7 @@ run_peers() { # WORKLOAD...
 table() {
     local stored=${PEERS_DIR:+$PEERS_DIR/results.tsv}
     [ -n "$stored" ] && [ -f "$stored" ] || stored=/dev/null
-    awk -F'\t' -v peers="$PEERS aiohttp c-ref" '
+    awk -F'\t' -v peers="$PEERS aiohttp c-ref weft-1loop" '
         function median(key,   n, i, j, t, v) {
             n = split(vals[key], v, " ")
             for (i = 2; i <= n; i++) for (j = i; j > 1 && v[j-1] + 0 > v[j] + 0; j--) { t = v[j]; v[j] = v[j-1]; v[j-1] = t }
@@ -351,14 +381,14 @@ debug_aids_cost() {
 
 # ------------------------------------------------------------------ main
 
-WORKLOADS=${*:-"w1 w2 w3 w4 w5 w6 w8"}
+WORKLOADS=${*:-"w1 w2 w3 w4 w5 w6 w7 w4c w8"}
 [ -n "$PEERS_DIR" ] || note "../shared/peers not found (set WEFT_SHARED_DIR): no peer figures"
 echo "# weft benchmarks: $BIN -> $RESULTS (logs: $LOGDIR)"
 printf 'peer\tworkload\tparam\twall_s\tpeak_rss_kb\tmetric\tunit\n'
 for wl in $WORKLOADS; do run_weft "$wl"; done
 if [ "${RUN_PEERS:-0}" = 1 ] && [ -n "$PEERS_DIR" ]; then
     # only the workloads weft ran
-    run_peers $(cut -f3 "$SESSION" | sort -u | grep -v '^w6$') # W6 ran its peers already
+    run_peers $(cut -f3 "$SESSION" | sort -u | grep -v '^w6$\|^w7$\|^w4c$') # W6, W4C ran their peers already
 fi
 echo
 echo "# weft beside the peers (medians; rss x = peer RSS / weft RSS)"

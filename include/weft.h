@@ -344,6 +344,7 @@ WEFT_API void weft_group_free(weft_group *group);
 #include "weft/thread.h"
 #include "weft/debug.h"
 #include "weft/net.h"
+#include "weft/cores.h"
 #ifdef WEFT_HAVE_HTTP
 #include "weft/http.h"
 #endif

@@ -43,6 +43,11 @@ typedef struct weft_net_opts {
     int backlog;         /* listen() backlog; 0: 511 */
     int max_connections; /* live handlers at most; more wait in the backlog; 0: no limit */
     size_t stack_size;   /* handler task stack; 0: WEFT_DEFAULT_STACK_SIZE */
+    /* 1: SO_REUSEPORT, set before bind: several servers (on the loops of
+     * a group, or in several processes) listen on one TCP port and the
+     * kernel spreads connections over them. Where the system refuses it
+     * the serve fails with its error (-ENOPROTOOPT, -EOPNOTSUPP). */
+    int reuse_port;
 } weft_net_opts;
 
 /* A connection handler (asyncio's client_connected_cb): runs as its own

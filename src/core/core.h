@@ -429,6 +429,15 @@ bool weft__inbox_forked(weft__inbox *ib);
 /* True from weft__inbox_shutdown on. */
 bool weft__inbox_refusing(weft__inbox *ib);
 
+/* A message that wakes a parked task on its own loop (weft__wake with 0),
+ * for a wait that another thread ends. Its fail does nothing: a loop that
+ * closed first abandoned the task with it. */
+typedef struct weft__wake_msg {
+    weft__msg msg;
+    weft_task *task;
+} weft__wake_msg;
+void weft__wake_msg_init(weft__wake_msg *m, weft_task *task);
+
 /* SIGINT in weft_run (sigint.c): cancel the main task, report it. */
 void *weft__sigint_install(weft_loop *loop);
 int weft__sigint_remove(void *watch, int rc);

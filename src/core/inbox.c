@@ -207,3 +207,22 @@ int weft_call_soon_threadsafe(weft_loop *loop, weft_cb cb, void *arg)
         free(s);
     return rc;
 }
+
+/* ------------------------------------------------ waking a task */
+
+static void wake_msg_run(weft__msg *m)
+{
+    weft__wake_msg *w = WEFT_CONTAINER_OF(m, weft__wake_msg, msg);
+    weft__wake(w->task, 0);
+}
+
+static void wake_msg_fail(weft__msg *m, int code)
+{
+    (void)m;
+    (void)code; /* the task's loop closed: the task is abandoned with it */
+}
+
+void weft__wake_msg_init(weft__wake_msg *m, weft_task *task)
+{
+    *m = (weft__wake_msg){.msg = {.run = wake_msg_run, .fail = wake_msg_fail}, .task = task};
+}

@@ -132,6 +132,15 @@ int weft__uvstream_dial(weft__uv_kind kind, const struct sockaddr *addr, const c
 /* The server is done with a stream it owned: close it if needed, free it. */
 void weft__uvstream_release(weft_stream *s);
 
+/* One acceptor for a group of loops (server.c, used by serve_all.c): an
+ * adopter is a server without a socket, on the current loop, that serves
+ * the sockets weft__server_adopt hands it (on its loop's thread); a
+ * server with a handoff gives each accepted socket to handoff(ctx, fd),
+ * which returns false to leave it to this server. */
+int weft__server_adopter_new(weft__uv_kind kind, const char *name, weft_stream_handler handler,
+                             void *arg, const weft_net_opts *opts, weft_server **out);
+void weft__server_adopt(weft_server *srv, int fd);
+void weft__server_set_handoff(weft_server *srv, bool (*handoff)(void *ctx, int fd), void *ctx);
 /* Servers (server.c): addr for TCP, path for Unix. */
 int weft__server_start(weft__uv_kind kind, const struct sockaddr *addr, const char *path,
                        weft_stream_handler handler, void *arg, const weft_net_opts *opts,

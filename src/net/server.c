@@ -62,6 +62,12 @@ struct weft_server {
     unsigned episode;         /* DROP_* causes logged since a handler last ran */
     uint64_t episode_dropped; /* connections dropped in this episode */
     weft_task *closer;        /* parked in weft_server_close until live == 0 */
+    /* One acceptor for a group of loops (serve_all.c): handoff gives an
+     * accepted socket to another loop's server (true) or leaves it to this
+     * one (false). A server made by weft__server_adopter_new has no socket
+     * of its own (fd -1) and serves only what is handed to it. */
+    bool (*handoff)(void *ctx, int fd);
+    void *handoff_ctx;
 };
 
 static void server_accept(weft_server *srv);
@@ -266,10 +272,13 @@ static int accept_one(weft_server *srv)
 
 static void server_accept(weft_server *srv)
 {
+    if (srv->fd < 0)
+        return; /* an adopter: nothing to accept */
     for (int i = 0; i < ACCEPT_BATCH && can_accept(srv); i++) {
         int fd = accept_one(srv);
         if (fd >= 0) {
-            conn_start(srv, fd);
+            if (srv->handoff == NULL || !srv->handoff(srv->handoff_ctx, fd))
+                conn_start(srv, fd);
             continue;
         }
         if (errno == EAGAIN || errno == EWOULDBLOCK)
@@ -316,6 +325,14 @@ static int listen_socket(weft_server *srv, const struct sockaddr *addr, const ch
     int one = 1; /* as libuv does: a restarted server rebinds at once */
     if (srv->kind == WEFT__UV_TCP)
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    /* Before bind, as gRPC's libuv server does: several sockets (loops,
+     * processes) then listen on one port and the kernel spreads the
+     * connections. Refused for Unix sockets by recent kernels. */
+    if (srv->opts.reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+        int rc = -errno;
+        close(fd);
+        return rc;
+    }
     int backlog = srv->opts.backlog > 0 ? srv->opts.backlog : 511;
     if (bind(fd, addr, len) != 0) {
         int rc = -errno;
@@ -349,17 +366,13 @@ static void server_name(weft_server *srv, const char *path)
     weft_addr_format(&ss, srv->name, sizeof srv->name);
 }
 
-int weft__server_start(weft__uv_kind kind, const struct sockaddr *addr, const char *path,
-                       weft_stream_handler handler, void *arg, const weft_net_opts *opts,
-                       weft_server **out)
+/* A server on the current loop, with no socket yet. */
+static weft_server *server_new(weft__uv_kind kind, weft_stream_handler handler, void *arg,
+                               const weft_net_opts *opts)
 {
     weft_server *srv = weft__calloc(1, sizeof *srv);
     if (srv == NULL)
-        return -ENOMEM;
-    if (path && (srv->path = weft__strdup(path)) == NULL) {
-        free(srv);
-        return -ENOMEM;
-    }
+        return NULL;
     srv->loop = weft__loop_current();
     srv->kind = kind;
     srv->handler = handler;
@@ -370,6 +383,20 @@ int weft__server_start(weft__uv_kind kind, const struct sockaddr *addr, const ch
     srv->fd = srv->reserve_fd = -1;
     weft__list_init(&srv->conns);
     weft__timer_init(&srv->retry, retry_fired);
+    return srv;
+}
+
+int weft__server_start(weft__uv_kind kind, const struct sockaddr *addr, const char *path,
+                       weft_stream_handler handler, void *arg, const weft_net_opts *opts,
+                       weft_server **out)
+{
+    weft_server *srv = server_new(kind, handler, arg, opts);
+    if (srv == NULL)
+        return -ENOMEM;
+    if (path && (srv->path = weft__strdup(path)) == NULL) {
+        free(srv);
+        return -ENOMEM;
+    }
     int rc = listen_socket(srv, addr, path);
     if (rc == 0 &&
         (rc = weft__uv_err(uv_poll_init_socket(&srv->loop->uv, &srv->poll, srv->fd))) != 0) {
@@ -467,8 +494,10 @@ int weft_server_close(weft_server *srv, double grace)
     weft__timer_stop(srv->loop, &srv->retry);
     /* uv_close stops the poll at once, so the socket can go now: new
      * connections are refused from here on. */
-    uv_close((uv_handle_t *)&srv->poll, poll_closed);
-    close(srv->fd);
+    if (srv->fd >= 0) {
+        uv_close((uv_handle_t *)&srv->poll, poll_closed);
+        close(srv->fd);
+    }
     if (srv->reserve_fd >= 0)
         close(srv->reserve_fd);
     if (srv->kind == WEFT__UV_PIPE && srv->path)
@@ -487,4 +516,33 @@ int weft_server_close(weft_server *srv, double grace)
     srv->free_on_close = true;
     server_maybe_free(srv);
     return result;
+}
+
+/* ------------------------------------------------------------ handoff */
+
+int weft__server_adopter_new(weft__uv_kind kind, const char *name, weft_stream_handler handler,
+                             void *arg, const weft_net_opts *opts, weft_server **out)
+{
+    weft_server *srv = server_new(kind, handler, arg, opts);
+    if (srv == NULL)
+        return -ENOMEM;
+    snprintf(srv->name, sizeof srv->name, "%s", name);
+    *out = srv;
+    return 0;
+}
+
+void weft__server_adopt(weft_server *srv, int fd)
+{
+    if (srv->closing) { /* refused, and seen as refused: the peer reads EOF */
+        srv->stats.accepted++;
+        close(fd);
+        return;
+    }
+    conn_start(srv, fd);
+}
+
+void weft__server_set_handoff(weft_server *srv, bool (*handoff)(void *ctx, int fd), void *ctx)
+{
+    srv->handoff = handoff;
+    srv->handoff_ctx = ctx;
 }

@@ -319,10 +319,9 @@ int weft_cfuture_add_done_callback(weft_cfuture *cf, weft_cfuture_cb fn, void *a
 
 typedef struct cf_waiter {
     cf_cb cb;      /* in cf->cbs until the future is done */
-    weft__msg msg; /* then posted to the awaiting task's loop */
+    weft__wake_msg wake; /* then posted to the awaiting task's loop */
     weft__wait w;
     weft__inbox *inbox; /* the awaiting loop's (it is held while we park) */
-    weft_task *task;
     weft_cfuture *cf;
     bool cancelled;
 } cf_waiter;
@@ -333,19 +332,7 @@ static void waiter_cb(cf_cb *cb, weft_cfuture *cf)
 {
     (void)cf;
     cf_waiter *w = WEFT_CONTAINER_OF(cb, cf_waiter, cb);
-    weft__inbox_post(w->inbox, &w->msg);
-}
-
-static void waiter_msg_run(weft__msg *m)
-{
-    cf_waiter *w = WEFT_CONTAINER_OF(m, cf_waiter, msg);
-    weft__wake(w->task, 0);
-}
-
-static void waiter_msg_fail(weft__msg *m, int code)
-{
-    (void)m;
-    (void)code; /* the awaiting loop closed: its task is abandoned */
+    weft__inbox_post(w->inbox, &w->wake.msg);
 }
 
 /* The awaiting task is cancelled: unlink and cancel the future, as
@@ -375,9 +362,9 @@ int weft_cfuture_await(weft_cfuture *cf)
     if (cf_is_done(cf))
         return cf->result;
     weft_loop *loop = weft__loop_current();
-    cf_waiter w = {.task = loop->current, .cf = cf, .inbox = loop->inbox.box};
+    cf_waiter w = {.cf = cf, .inbox = loop->inbox.box};
     w.cb.fn = waiter_cb;
-    w.msg = (weft__msg){.run = waiter_msg_run, .fail = waiter_msg_fail};
+    weft__wake_msg_init(&w.wake, loop->current);
     w.w = (weft__wait){.cancel = waiter_cancel, .what = "cfuture", .obj = cf};
     pthread_mutex_lock(&cf->mu);
     if (cf->done) {

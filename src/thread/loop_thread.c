@@ -41,12 +41,25 @@ static bool main_cancel(weft__wait *w)
     return true;
 }
 
+/* Tells weft_loop_thread_start how the start went (once). */
+static void report_start(weft_loop_thread *lt, int rc)
+{
+    pthread_mutex_lock(&lt->mu);
+    lt->start_rc = rc;
+    lt->started = true;
+    pthread_cond_signal(&lt->cv);
+    pthread_mutex_unlock(&lt->mu);
+}
+
 /* The loop's main task: hold the loop (other threads will post) until the
- * stop message arrives, or until someone cancels it. */
+ * stop message arrives, or until someone cancels it. The loop thread has
+ * started only once this runs: a main that could not be made (no memory,
+ * no stack) would leave a loop nobody runs, whose messages wait forever. */
 static int lt_main(void *arg)
 {
     weft_loop_thread *lt = arg;
     weft_loop *loop = weft__loop_current();
+    report_start(lt, 0);
     if (!lt->stop_requested) {
         lt->main = loop->current;
         lt->w = (weft__wait){.cancel = main_cancel, .what = "loop thread stop"};
@@ -69,17 +82,19 @@ static void *lt_thread(void *arg)
     weft_loop_thread *lt = arg;
     weft_runner *runner;
     int rc = weft_runner_new(&runner);
-    pthread_mutex_lock(&lt->mu);
-    lt->runner = runner;
-    lt->loop = runner ? weft__runner_loop(runner) : NULL;
-    lt->start_rc = rc;
-    lt->started = true;
-    pthread_cond_signal(&lt->cv);
-    pthread_mutex_unlock(&lt->mu);
-    if (runner == NULL)
+    if (rc != 0) {
+        report_start(lt, rc);
         return NULL;
+    }
+    lt->runner = runner;
+    lt->loop = weft__runner_loop(runner);
     /* lt_main ends when stopped or cancelled: nobody reads its code. */
-    WEFT_IGNORE(weft_runner_run(runner, lt_main, lt));
+    rc = weft_runner_run(runner, lt_main, lt);
+    if (!lt->started) { /* lt_main never ran: no loop thread */
+        weft_runner_free(runner);
+        report_start(lt, rc != 0 ? rc : -ENOMEM);
+        return NULL;
+    }
     /* What weft_runner_free does first, here on the loop's own thread. */
     weft__loop_cancel_all(lt->loop);
     weft__loop_run_until(lt->loop, no_tasks_left, lt->loop);

@@ -33,7 +33,7 @@ typedef struct tsq_waiter {
     /* A task's: */
     weft_task *task;
     weft__inbox *inbox; /* its loop's, held while it parks */
-    weft__msg msg;      /* the wake-up from another thread */
+    weft__wake_msg wake; /* the wake-up from another thread */
     weft__wait w;
     weft__timer timer; /* its timeout */
     weft_tsqueue *q;
@@ -134,18 +134,6 @@ static void *ring_pop(weft_tsqueue *q)
 
 /* ------------------------------------------------ waking (under mu) */
 
-static void waiter_msg_run(weft__msg *m)
-{
-    tsq_waiter *w = WEFT_CONTAINER_OF(m, tsq_waiter, msg);
-    weft__wake(w->task, 0);
-}
-
-static void waiter_msg_fail(weft__msg *m, int code)
-{
-    (void)m;
-    (void)code; /* the task's loop closed: the task is abandoned with it */
-}
-
 /* Settles w (already unlinked) with code and wakes it. Under the mutex, so
  * that the waiter, its condition variable and its loop's inbox are alive:
  * it cannot return before it sees handed, which needs the mutex. */
@@ -158,8 +146,8 @@ static void waiter_settle(tsq_waiter *w, int code)
     } else if (weft__loop_current() == w->task->loop) {
         weft__wake(w->task, 0); /* same loop: no message needed */
     } else {
-        w->msg = (weft__msg){.run = waiter_msg_run, .fail = waiter_msg_fail};
-        weft__inbox_post(w->inbox, &w->msg);
+        weft__wake_msg_init(&w->wake, w->task);
+        weft__inbox_post(w->inbox, &w->wake.msg);
     }
 }
 

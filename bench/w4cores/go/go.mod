@@ -1,0 +1,3 @@
+module w4cores
+
+go 1.19
