@@ -48,6 +48,11 @@ __attribute__((no_sanitize_address)) static int parked_frames(const weft_task *t
 #else
     if (task->stack.lo == NULL || task->ctx.sp == NULL)
         return 0;
+    /* A compact task's frames are elsewhere while another task owns its
+     * shared stack; a guarded one's stack is inaccessible while parked. */
+    if (task->stack_kind == WEFT__STACK_GUARDED ||
+        (task->stack_kind == WEFT__STACK_SHARED && task->shared->owner != task))
+        return 0;
     const uintptr_t lo = (uintptr_t)task->stack.lo, hi = lo + task->stack.size;
     const uintptr_t *sp = task->ctx.sp;
 #if defined(__x86_64__)
@@ -125,8 +130,8 @@ static void describe_wait(const dumper *d, const weft_task *t, char *buf, size_t
     const weft__wait *w = t->wait;
     const char *what = w && w->what ? w->what : "?";
     size_t first, kids = children_of(d, t, &first);
-    if (strcmp(what, "sleep") == 0 && w->obj) {
-        const weft__timer *timer = w->obj;
+    if (strcmp(what, "sleep") == 0) {
+        const weft__timer *timer = &t->deadline; /* weft_sleep parks until it */
         double left = timer->when > d->now ? (double)(timer->when - d->now) / 1e9 : 0;
         snprintf(buf, len, "sleep, wakes in %.3f s", left);
     } else if (strcmp(what, "task") == 0 && w->obj) {
