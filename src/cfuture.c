@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "thread_internal.h"
+#include "park_record.h"
 
 long weft__cfuture_spin_ns = WEFT__CFUTURE_SPIN_NS;
 
@@ -375,19 +376,22 @@ int weft_cfuture_await(weft_cfuture *cf)
     if (cf_is_done(cf))
         return cf->result;
     weft_loop *loop = weft__loop_current();
-    cf_waiter w = {.task = loop->current, .cf = cf, .inbox = loop->inbox};
-    w.cb.fn = waiter_cb;
-    w.msg = (weft__msg){.run = waiter_msg_run, .fail = waiter_msg_fail};
-    w.w = (weft__wait){.cancel = waiter_cancel, .what = "cfuture", .obj = cf};
+    WEFT__PARK_RECORD(cf_waiter, w);
+    if (w == NULL)
+        return -ENOMEM;
+    *w = (cf_waiter){.task = loop->current, .cf = cf, .inbox = loop->inbox};
+    w->cb.fn = waiter_cb;
+    w->msg = (weft__msg){.run = waiter_msg_run, .fail = waiter_msg_fail};
+    w->w = (weft__wait){.cancel = waiter_cancel, .what = "cfuture", .obj = cf};
     pthread_mutex_lock(&cf->mu);
     if (cf->done) {
         pthread_mutex_unlock(&cf->mu);
         return cf->result;
     }
-    weft__list_push_back(&cf->cbs, &w.cb.link);
+    weft__list_push_back(&cf->cbs, &w->cb.link);
     pthread_mutex_unlock(&cf->mu);
     weft__loop_hold(loop);
-    weft__park(&w.w);
+    weft__park(&w->w);
     weft__loop_unhold(loop);
-    return w.cancelled ? WEFT_ECANCELED : cf->result;
+    return w->cancelled ? WEFT_ECANCELED : cf->result;
 }

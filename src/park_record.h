@@ -46,4 +46,8 @@ static inline void *weft__rec_place(void *local, size_t size, weft__rec_guard *g
     weft__rec_guard name##_guard_ __attribute__((cleanup(weft__rec_drop))) = {NULL, 0};           \
     type *name = (type *)weft__rec_place(&name##_local_, sizeof(type), &name##_guard_)
 
+/* True when the record is in the slab (a compact task): the site must not
+ * hand the loop pointers to its caller's stack either (a read buffer). */
+#define WEFT__PARK_RECORD_MOVED(name) (name##_guard_.slab_obj != NULL)
+
 #endif

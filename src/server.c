@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "stream.h"
+#include "park_record.h"
 
 /* Connections taken per readiness callback: then the loop runs others
  * (the poll is level-triggered and calls again). */
@@ -448,10 +449,13 @@ static int wait_handlers(weft_server *srv, uint64_t deadline)
 {
     if (srv->stats.live == 0)
         return 0;
-    close_wait cw = {.w = {.cancel = close_wait_cancel, .what = "server close", .obj = srv},
-                     .srv = srv};
+    WEFT__PARK_RECORD(close_wait, cw);
+    if (cw == NULL)
+        return -ENOMEM;
+    *cw = (close_wait){.w = {.cancel = close_wait_cancel, .what = "server close", .obj = srv},
+                       .srv = srv};
     srv->closer = weft__task_current();
-    return weft__park_until(&cw.w, deadline);
+    return weft__park_until(&cw->w, deadline);
 }
 
 int weft_server_close(weft_server *srv, double grace)

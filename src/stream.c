@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "stream.h"
+#include "park_record.h"
 
 /* ------------------------------------------------------------ internals */
 
@@ -157,6 +158,7 @@ void weft__stream_wake_reader(weft_stream *s, bool force)
 typedef struct reader_wait {
     weft__wait w;
     weft_stream *s;
+    weft__read_cond cond; /* a compact task's condition, off its stack */
 } reader_wait;
 
 static bool reader_cancel(weft__wait *w)
@@ -170,13 +172,29 @@ static bool reader_cancel(weft__wait *w)
 
 int weft__stream_park_reader(weft_stream *s, weft__read_cond *cond)
 {
-    reader_wait rw = {.w = {.cancel = reader_cancel, .what = "stream read", .obj = s}, .s = s};
+    WEFT__PARK_RECORD(reader_wait, rw);
+    if (rw == NULL)
+        return -ENOMEM;
+    rw->w = (weft__wait){.cancel = reader_cancel, .what = "stream read", .obj = s};
+    rw->s = s;
+    weft__read_cond *c = cond;
+    if (WEFT__PARK_RECORD_MOVED(rw)) {
+        /* A compact task: the loop reads the condition while it is parked,
+         * and its buffer may be one of its locals: no direct read. */
+        rw->cond = *cond;
+        rw->cond.direct = NULL;
+        rw->cond.direct_cap = 0;
+        c = &rw->cond;
+    }
     s->reader = weft__task_current();
-    s->cond = cond;
-    s->direct = cond->direct;
-    s->direct_cap = cond->direct_cap;
+    s->cond = c;
+    s->direct = c->direct;
+    s->direct_cap = c->direct_cap;
     /* On WEFT_ECLOSED s may be gone: do not touch it. */
-    return weft__park_until(&rw.w, cond->deadline);
+    int rc = weft__park_until(&rw->w, c->deadline);
+    if (c != cond)
+        cond->scanned = c->scanned; /* direct_got stays 0: the bytes are buffered */
+    return rc;
 }
 
 typedef struct drainer {
@@ -212,11 +230,14 @@ int weft__stream_wait_queue(weft_stream *s, size_t mark)
         return s->werr;
     if (s->wqueued <= mark)
         return 0;
-    drainer d = {.w = {.cancel = drainer_cancel, .what = "stream drain", .obj = s},
-                 .task = weft__task_current(),
-                 .mark = mark};
-    weft__list_push_back(&s->drainers, &d.link);
-    return weft__park(&d.w);
+    WEFT__PARK_RECORD(drainer, d);
+    if (d == NULL)
+        return -ENOMEM;
+    *d = (drainer){.w = {.cancel = drainer_cancel, .what = "stream drain", .obj = s},
+                   .task = weft__task_current(),
+                   .mark = mark};
+    weft__list_push_back(&s->drainers, &d->link);
+    return weft__park(&d->w);
 }
 
 static int check_stream(const weft_stream *s)

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "stream.h"
+#include "park_record.h"
 
 typedef struct uvstream {
     weft_stream s;
@@ -465,9 +466,12 @@ int weft__uvstream_connect(weft_stream *s, const struct sockaddr *addr, const ch
     } else {
         uv_pipe_connect(&u->connect_req, &u->h.pipe, path, connect_cb);
     }
+    WEFT__PARK_RECORD(connect_wait, cw);
+    if (cw == NULL)
+        return -ENOMEM; /* the caller closes the handle: libuv cancels the request */
+    *cw = (connect_wait){.w = {.cancel = connect_cancel, .what = "connect", .obj = s}, .u = u};
     u->connector = weft__task_current();
-    connect_wait cw = {.w = {.cancel = connect_cancel, .what = "connect", .obj = s}, .u = u};
-    return weft__park(&cw.w);
+    return weft__park(&cw->w);
 }
 
 int weft__uvstream_dial(weft__uv_kind kind, const struct sockaddr *addr, const char *path,
