@@ -199,7 +199,8 @@ WEFT_API int weft_loop_set_stack_mode(weft_loop *loop, weft_stack_mode mode);
 WEFT_API int weft_loop_stack_mode(const weft_loop *loop);
 
 /* asyncio.create_task: schedule fn(arg) as a task on the current loop.
- * 0, or -EINVAL (fn NULL, opts->stack_size above SIZE_MAX / 2), -ENOMEM,
+ * 0, or -EINVAL (fn NULL, opts->stack_size above SIZE_MAX / 2, stack_mode
+ * not one of weft_stack_mode), -ENOMEM,
  * WEFT_ENOTASK (no loop runs on this thread), WEFT_EFORKED; on failure
  * nothing was scheduled.
  *

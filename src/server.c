@@ -173,7 +173,8 @@ static void conn_start(weft_server *srv, int fd)
         return;
     }
     weft_task_opts topts = {.name = srv->kind == WEFT__UV_TCP ? "tcp handler" : "unix handler",
-                            .stack_size = srv->opts.stack_size};
+                            .stack_size = srv->opts.stack_size,
+                            .stack_mode = srv->opts.stack_mode};
     if (weft__uvstream_adopt(c->s, fd, &srv->opts) != 0 ||
         weft__task_spawn_on(srv->loop, conn_main, c, &topts, &c->task) != 0) {
         weft__uvstream_discard(c->s);

@@ -25,6 +25,8 @@ int weft__net_opts_check(const weft_net_opts *o)
         return -EINVAL;
     if (!(o->read_timeout >= 0)) /* negative or NaN */
         return -EINVAL;
+    if ((unsigned)o->stack_mode > WEFT_STACK_COMPACT)
+        return -EINVAL;
     return o->stack_size > WEFT__STACK_SIZE_MAX ? -EINVAL : 0;
 }
 

@@ -24,7 +24,8 @@ static void task_entry(void *arg)
 static int task_new(weft_loop *loop, weft_fn fn, void *arg, const weft_task_opts *opts,
                     const char *file, int line, weft_task **out)
 {
-    if (fn == NULL || (opts && opts->stack_size > WEFT__STACK_SIZE_MAX))
+    if (fn == NULL || (opts && (opts->stack_size > WEFT__STACK_SIZE_MAX ||
+                                (unsigned)opts->stack_mode > WEFT_STACK_COMPACT)))
         return -EINVAL;
     weft_task *task = weft__task_alloc();
     if (task == NULL)

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 #include <weft.h>
 #include <weft/debug.h>
+#include <weft/net.h>
 
 #include "internal.h"
 #include "test_support.h"
@@ -247,6 +248,12 @@ static void test_deep_recursion_parks_and_resumes(void **state)
 
 /* ------------------------------------------------------------- the API */
 
+static int no_handler(weft_stream *s, void *arg)
+{
+    (void)s, (void)arg;
+    return 0;
+}
+
 static int body_modes(void)
 {
     assert_int_equal(weft_loop_stack_mode(NULL), getenv("WEFT_STACK_MODE") &&
@@ -255,6 +262,13 @@ static int body_modes(void)
                                                      ? WEFT_STACK_COMPACT
                                                      : WEFT_STACK_PRIVATE);
     assert_int_equal(weft_loop_set_stack_mode(NULL, WEFT_STACK_DEFAULT), -EINVAL);
+    weft_task_opts bad = {.stack_mode = (weft_stack_mode)3};
+    weft_task *none = NULL;
+    assert_int_equal(weft_spawn_opts(yielder, NULL, &bad, &none), -EINVAL);
+    assert_null(none);
+    weft_server *srv = NULL;
+    weft_net_opts bad_net = {.stack_mode = (weft_stack_mode)-1};
+    assert_int_equal(weft_unix_serve("/nonexistent/x", no_handler, NULL, &bad_net, &srv), -EINVAL);
     assert_int_equal(weft_loop_set_stack_mode(NULL, (weft_stack_mode)7), -EINVAL);
     assert_int_equal(weft_loop_set_stack_mode(NULL, WEFT_STACK_COMPACT), 0);
     assert_int_equal(weft_loop_stack_mode(NULL), WEFT_STACK_COMPACT);

@@ -43,6 +43,7 @@ typedef struct weft_net_opts {
     int backlog;         /* listen() backlog; 0: 511 */
     int max_connections; /* live handlers at most; more wait in the backlog; 0: no limit */
     size_t stack_size;   /* handler task stack; 0: WEFT_DEFAULT_STACK_SIZE */
+    weft_stack_mode stack_mode; /* handler tasks'; WEFT_STACK_DEFAULT: the loop's */
 } weft_net_opts;
 
 /* A connection handler (asyncio's client_connected_cb): runs as its own
