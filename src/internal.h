@@ -365,9 +365,31 @@ void weft__task_resume(weft_task *task);
 /* Cancel every live task of the loop (closing). */
 void weft__loop_cancel_all(weft_loop *loop);
 void weft__task_release_stack(weft_task *task);
-/* Task structs (task_mem.c): per thread, from pre-faulted huge-page chunks. */
-weft_task *weft__task_alloc(void);
+/* Task structs (task_mem.c): per thread, from pre-faulted huge-page chunks,
+ * freed ones kept on a list for the next spawns (inline: W3's spawn path). */
+weft_task *weft__task_alloc_slow(void);
 void weft__task_dealloc(weft_task *task);
+#if defined(WEFT_ASAN) || defined(__SANITIZE_ADDRESS__)
+static inline weft_task *weft__task_alloc(void)
+{
+    return weft__task_alloc_slow();
+}
+#else
+typedef struct weft__task_free_list {
+    weft_task *head; /* linked through the tasks' arg field */
+    size_t count;
+} weft__task_free_list;
+extern __thread weft__task_free_list weft__tl_free_tasks __attribute__((tls_model("initial-exec")));
+static inline weft_task *weft__task_alloc(void)
+{
+    weft_task *t = weft__tl_free_tasks.head;
+    if (WEFT_UNLIKELY(t == NULL) || weft__fault_hit(WEFT__FAULT_ALLOC))
+        return weft__task_alloc_slow();
+    weft__tl_free_tasks.head = t->arg;
+    weft__tl_free_tasks.count--;
+    return t;
+}
+#endif
 void weft__task_free_ended(weft_task *task);
 
 /* Keep the loop from concluding "deadlock" while a wakeup can come from

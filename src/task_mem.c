@@ -20,7 +20,7 @@
 #endif
 
 #if defined(WEFT_ASAN) || defined(__SANITIZE_ADDRESS__)
-weft_task *weft__task_alloc(void)
+weft_task *weft__task_alloc_slow(void)
 {
     return weft__malloc(sizeof(weft_task));
 }
@@ -39,10 +39,10 @@ typedef struct chunk {
     size_t size;
 } chunk;
 
+__thread weft__task_free_list weft__tl_free_tasks __attribute__((tls_model("initial-exec")));
+
 typedef struct task_mem {
-    weft_task *free; /* linked through the tasks' arg field */
-    size_t carved;   /* structs made, in use or free */
-    size_t nfree;
+    size_t carved; /* structs made, in use or free (weft__tl_free_tasks) */
     char *bump, *end;
     chunk *chunks;
     size_t next_size;
@@ -57,7 +57,7 @@ static pthread_once_t mem_key_once = PTHREAD_ONCE_INIT;
 static void mem_drain(void *unused)
 {
     (void)unused;
-    if (tl_mem.nfree != tl_mem.carved)
+    if (weft__tl_free_tasks.count != tl_mem.carved)
         return;
     while (tl_mem.chunks) {
         chunk *c = tl_mem.chunks;
@@ -65,6 +65,7 @@ static void mem_drain(void *unused)
         munmap(c, c->size);
     }
     tl_mem = (task_mem){0};
+    weft__tl_free_tasks = (weft__task_free_list){0};
 }
 
 static void mem_key_make(void)
@@ -75,8 +76,6 @@ static void mem_key_make(void)
 static bool chunk_new(task_mem *m)
 {
     size_t size = m->next_size ? m->next_size : FIRST_CHUNK;
-    if (weft__fault_hit(WEFT__FAULT_ALLOC))
-        return false;
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return false;
@@ -100,20 +99,15 @@ static bool chunk_new(task_mem *m)
 /* Rounded to 16 bytes only: a million parked tasks are memory first. */
 #define STRUCT_BYTES ((sizeof(weft_task) + 15) & ~(size_t)15)
 
-weft_task *weft__task_alloc(void)
+/* The free list is empty (or the fault seam says fail): carve a new one. */
+weft_task *weft__task_alloc_slow(void)
 {
     task_mem *m = &tl_mem;
-    if (weft__fault_hit(WEFT__FAULT_ALLOC))
-        return NULL;
-    weft_task *t = m->free;
-    if (t != NULL) {
-        m->free = t->arg;
-        m->nfree--;
-        return t;
-    }
+    if (weft__tl_free_tasks.head != NULL || weft__fault_hit(WEFT__FAULT_ALLOC))
+        return NULL; /* the fault seam's turn (checked in the fast path, or here) */
     if ((size_t)(m->end - m->bump) < STRUCT_BYTES && !chunk_new(m))
         return NULL;
-    t = (weft_task *)m->bump;
+    weft_task *t = (weft_task *)m->bump;
     m->bump += STRUCT_BYTES;
     m->carved++;
     return t;
@@ -122,9 +116,8 @@ weft_task *weft__task_alloc(void)
 /* On the thread that frees it (the loop's): its free list takes it. */
 void weft__task_dealloc(weft_task *t)
 {
-    task_mem *m = &tl_mem;
-    t->arg = m->free;
-    m->free = t;
-    m->nfree++;
+    t->arg = weft__tl_free_tasks.head;
+    weft__tl_free_tasks.head = t;
+    weft__tl_free_tasks.count++;
 }
 #endif
