@@ -130,7 +130,7 @@ aarch64:
 	$(CMAKE) --build build-aarch64 -j $(JOBS) --target weft_ctx_tests test_core test_combinators
 	$(call runtests,build-aarch64,WEFT_TEST_NO_THREADS=1 WEFT_TEST_NO_FORK=1) -R '$(AARCH64_TESTS)'
 
-FORMAT_FILES = $(wildcard include/*.h include/weft/*.h src/*.c src/*.h src/ctx/*.c src/ctx/*.h src/redis/*.c src/redis/*.h fuzz/*.c \
+FORMAT_FILES = $(wildcard include/*.h include/weft/*.h src/*.c src/*.h src/*/*.c src/*/*.h fuzz/*.c \
                  tests/*.c tests/*.h examples/*.c tools/*.c tools/*/*.c tools/*/*.h bench/*.c)
 format:
 	@$(DEPS) format

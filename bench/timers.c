@@ -31,7 +31,7 @@
 #include <sys/mman.h>
 #include <time.h>
 
-#include "internal.h"
+#include "core/core.h"
 
 #define MS  1000000ull
 #define SEC (1000 * MS)

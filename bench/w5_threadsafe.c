@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "thread_internal.h"
+#include "thread/thread.h"
 #include "weft.h"
 
 static int job(void *arg)

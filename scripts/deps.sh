@@ -37,13 +37,15 @@ fi
 # bare name only.
 native=$(dpkg --print-architecture)
 is_installed() {
-    case "$1" in *:*) names="$1" ;; *) names="$1:$native $1" ;; esac
-    for n in $names; do
-        status=$(dpkg-query -W -f='${db:Status-Status}' "$n" 2>/dev/null) || continue
-        [ "$status" = installed ] && return 0
-        return 1
-    done
-    return 1
+    # One line per installed instance ("installed amd64"); a package of the
+    # native architecture or of none (Architecture: all) counts. A plain
+    # name must not be satisfied by a foreign one: make aarch64 installs
+    # libuv1-dev:arm64, which is no use to the native build.
+    case "$1" in
+    *:*) [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = installed ] ;;
+    *) dpkg-query -W -f='${db:Status-Status} ${Architecture}\n' "$1" 2>/dev/null |
+        grep -qE "^installed ($native|all)\$" ;;
+    esac
 }
 
 missing=""

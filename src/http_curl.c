@@ -4,7 +4,9 @@
  * scheduler's stack, feed events to curl_multi_socket_action, and wake the
  * tasks whose transfers made progress. libcurl is never called from inside
  * its own socket or timer callback: work is deferred through the timer. */
+#define _GNU_SOURCE /* dup3 */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -43,15 +45,35 @@ static void sock_unwatch(weft__http_sock *k)
     }
 }
 
+/* ClientTimeout.read counts bytes, not lines: a byte for a transfer on
+ * this socket is activity, even in the middle of a header line that
+ * libcurl has not handed over yet. */
+static void bytes_arrived(weft_http_session *s, const weft__http_sock *k)
+{
+    uint64_t now = weft__now_ns();
+    for (weft__link *l = s->transfers.next; l != &s->transfers; l = l->next) {
+        weft_http_response *t = WEFT_CONTAINER_OF(l, weft_http_response, link);
+        if (t->in_multi && t->easy == k->easy)
+            t->last_activity = now;
+    }
+}
+
 static void poll_cb(uv_poll_t *h, int status, int events)
 {
     weft__http_sock *k = WEFT_CONTAINER_OF(h, weft__http_sock, poll);
     weft_http_session *s = k->session;
     k->wakeups++;
     if (k->idle) {
-        /* A pooled connection stirred (the peer closed it, most likely):
-         * libcurl is not watching it and will check it before reuse. Stop
-         * polling until it asks again. */
+        /* A pooled connection stirred. An HTTP/1 server has nothing to say
+         * between responses: bytes now are the tail of a response that was
+         * longer than its framing, and the next request would read them
+         * as its own answer. Such a connection is never reused. Otherwise
+         * (the peer closed it; HTTP/2's own frames) libcurl checks it
+         * before reuse: stop polling until it asks again. */
+        if (s->owned[k->fd] & WEFT__HTTP_H1) {
+            weft__http_forbid_reuse(s, k->fd);
+            return;
+        }
         uv_poll_stop(&k->poll);
         k->events = 0;
         return;
@@ -66,6 +88,8 @@ static void poll_cb(uv_poll_t *h, int status, int events)
     } else {
         if (events & (UV_READABLE | UV_DISCONNECT))
             flags |= CURL_CSELECT_IN;
+        if ((events & UV_READABLE) && s->read_timeouts > 0)
+            bytes_arrived(s, k);
         if (events & UV_WRITABLE)
             flags |= CURL_CSELECT_OUT;
     }
@@ -180,6 +204,7 @@ int weft__http_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, vo
         }
         curl_multi_assign(s->multi, fd, k);
     }
+    k->easy = easy;
     if (k->failed || !k->poll_open || k->closing)
         return 0;
     int events = (what & CURL_POLL_IN ? UV_READABLE : 0) | (what & CURL_POLL_OUT ? UV_WRITABLE : 0);
@@ -221,8 +246,63 @@ static curl_socket_t opensocket_cb(void *clientp, curlsocktype purpose, struct c
     (void)purpose;
     curl_socket_t fd = socket(a->family, a->socktype, a->protocol);
     if (fd != CURL_SOCKET_BAD && fd_tables_grow(s, fd) == 0)
-        s->owned[fd] = 1;
+        s->owned[fd] = WEFT__HTTP_OWNED;
     return fd;
+}
+
+/* --------------------------------------------------------- reuse */
+
+/* Makes libcurl drop a pooled connection: its descriptor becomes a socket
+ * at end of stream (the end of a socketpair whose peer is closed), which
+ * libcurl's check before reuse takes for a server that closed, so it
+ * closes it through closesocket_cb (and a request that got it anyway
+ * retries on a new connection, as after any keep-alive race). The TCP
+ * connection itself is closed at once. The watcher goes first, while the
+ * descriptor is still the one it polls. */
+void weft__http_forbid_reuse(weft_http_session *s, curl_socket_t fd)
+{
+    weft__http_sock *k = (size_t)fd < s->by_fd_cap ? s->by_fd[fd] : NULL;
+    if (k != NULL) {
+        sock_unwatch(k);
+        if (k->idle) {
+            k->idle = false;
+            sock_free_if_done(k);
+        }
+    }
+    if ((size_t)fd < s->by_fd_cap)
+        s->owned[fd] &= (unsigned char)~WEFT__HTTP_H1;
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0) {
+        close(sv[1]);
+        if (dup3(sv[0], fd, O_CLOEXEC) < 0)
+            shutdown(fd, SHUT_RDWR);
+        close(sv[0]);
+    } else {
+        shutdown(fd, SHUT_RDWR);
+    }
+}
+
+/* A transfer ended well: may its connection serve the next request? An
+ * HTTP/1 response is framed by its headers; bytes already waiting behind
+ * it were not part of it (a body longer than its Content-Length, data
+ * after a 204 or a HEAD answer, junk after the last chunk), and the next
+ * request would read them as its own answer. libcurl keeps such a
+ * connection; weft drops it. Its HTTP/1 connections are remembered, so
+ * that bytes arriving while one idles in the pool drop it too (poll_cb). */
+void weft__http_check_reuse(weft_http_session *s, weft_http_response *t)
+{
+    curl_socket_t fd = CURL_SOCKET_BAD;
+    if (curl_easy_getinfo(t->easy, CURLINFO_ACTIVESOCKET, &fd) != CURLE_OK ||
+        fd == CURL_SOCKET_BAD || (size_t)fd >= s->by_fd_cap || !(s->owned[fd] & WEFT__HTTP_OWNED))
+        return;             /* closed, or not ours to judge */
+    if (t->version >= 20) { /* HTTP/2 frames its own streams */
+        s->owned[fd] &= (unsigned char)~WEFT__HTTP_H1;
+        return;
+    }
+    s->owned[fd] |= WEFT__HTTP_H1;
+    char c;
+    if (recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0)
+        weft__http_forbid_reuse(s, fd);
 }
 
 /* ------------------------------------------------------------- timer */
@@ -284,6 +364,8 @@ static void drain(weft_http_session *s)
         CURLcode cc = msg->data.result;
         weft_http_response *t = NULL;
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+        if (cc == CURLE_OK)
+            weft__http_check_reuse(s, t);
         weft__http_finish(t, weft__http_map_error(t, cc));
     }
 }
@@ -315,6 +397,8 @@ void weft__http_finish(weft_http_response *t, int rc)
     if (t->in_multi) {
         weft_http_session *s = t->session;
         t->in_multi = false;
+        if (t->read_ns != UINT64_MAX)
+            s->read_timeouts--;
         curl_multi_remove_handle(s->multi, t->easy);
         weft__timer_stop(s->loop, &t->read_timer);
     }
@@ -365,67 +449,9 @@ int weft__http_start(weft_http_session *s, weft_http_response *t)
         return mc == CURLM_OUT_OF_MEMORY ? -ENOMEM : -EINVAL;
     }
     t->in_multi = true;
+    if (t->read_ns != UINT64_MAX)
+        s->read_timeouts++;
     return 0;
-}
-
-/* ------------------------------------------------------------- errors */
-
-int weft__http_map_error(weft_http_response *t, CURLcode cc)
-{
-    long os = 0;
-    switch (cc) {
-    case CURLE_OK:
-        return 0;
-    case CURLE_COULDNT_CONNECT:
-        curl_easy_getinfo(t->easy, CURLINFO_OS_ERRNO, &os);
-        return os > 0 ? -(int)os : -ECONNREFUSED;
-    case CURLE_SEND_ERROR:
-    case CURLE_RECV_ERROR:
-        curl_easy_getinfo(t->easy, CURLINFO_OS_ERRNO, &os);
-        return os > 0 ? -(int)os : -ECONNRESET;
-    case CURLE_GOT_NOTHING:
-        return -ECONNRESET;
-    case CURLE_OPERATION_TIMEDOUT:
-        return WEFT_ETIMEDOUT;
-    case CURLE_COULDNT_RESOLVE_HOST:
-        return WEFT_ENONAME;
-    case CURLE_COULDNT_RESOLVE_PROXY:
-        return WEFT_EDNS;
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CACERT_BADFILE:
-    case CURLE_SSL_ISSUER_ERROR:
-    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-    case CURLE_SSL_INVALIDCERTSTATUS:
-        return WEFT_ECERT;
-    case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_SSL_ENGINE_NOTFOUND:
-    case CURLE_SSL_ENGINE_SETFAILED:
-    case CURLE_SSL_CERTPROBLEM:
-    case CURLE_SSL_CIPHER:
-    case CURLE_SSL_SHUTDOWN_FAILED:
-    case CURLE_USE_SSL_FAILED:
-        return WEFT_ETLS;
-    case CURLE_TOO_MANY_REDIRECTS:
-        return WEFT_EREDIRECTS;
-    case CURLE_PARTIAL_FILE:
-        return WEFT_EINCOMPLETE;
-    case CURLE_WEIRD_SERVER_REPLY:
-    case CURLE_HTTP2:
-    case CURLE_HTTP2_STREAM:
-    case CURLE_BAD_CONTENT_ENCODING:
-    case CURLE_UNSUPPORTED_PROTOCOL:
-    case CURLE_HTTP_RETURNED_ERROR:
-        return WEFT_EHTTP;
-    case CURLE_URL_MALFORMAT:
-        return -EINVAL;
-    case CURLE_OUT_OF_MEMORY:
-    case CURLE_WRITE_ERROR: /* our header or body callback ran out of memory */
-        return -ENOMEM;
-    case CURLE_FILESIZE_EXCEEDED:
-        return WEFT_ELIMIT;
-    default:
-        return -EIO;
-    }
 }
 
 /* ------------------------------------------------------- setup/teardown */

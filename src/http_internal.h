@@ -6,7 +6,7 @@
 
 #include <curl/curl.h>
 
-#include "internal.h"
+#include "core/core.h"
 
 /* One socket libcurl asked us to watch: one uv_poll_t per socket. A
  * connection socket (opened through our CURLOPT_OPENSOCKETFUNCTION, so its
@@ -26,7 +26,23 @@ typedef struct weft__http_sock {
     bool closing;     /* uv_close called */
     bool failed;      /* polling is impossible: report CURL_CSELECT_ERR */
     bool idle;        /* removed by libcurl but kept (an owned, pooled socket) */
+    CURL *easy;       /* the transfer that last asked for events (compared, never used) */
 } weft__http_sock;
+
+/* http_headers.c: a header list whose entries never move (see there). */
+typedef struct weft__http_hblock weft__http_hblock;
+typedef struct weft__http_hdrs {
+    weft__http_hblock *blocks;
+    weft_http_header *at; /* index: (name, value) pointers into the blocks */
+    size_t n, cap;
+} weft__http_hdrs;
+int weft__http_hdrs_add(weft__http_hdrs *h, const char *name, size_t nlen, const char *value,
+                        size_t vlen);
+void weft__http_hdrs_clear(weft__http_hdrs *h);
+void weft__http_hdrs_free(weft__http_hdrs *h);
+const char *weft__http_hdrs_get(const weft__http_hdrs *h, const char *name);
+int weft__http_hdrs_at(const weft__http_hdrs *h, size_t i, const char **name, const char **value);
+bool weft__http_token(const char *s, size_t n);
 
 enum { WAIT_NONE, WAIT_DONE, WAIT_HEADERS, WAIT_DATA };
 
@@ -40,9 +56,12 @@ struct weft_http_response {
     int rc;      /* the transfer's code, once done */
     int status;  /* of the response whose headers are being read */
     int version; /* its HTTP version: 10, 11, 20, 30 */
-    /* headers of the latest response: "name\0value\0" entries */
-    char *hdr;
-    size_t hdr_len, hdr_cap, n_hdr;
+    /* headers of the latest response block; once the final block is in,
+     * nothing touches them again: later lines are trailers */
+    weft__http_hdrs hdrs, trailers;
+    size_t header_bytes; /* every header and trailer line so far */
+    size_t max_header, max_body;
+    int cb_error; /* why our callback refused data: WEFT_ELIMIT or -ENOMEM */
     /* body; a streamed body is read from body_off */
     char *body;
     size_t body_len, body_cap, body_off, stream_limit;
@@ -88,6 +107,15 @@ struct weft_http_session {
     char *ca_file;
     char *ca_pem;
     size_t stream_buffer;
+    size_t max_header_size, max_body_size;
+    bool keep_encoding;
+    unsigned read_timeouts; /* transfers in libcurl with a read timeout */
+};
+
+/* s->owned[fd] flags */
+enum {
+    WEFT__HTTP_OWNED = 1, /* opened by our opensocket callback */
+    WEFT__HTTP_H1 = 2,    /* its last transfer spoke HTTP/1.x */
 };
 
 /* http_curl.c: the multi handle's glue */
@@ -111,5 +139,9 @@ void weft__http_finish(weft_http_response *t, int rc);
 /* Wakes the waiting task if what it waits for has happened. */
 void weft__http_poke(weft_http_response *t);
 int weft__http_map_error(weft_http_response *t, CURLcode cc);
+/* http_curl.c: a connection whose last response did not end cleanly at
+ * its framed end must not serve another request. */
+void weft__http_check_reuse(weft_http_session *s, weft_http_response *t);
+void weft__http_forbid_reuse(weft_http_session *s, curl_socket_t fd);
 
 #endif

@@ -14,13 +14,17 @@
 
 /* ------------------------------------------------- libcurl's callbacks */
 
-static int grow(char **buf, size_t *cap, size_t need)
+/* Doubles the buffer until need fits, but never past most (>= need): a
+ * body at its limit does not reserve twice the limit. */
+static int grow(char **buf, size_t *cap, size_t need, size_t most)
 {
     if (need <= *cap)
         return 0;
     size_t c = *cap ? *cap : 256;
     while (c < need)
-        c *= 2;
+        c = c > SIZE_MAX / 2 ? SIZE_MAX : c * 2;
+    if (c > most)
+        c = most;
     char *p = weft__realloc(*buf, c);
     if (p == NULL)
         return -ENOMEM;
@@ -29,39 +33,53 @@ static int grow(char **buf, size_t *cap, size_t need)
     return 0;
 }
 
-static int add_header(weft_http_response *t, const char *name, size_t nlen, const char *value,
-                      size_t vlen)
-{
-    if (grow(&t->hdr, &t->hdr_cap, t->hdr_len + nlen + vlen + 2) != 0)
-        return -ENOMEM;
-    memcpy(t->hdr + t->hdr_len, name, nlen);
-    t->hdr[t->hdr_len + nlen] = '\0';
-    memcpy(t->hdr + t->hdr_len + nlen + 1, value, vlen);
-    t->hdr[t->hdr_len + nlen + 1 + vlen] = '\0';
-    t->hdr_len += nlen + vlen + 2;
-    t->n_hdr++;
-    return 0;
-}
-
 static bool is_redirect(int status)
 {
     return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
 
+/* A line after the final header block is a trailer (chunked encoding):
+ * kept apart, so that it can neither replace a header the caller holds nor
+ * pass for a new status line. Lines without a token name are dropped. */
+static size_t trailer_line(weft_http_response *t, const char *line, size_t l, size_t len)
+{
+    const char *colon = memchr(line, ':', l);
+    if (colon == NULL || !weft__http_token(line, (size_t)(colon - line)))
+        return len;
+    const char *v = colon + 1;
+    while (v < line + l && (*v == ' ' || *v == '\t'))
+        v++;
+    if (weft__http_hdrs_add(&t->trailers, line, (size_t)(colon - line), v,
+                            (size_t)(line + l - v)) != 0) {
+        t->cb_error = -ENOMEM;
+        return 0;
+    }
+    return len;
+}
+
 /* A status line starts a new header block (after 1xx or a redirect, the
  * previous block is dropped); the empty line ends it. The headers are
- * final unless libcurl will follow a redirect from them. */
+ * final unless libcurl will follow a redirect from them. Every line counts
+ * against max_header_size, trailers and 1xx blocks included: a server
+ * cannot stream headers forever. */
 static size_t header_cb(char *line, size_t size, size_t n, void *arg)
 {
     weft_http_response *t = arg;
     size_t len = size * n;
+    t->header_bytes += len;
+    if (t->header_bytes > t->max_header) {
+        t->cb_error = WEFT_ELIMIT;
+        return 0;
+    }
     if (t->read_ns != UINT64_MAX)
         t->last_activity = weft__now_ns();
     size_t l = len;
     while (l > 0 && (line[l - 1] == '\n' || line[l - 1] == '\r'))
         l--;
+    if (t->headers_done)
+        return l == 0 ? len : trailer_line(t, line, l, len);
     if (len >= 5 && memcmp(line, "HTTP/", 5) == 0) {
-        t->hdr_len = t->n_hdr = 0;
+        weft__http_hdrs_clear(&t->hdrs);
         t->redirecting = false;
         const char *sp = memchr(line, ' ', l);
         t->status = sp ? atoi(sp + 1) : 0;
@@ -88,8 +106,10 @@ static size_t header_cb(char *line, size_t size, size_t n, void *arg)
     if (nlen == 8 && strncasecmp(line, "location", 8) == 0 && is_redirect(t->status) &&
         t->session && t->session->max_redirects >= 0)
         t->redirecting = true;
-    if (add_header(t, line, nlen, v, (size_t)(line + l - v)) != 0)
-        return 0; /* out of memory: libcurl fails the transfer */
+    if (weft__http_hdrs_add(&t->hdrs, line, nlen, v, (size_t)(line + l - v)) != 0) {
+        t->cb_error = -ENOMEM;
+        return 0; /* libcurl fails the transfer */
+    }
     return len;
 }
 
@@ -111,9 +131,16 @@ static size_t write_cb(char *data, size_t size, size_t n, void *arg)
             t->body_len = buffered;
             t->body_off = 0;
         }
-    }
-    if (grow(&t->body, &t->body_cap, t->body_len + len + 1) != 0)
+    } else if (len > t->max_body - t->body_len) {
+        /* decoded bytes: a compressed bomb stops here too */
+        t->cb_error = WEFT_ELIMIT;
         return 0;
+    }
+    size_t most = t->stream || t->max_body == SIZE_MAX ? SIZE_MAX : t->max_body + 1;
+    if (grow(&t->body, &t->body_cap, t->body_len + len + 1, most) != 0) {
+        t->cb_error = -ENOMEM;
+        return 0;
+    }
     memcpy(t->body + t->body_len, data, len);
     t->body_len += len;
     t->body[t->body_len] = '\0';
@@ -267,7 +294,8 @@ static int easy_configure(weft_http_session *s, CURL *e)
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
     ok &= curl_easy_setopt(e, CURLOPT_USERAGENT, s->user_agent) == CURLE_OK;
-    ok &= curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "") == CURLE_OK;
+    if (!s->keep_encoding) /* every encoding libcurl decodes, decoded */
+        ok &= curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "") == CURLE_OK;
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
     ok &= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK;
     ok &= curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") == CURLE_OK;
@@ -397,6 +425,9 @@ static int setup(weft_http_response *t, weft_http_session *s, const weft_http_re
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+    /* a Content-Length over the limit fails before any byte is stored */
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE,
+                     (curl_off_t)(t->stream || t->max_body > INT64_MAX ? 0 : t->max_body));
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->req_headers ? t->req_headers : s->default_headers);
     /* Waiting for a connection that may multiplex only pays over TLS (h2
      * is negotiated there); on plain HTTP it would hold every request of a
@@ -415,7 +446,8 @@ static void response_release(weft_http_response *t)
     if (t->easy)
         easy_put(s, t->easy, t->dirty);
     curl_slist_free_all(t->req_headers);
-    free(t->hdr);
+    weft__http_hdrs_free(&t->hdrs);
+    weft__http_hdrs_free(&t->trailers);
     free(t->body);
     free(t);
 }
@@ -428,6 +460,8 @@ static int response_new(weft_http_session *s, const weft_http_req *req, weft_htt
     t->session = s;
     t->stream = req->stream != 0;
     t->stream_limit = s->stream_buffer;
+    t->max_header = s->max_header_size;
+    t->max_body = s->max_body_size;
     weft__list_push_back(&s->transfers, &t->link);
     t->easy = easy_get(s);
     int rc = t->easy ? setup(t, s, req) : -ENOMEM;
@@ -516,33 +550,29 @@ int weft_http_response_header_at(const weft_http_response *t, size_t i, const ch
 {
     if (t == NULL)
         return -EINVAL;
-    if (i >= t->n_hdr)
-        return -ENOENT;
-    const char *p = t->hdr;
-    for (size_t k = 0; k < i; k++) {
-        p += strlen(p) + 1;
-        p += strlen(p) + 1;
-    }
-    if (name)
-        *name = p;
-    if (value)
-        *value = p + strlen(p) + 1;
-    return 0;
+    return weft__http_hdrs_at(&t->hdrs, i, name, value);
 }
 
 const char *weft_http_response_header(const weft_http_response *t, const char *name)
 {
     if (t == NULL || name == NULL)
         return NULL;
-    const char *found = NULL;
-    const char *p = t->hdr;
-    for (size_t k = 0; k < t->n_hdr; k++) {
-        const char *v = p + strlen(p) + 1;
-        if (strcasecmp(p, name) == 0)
-            found = v;
-        p = v + strlen(v) + 1;
-    }
-    return found;
+    return weft__http_hdrs_get(&t->hdrs, name);
+}
+
+const char *weft_http_response_trailer(const weft_http_response *t, const char *name)
+{
+    if (t == NULL || name == NULL)
+        return NULL;
+    return weft__http_hdrs_get(&t->trailers, name);
+}
+
+int weft_http_response_trailer_at(const weft_http_response *t, size_t i, const char **name,
+                                  const char **value)
+{
+    if (t == NULL)
+        return -EINVAL;
+    return weft__http_hdrs_at(&t->trailers, i, name, value);
 }
 
 int weft_http_response_version(const weft_http_response *t)
@@ -590,7 +620,8 @@ int weft_http_response_read(weft_http_response *t, void *buf, size_t n)
         size_t avail = t->body_len - t->body_off;
         if (avail > 0 || n == 0) {
             size_t k = avail < n ? avail : n;
-            memcpy(buf, t->body + t->body_off, k);
+            if (k > 0) /* buf may be NULL when n is 0 */
+                memcpy(buf, t->body + t->body_off, k);
             t->body_off += k;
             if (t->body_off == t->body_len)
                 t->body_off = t->body_len = 0;

@@ -63,7 +63,7 @@ static double backoff(const weft_http_retry *r, int attempt)
         static __thread unsigned seed;
         if (seed == 0)
             seed = (unsigned)weft__now_ns() | 1u;
-        d *= 1.0 - fmin(1.0, r->jitter) * ((double)rand_r(&seed) / RAND_MAX);
+        d *= 1.0 - r->jitter * ((double)rand_r(&seed) / RAND_MAX);
     }
     return d;
 }
@@ -71,8 +71,8 @@ static double backoff(const weft_http_retry *r, int attempt)
 static bool retry_valid(const weft_http_retry *r)
 {
     return r->attempts >= 0 && !isnan(r->delay) && r->delay >= 0 && !isnan(r->max_delay) &&
-           !isnan(r->jitter) && r->jitter >= 0 && (r->n_statuses == 0 || r->statuses) &&
-           (r->n_errors == 0 || r->errors) &&
+           !isnan(r->jitter) && r->jitter >= 0 && r->jitter <= 1 &&
+           (r->n_statuses == 0 || r->statuses) && (r->n_errors == 0 || r->errors) &&
            (r->backoff == WEFT_HTTP_BACKOFF_FIXED || r->backoff == WEFT_HTTP_BACKOFF_EXPONENTIAL);
 }
 

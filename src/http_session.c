@@ -76,12 +76,28 @@ static void free_defaults(weft_http_session *s)
     free(s->ca_pem);
 }
 
+/* A base URL must parse as an absolute URL: "::not a url::" would make
+ * every relative request fail later, far from the mistake. */
+static int check_base_url(const char *url)
+{
+    if (url == NULL)
+        return 0;
+    CURLU *u = curl_url();
+    if (u == NULL)
+        return -ENOMEM;
+    CURLUcode uc = curl_url_set(u, CURLUPART_URL, url, 0);
+    curl_url_cleanup(u);
+    return uc == CURLUE_OK ? 0 : uc == CURLUE_OUT_OF_MEMORY ? -ENOMEM : -EINVAL;
+}
+
 static int set_defaults(weft_http_session *s, const weft_http_opts *o)
 {
     if (!weft__http_timeout_valid(&o->timeout) || o->max_connections < 0 ||
         o->max_host_connections < 0 || o->max_redirects < -1)
         return -EINVAL;
-    int rc = copy_headers(s, o);
+    int rc = check_base_url(o->base_url);
+    if (rc == 0)
+        rc = copy_headers(s, o);
     if (rc == 0)
         rc = dup_opt(o->base_url, &s->base_url);
     if (rc == 0)
@@ -95,6 +111,9 @@ static int set_defaults(weft_http_session *s, const weft_http_opts *o)
     s->insecure = o->insecure != 0;
     s->verbose = getenv("WEFT_HTTP_VERBOSE") != NULL;
     s->stream_buffer = o->stream_buffer ? o->stream_buffer : 64 * 1024;
+    s->max_header_size = o->max_header_size ? o->max_header_size : 256 * 1024;
+    s->max_body_size = o->max_body_size ? o->max_body_size : 32 * 1024 * 1024;
+    s->keep_encoding = o->keep_encoding != 0;
     return rc;
 }
 

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "ctx/ctx.h"
-#include "stack.h"
+#include "ctx/stack.h"
 
 static int passed, failed;
 

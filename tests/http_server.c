@@ -3,6 +3,7 @@
  * (status, delay, slow or malformed bodies, resets, redirect loops) and
  * counts what it sees. See http_server.h for the knobs. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,9 +42,12 @@ void http_server_fail_next(http_server *s, int n, int status)
     s->fail_status = status;
 }
 
-/* The value of key in a query string ("a=1&b=2"), copied into out. */
-static const char *qget(const char *query, const char *key, char *out, size_t cap)
+/* The value of key in a query string ("a=1&b=2"), copied into out
+ * (truncated to cap - 1 bytes), or NULL. */
+const char *http_query_get(const char *query, const char *key, char *out, size_t cap)
 {
+    if (cap == 0)
+        return NULL;
     size_t klen = strlen(key);
     for (const char *p = query; p && *p;) {
         const char *end = strchr(p, '&');
@@ -60,6 +64,8 @@ static const char *qget(const char *query, const char *key, char *out, size_t ca
     }
     return NULL;
 }
+
+#define qget http_query_get
 
 static double qnum(const char *query, const char *key, double dflt)
 {
@@ -102,12 +108,49 @@ static int send_body(weft_stream *io, const char *body, size_t len, double slow,
 typedef struct request {
     char pre;
     char head[16384];
-    char method[16];
-    char target[4096];
-    const char *query; /* in target, "" when none */
+    http_request_head h;
     char *body;
     size_t body_len;
 } request;
+
+/* A Content-Length value: digits only (optional blanks around them), at
+ * most HTTP_SERVER_MAX_BODY; -1 for anything else. */
+static long parse_length(const char *v)
+{
+    while (*v == ' ' || *v == '\t')
+        v++;
+    long n = 0;
+    const char *d = v;
+    for (; *d >= '0' && *d <= '9'; d++) {
+        n = n * 10 + (*d - '0');
+        if (n > HTTP_SERVER_MAX_BODY)
+            return -1;
+    }
+    while (*d == ' ' || *d == '\t')
+        d++;
+    return d > v && (*d == '\r' || *d == '\0') ? n : -1;
+}
+
+int http_request_parse(const char *head, http_request_head *h)
+{
+    if (sscanf(head, "%15s %4095s", h->method, h->target) != 2)
+        return -EPROTO;
+    char *q = strchr(h->target, '?');
+    h->query = q ? q + 1 : "";
+    h->content_length = 0;
+    bool seen = false;
+    for (const char *line = strstr(head, "\r\n"); line; line = strstr(line + 2, "\r\n")) {
+        if (strncasecmp(line + 2, "Content-Length:", 15) != 0)
+            continue;
+        long n = parse_length(line + 17);
+        /* a bad or second, different length: how requests get smuggled */
+        if (n < 0 || (seen && n != h->content_length))
+            return -EPROTO;
+        h->content_length = n;
+        seen = true;
+    }
+    return 0;
+}
 
 /* Reads one request; 1 when one came, 0 at the end of the connection. */
 static int read_request(weft_stream *io, request *r)
@@ -120,21 +163,17 @@ static int read_request(weft_stream *io, request *r)
         return n == WEFT_EINCOMPLETE ? 0 : n;
     n += (int)pre;
     r->head[n] = '\0';
-    if (sscanf(r->head, "%15s %4095s", r->method, r->target) != 2)
-        return -EPROTO;
-    char *q = strchr(r->target, '?');
-    r->query = q ? q + 1 : "";
-    long clen = 0;
-    for (char *line = strstr(r->head, "\r\n"); line; line = strstr(line + 2, "\r\n"))
-        if (strncasecmp(line + 2, "Content-Length:", 15) == 0)
-            clen = atol(line + 17);
+    int rc = http_request_parse(r->head, &r->h);
+    if (rc != 0)
+        return rc;
+    long clen = r->h.content_length;
     r->body = NULL;
     r->body_len = 0;
     if (clen > 0) {
         r->body = malloc((size_t)clen + 1);
         if (r->body == NULL)
             return -ENOMEM;
-        int rc = weft_stream_read_exactly(io, r->body, (size_t)clen);
+        rc = weft_stream_read_exactly(io, r->body, (size_t)clen);
         if (rc < 0) {
             free(r->body);
             return rc;
@@ -174,7 +213,7 @@ static int drop(weft_stream *io)
  * connection is gone (closed or aborted here), or an error. */
 static int answer(http_server *s, weft_stream *io, request *r)
 {
-    const char *q = r->query;
+    const char *q = r->h.query;
     char v[64], line[128], extra[4200] = "";
     int status = (int)qnum(q, "status", 200);
     int close = qget(q, "close", v, sizeof v) != NULL;

@@ -39,4 +39,20 @@ void http_server_fail_next(http_server *srv, int n, int status);
 /* Stops (cancelling handlers still running) and frees the server. */
 int http_server_stop(http_server *srv);
 
+/* The request parser, callable on a buffer (fuzz_http_server_parser). */
+#define HTTP_SERVER_MAX_BODY (16L * 1024 * 1024)
+typedef struct http_request_head {
+    char method[16];
+    char target[4096];
+    const char *query;   /* in target, after '?'; "" when none */
+    long content_length; /* 0..HTTP_SERVER_MAX_BODY */
+} http_request_head;
+/* Parses a request head (NUL-terminated): 0, or -EPROTO (no method and
+ * target, a Content-Length that is not digits, too large, or given twice
+ * with two values). */
+int http_request_parse(const char *head, http_request_head *out);
+/* The value of key in a query string ("a=1&b=2") into out (at most cap - 1
+ * bytes and a NUL), or NULL. */
+const char *http_query_get(const char *query, const char *key, char *out, size_t cap);
+
 #endif

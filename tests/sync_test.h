@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
-#include "waitq.h"
+#include "core/core.h"
+#include "sync/sync.h"
 #include "weft.h"
 #include "test_support.h"
 

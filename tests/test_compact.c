@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -23,7 +24,6 @@
 #include <weft/debug.h>
 #include <weft/net.h>
 
-#include "internal.h"
 #include "test_support.h"
 
 static const weft_task_opts compact = {.stack_mode = WEFT_STACK_COMPACT};

@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "internal.h"
+#include "core/core.h"
 #include "weft.h"
 #include "test_support.h"
 

@@ -24,7 +24,7 @@
 
 #include <cmocka.h>
 
-#include "internal.h"
+#include "core/core.h"
 #include "log_capture.h"
 #include "weft.h"
 #include "test_support.h"

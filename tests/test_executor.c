@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "core/core.h"
 #ifdef WEFT_HAVE_VALGRIND_H
 #include <valgrind/valgrind.h>
 #endif

@@ -27,7 +27,7 @@
 #include <valgrind/valgrind.h>
 #endif
 
-#include "internal.h"
+#include "core/core.h"
 #include "log_capture.h"
 #include "net_test.h"
 #include "weft.h"

@@ -20,7 +20,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "core/core.h"
 #include "log_capture.h"
 #include "net_test.h"
 #include "test_support.h"
@@ -72,17 +72,6 @@ static void record(hostile *h, int rc, weft_stream *s, double took)
         h->took[h->nresults] = took;
         h->results[h->nresults++] = rc;
     }
-}
-
-/* The process's resident memory, from /proc/self/statm. */
-static size_t rss_bytes(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    assert_non_null(f);
-    unsigned long size, resident;
-    assert_int_equal(fscanf(f, "%lu %lu", &size, &resident), 2);
-    fclose(f);
-    return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
 }
 
 /* ------------------------------------------------------------ slowloris */
@@ -225,7 +214,7 @@ static int t_flood(void *arg)
 {
     hostile *h = arg;
     serve(h, sleeper, NULL); /* the default limit: 256 KiB */
-    size_t rss0 = rss_bytes();
+    size_t rss0 = test_rss_bytes();
     flooder f[NPEERS];
     weft_task *t[NPEERS];
     for (int i = 0; i < NPEERS; i++) {
@@ -246,7 +235,7 @@ static int t_flood(void *arg)
         if (b > most)
             most = b;
     }
-    rss_most = rss_bytes();
+    rss_most = test_rss_bytes();
     size_t grew = rss_most > rss0 ? rss_most - rss0 : 0;
     print_message("flood: %d peers pushed %ld MiB; the handlers hold %zu KiB (at most %zu KiB "
                   "each); RSS grew %zu KiB\n",

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
-#include "internal.h"
+#include "core/core.h"
 #include "weft.h"
 #include "test_support.h"
 

@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fault.h"
+#include "base/fault.h"
 #include "redis_test.h"
 #include "test_support.h"
 

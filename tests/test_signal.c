@@ -11,7 +11,7 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "core/core.h"
 #include "weft.h"
 #include "test_support.h"
 

@@ -30,4 +30,18 @@
         assert_true(cond);                                                                         \
     } while (0)
 
+/* The process's resident memory, from /proc/self/statm (for the tests'
+ * memory bounds). */
+#include <stdio.h>
+#include <unistd.h>
+static inline size_t test_rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    assert_non_null(f);
+    unsigned long size, resident;
+    assert_int_equal(fscanf(f, "%lu %lu", &size, &resident), 2);
+    fclose(f);
+    return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
+}
+
 #endif

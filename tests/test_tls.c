@@ -18,7 +18,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
-#include "internal.h"
+#include "core/core.h"
 #include "test_cert.h"
 #include "weft.h"
 #include "test_support.h"

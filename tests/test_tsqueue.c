@@ -15,8 +15,8 @@
 #include <sched.h>
 #include <stdint.h>
 
-#include "fault.h"
-#include "internal.h"
+#include "base/fault.h"
+#include "core/core.h"
 #include "weft.h"
 #include "test_support.h"
 

@@ -53,6 +53,17 @@ typedef struct weft_http_opts {
     const char *ca_pem;        /* ...or these, PEM in memory */
     size_t stream_buffer;      /* streamed bodies: bytes buffered before the
                                   transfer pauses; 0: 64 KiB */
+    /* Limits against a hostile server (docs/SECURITY.md); SIZE_MAX: none.
+     * Going past one fails the request (or the streamed read) with
+     * WEFT_ELIMIT and closes its connection. */
+    size_t max_header_size; /* bytes of status and header lines of a response,
+                               1xx blocks, redirects and trailers included;
+                               0: 256 KiB */
+    size_t max_body_size;   /* a body that is not streamed, counted after
+                               decompression (a gzip bomb stops here);
+                               0: 32 MiB */
+    int keep_encoding;      /* 1: no automatic decompression: no Accept-Encoding
+                               is sent, a body comes as the server encoded it */
 } weft_http_opts;
 
 /* Makes a session (no I/O yet). It belongs to the current loop: call from a
@@ -102,9 +113,16 @@ WEFT_API int weft_http_response_status(const weft_http_response *resp);
  * last one if repeated), or NULL. Valid until the response is freed. */
 WEFT_API const char *weft_http_response_header(const weft_http_response *resp, const char *name);
 /* The i-th header (0-based) of the final response: 0, or -ENOENT past the
- * last one. */
+ * last one. O(1); the strings are valid until the response is freed. */
 WEFT_API int weft_http_response_header_at(const weft_http_response *resp, size_t i,
                                           const char **name, const char **value);
+/* The trailers of a chunked body (fields sent after its last chunk), as
+ * _header and _header_at: complete once the body is read to its end. They
+ * never change the status or the headers. A trailer line whose name is not
+ * a token (such as "HTTP/1.1 500 x: y") is dropped. */
+WEFT_API const char *weft_http_response_trailer(const weft_http_response *resp, const char *name);
+WEFT_API int weft_http_response_trailer_at(const weft_http_response *resp, size_t i,
+                                           const char **name, const char **value);
 /* The HTTP version the final response came in: 10, 11, 20 (HTTP/2) or 30;
  * 0 before its status line arrived. */
 WEFT_API int weft_http_response_version(const weft_http_response *resp);
@@ -114,10 +132,11 @@ WEFT_API const char *weft_http_response_url(const weft_http_response *resp);
  * response. Valid until the response is freed. */
 WEFT_API const char *weft_http_response_body(const weft_http_response *resp, size_t *len);
 /* Streamed responses: reads what has arrived, up to n bytes, waiting for at
- * least one. Returns the count, 0 at the end of the body, or an error of
- * the list above (-ECONNRESET mid-body, WEFT_ETIMEDOUT, ...). A cancelled
- * read returns WEFT_ECANCELED and leaves the transfer as it was. -EINVAL
- * for a response that was not streamed. */
+ * least one. Returns the count, 0 at the end of the body (or for n = 0,
+ * when buf may be NULL), or an error of the list above (-ECONNRESET
+ * mid-body, WEFT_ETIMEDOUT, ...). A cancelled read returns WEFT_ECANCELED
+ * and leaves the transfer as it was. -EINVAL for a response that was not
+ * streamed. */
 WEFT_API WEFT_MUST_CHECK int weft_http_response_read(weft_http_response *resp, void *buf, size_t n);
 /* Frees the response; a streamed body not read to its end is abandoned and
  * its connection closed. */
@@ -137,7 +156,8 @@ typedef struct weft_http_retry {
     double delay;        /* seconds before the 2nd try; 0: 0.5 */
     double max_delay;    /* cap for exponential backoff; 0: 30 */
     int backoff;         /* enum weft_http_backoff */
-    double jitter;       /* 0..1: each delay is scaled by a random factor in [1-jitter, 1] */
+    double jitter;       /* 0..1 (else -EINVAL): each delay is scaled by a random
+                            factor in [1-jitter, 1] */
     const int *statuses; /* statuses to retry; NULL: 429 500 502 503 504 */
     size_t n_statuses;
     const int *errors; /* error codes to retry; NULL: connection errors, timeouts,

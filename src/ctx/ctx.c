@@ -2,7 +2,7 @@
  * for the assembly backends, and the AddressSanitizer fiber annotations
  * around each switch (ASan must know which stack it is on, or it reports
  * false stack-buffer errors and loses fake stacks). */
-#include "ctx.h"
+#include "ctx/ctx.h"
 
 #include <stdint.h>
 

@@ -1,6 +1,10 @@
-/* ctx: the machine context switch between a task's stack and the loop's.
- * The only code in weft that switches stacks. Backends: x86_64.S and
- * aarch64.S (hand-written, callee-saved registers only), ucontext.c. */
+/* ctx: the machine context switch between a task's stack and the loop's,
+ * and (ctx/stack.h) the task stacks. The layer's contract: the only code in
+ * weft that switches stacks or knows the machine; everything
+ * architecture-specific lives here, behind these functions. Backends:
+ * x86_64.S and aarch64.S (hand-written, callee-saved registers only),
+ * ucontext.c. Built on base only (the fault seam), and on nothing of weft's
+ * in the ctx self-test (tests/ctx_selftest.c). */
 #ifndef WEFT_CTX_H
 #define WEFT_CTX_H
 
@@ -53,5 +57,16 @@ void *weft__ctx_saved_sp(const weft__ctx *ctx);
 /* First thing an entry function calls: completes the switch that started
  * it (ASan learns the stack it came from and stores it in from). */
 void weft__ctx_started(weft__ctx *from);
+
+/* A spin-wait hint to the CPU (pause / yield) between two looks at a value
+ * another thread will change. */
+static inline void weft__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
 
 #endif

@@ -3,7 +3,7 @@
  * portable. Chosen at configure time with -DWEFT_CTX=ucontext. */
 #ifdef WEFT_CTX_UCONTEXT
 #define _GNU_SOURCE /* REG_RSP */
-#include "ctx.h"
+#include "ctx/ctx.h"
 
 #include <signal.h>
 #include <stdint.h>

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "redis_internal.h"
+#include "redis/redis_internal.h"
 
 int weft__redis_opts_resolve(const weft_redis_opts *in, weft_redis_opts *o)
 {

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "redis_internal.h"
+#include "redis/redis_internal.h"
 
 /* Room for `more` bytes; 0 or -ENOMEM. */
 static int reserve(weft__redis_buf *b, size_t more)

@@ -6,8 +6,8 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "redis_internal.h"
-#include "../park_record.h"
+#include "redis/redis_internal.h"
+#include "core/park_record.h"
 
 #define IO_STACK    (64u * 1024u)
 #define SPARE_KEEP  (1u << 20)  /* a write buffer grown past this is given back */

@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "redis_internal.h"
-#include "../park_record.h"
+#include "redis/redis_internal.h"
+#include "core/park_record.h"
 
 typedef struct shared_slot {
     weft_redis *conn;    /* NULL until connected */

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "redis_internal.h"
+#include "redis/redis_internal.h"
 
 typedef struct name_set {
     char **v;

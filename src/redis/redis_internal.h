@@ -8,8 +8,8 @@
 
 #include <hiredis/read.h>
 
-#include "internal.h"
-#include "waitq.h"
+#include "core/core.h"
+#include "sync/sync.h"
 
 /* --------------------------------------------------------------- URL */
 

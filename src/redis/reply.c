@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "redis_internal.h"
+#include "redis/redis_internal.h"
 
 /* ------------------------------------------------------------ building */
 

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/un.h>
 
-#include "redis_internal.h"
+#include "redis/redis_internal.h"
 
 #define DEFAULT_PORT 6379
 

@@ -1,0 +1,265 @@
+/* loop: one weft loop per thread — the scheduler that runs ready tasks and
+ * callbacks, and the only code that drives libuv's loop. Tasks run on their
+ * own stacks and always switch back here when they park or end; from here
+ * the loop picks the next one, or sleeps in libuv until a timer or an event
+ * makes one ready. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/core.h"
+
+/* While tasks stay ready, the loop looks at timers after every 61 of them
+ * (Tokio's and Go's interval) and polls for I/O when that also means at
+ * least WEFT_POLL_INTERVAL_NS have passed since the last poll: a poll is a
+ * system call that costs as much as dozens of task switches, and 50 us is
+ * far below any latency a socket would notice (Go's sysmon polls every
+ * 10 ms when the scheduler is busy). */
+#define WEFT_TASKS_PER_POLL   61
+#define WEFT_POLL_INTERVAL_NS 50000
+/* Stacks kept per loop for reuse. */
+#define WEFT_STACK_POOL_CAP 1024
+
+__thread weft_loop *weft__tl_loop __attribute__((tls_model("initial-exec")));
+
+weft_loop *weft_loop_current(void)
+{
+    return weft__loop_expose(weft__tl_loop);
+}
+
+weft_task *weft_current(void)
+{
+    return weft__task_current();
+}
+
+int weft__check_loop(const weft_loop *obj_loop)
+{
+    if (WEFT_UNLIKELY(obj_loop != weft__tl_loop))
+        return weft__tl_loop == NULL && obj_loop != NULL &&
+                       pthread_equal(obj_loop->thread, pthread_self())
+                   ? WEFT_ENOTASK
+                   : WEFT_EFOREIGN;
+    return 0;
+}
+
+/* While held, the inbox's uv_async_t is referenced, so that uv_run sleeps
+ * until another thread posts instead of returning at once. */
+void weft__loop_hold(weft_loop *loop)
+{
+    if (loop->inbox.external_holds++ == 0)
+        weft__inbox_ref(loop, true);
+}
+
+void weft__loop_unhold(weft_loop *loop)
+{
+    if (--loop->inbox.external_holds == 0)
+        weft__inbox_ref(loop, false);
+}
+
+unsigned weft__fork_generation;
+
+static void forked_child(void)
+{
+    __atomic_add_fetch(&weft__fork_generation, 1, __ATOMIC_RELAXED);
+}
+
+/* At load time, so that objects made before any loop (executors) see forks
+ * too. */
+__attribute__((constructor)) static void install_fork_hook(void)
+{
+    pthread_atfork(NULL, NULL, forked_child);
+}
+
+/* libuv runs due timers first in uv_run and only then computes how long to
+ * poll, from its own timers: if this one fired there, the poll would block
+ * with no timeout while weft's timers wait. uv_stop makes that poll return at
+ * once, so the loop gets back to weft__timers_run. */
+void weft__loop_wake_timer_cb(uv_timer_t *timer)
+{
+    weft_loop *loop = WEFT_CONTAINER_OF(timer, weft_loop, wake_timer);
+    loop->wake_armed_for = 0;
+    uv_stop(&loop->uv);
+}
+
+int weft__loop_init(weft_loop *loop)
+{
+    memset(loop, 0, sizeof *loop);
+    int rc = uv_loop_init(&loop->uv);
+    if (rc != 0)
+        return rc;
+    /* Referenced while armed, so that uv_run(UV_RUN_ONCE) sleeps until it. */
+    uv_timer_init(&loop->uv, &loop->wake_timer);
+    loop->thread = pthread_self();
+    loop->fork_gen = weft__fork_gen();
+    weft__stack_pool_init(&loop->stacks, WEFT_DEFAULT_STACK_SIZE, WEFT_STACK_POOL_CAP);
+    weft__compact_init(loop);
+    weft__list_init(&loop->tasks);
+    weft__list_init(&loop->handles);
+    loop->next_task_id = 1;
+    loop->now_ns = weft__now_ns();
+    weft__timers_init(loop, loop->now_ns);
+    rc = weft__inbox_init(loop);
+    if (rc != 0) {
+        uv_close((uv_handle_t *)&loop->wake_timer, NULL);
+        uv_run(&loop->uv, UV_RUN_DEFAULT);
+        uv_loop_close(&loop->uv);
+        return rc;
+    }
+    weft__debug_loop_init(loop);
+    return 0;
+}
+
+/* Runs what is ready, at most `budget` entries: tasks until they park or
+ * end, callbacks to their end. */
+static void run_ready(weft_loop *loop, unsigned budget)
+{
+    loop->budget = budget;
+    while (loop->budget > 0) {
+        loop->budget--;
+        weft__runnable *r = weft__ready_pop(loop);
+        if (r == NULL)
+            return;
+        if (r->kind == WEFT__RUN_TASK)
+            weft__task_resume((weft_task *)r);
+        else
+            weft__handle_run((weft_handle *)r);
+    }
+}
+
+/* Arms libuv's timer for the earliest weft timer (or the earlier time the
+ * timing wheel asks to be woken at), so that uv_run returns in time. libuv
+ * counts whole milliseconds: round up, never early. */
+static void arm_wake_timer(weft_loop *loop, uint64_t now)
+{
+    uint64_t when = weft__timers_next(loop);
+    if (when == UINT64_MAX) {
+        if (loop->wake_armed_for) {
+            uv_timer_stop(&loop->wake_timer);
+            loop->wake_armed_for = 0;
+        }
+        return;
+    }
+    if (loop->wake_armed_for == when)
+        return;
+    uint64_t ms = when > now ? (when - now + 999999) / 1000000 : 0;
+    uv_update_time(&loop->uv);
+    uv_timer_start(&loop->wake_timer, weft__loop_wake_timer_cb, ms, 0);
+    loop->wake_armed_for = when;
+}
+
+/* Nothing is ready, no timer is armed, libuv has nothing that could fire
+ * and nothing a layer waits for holds the loop (a cfuture, a thread-safe
+ * queue, an executor job, ...). */
+static bool nothing_to_wait_for(weft_loop *loop)
+{
+    return loop->ready_head == NULL && weft__timers_count(loop) == 0 &&
+           loop->inbox.external_holds == 0 && !uv_loop_alive(&loop->uv);
+}
+
+/* A deadlock is certain only if no other thread can post either: the loop's
+ * pointer never reached user code, or its inbox refuses new calls (the
+ * runner is closing: only held completions can arrive then). */
+static bool unreachable(weft_loop *loop)
+{
+    return !__atomic_load_n(&loop->inbox.reachable, __ATOMIC_RELAXED) || !weft__inbox_open(loop);
+}
+
+/* One turn: run ready tasks, then timers and I/O. Returns false when the
+ * loop can make no more progress (a deadlock). Never sleeps once done()
+ * holds: the caller's condition may have come true in the tasks it ran. */
+static bool loop_turn(weft_loop *loop, bool (*done)(void *arg), void *arg)
+{
+    weft__counter_bump(&loop->iterations);
+    run_ready(loop, WEFT_TASKS_PER_POLL);
+    if (done(arg))
+        return true;
+    uint64_t now = weft__now_ns();
+    loop->now_ns = now;
+    weft__timers_run(loop, now);
+    if (loop->ready_head != NULL) {
+        if (now - loop->last_poll_ns >= WEFT_POLL_INTERVAL_NS) {
+            loop->last_poll_ns = now;
+            uv_run(&loop->uv, UV_RUN_NOWAIT);
+        }
+        return true;
+    }
+    loop->last_poll_ns = now;
+    /* With nothing else to wait for, a loop other threads can reach waits
+     * for its inbox, as asyncio's loop waits forever; one they cannot reach
+     * is deadlocked (Go's "all goroutines are asleep"). */
+    bool idle = nothing_to_wait_for(loop);
+    if (idle && unreachable(loop))
+        return false;
+    if (idle)
+        weft__loop_hold(loop);
+    arm_wake_timer(loop, now);
+    uv_run(&loop->uv, UV_RUN_ONCE);
+    if (idle)
+        weft__loop_unhold(loop);
+    loop->now_ns = weft__now_ns();
+    weft__timers_run(loop, loop->now_ns);
+    return true;
+}
+
+int weft__loop_run_until(weft_loop *loop, bool (*done)(void *arg), void *arg)
+{
+    if (loop->running)
+        return -EBUSY;
+    if (weft__tl_loop != NULL)
+        return -EBUSY; /* another loop runs on this thread: asyncio refuses too */
+    if (!pthread_equal(loop->thread, pthread_self()))
+        return WEFT_EFOREIGN;
+    if (weft__loop_forked(loop))
+        return WEFT_EFORKED;
+    loop->running = true;
+    weft__tl_loop = loop;
+    int rc = 0;
+    while (!done(arg)) {
+        if (!loop_turn(loop, done, arg)) {
+            /* Every task waits on something that cannot happen. Cancel them
+             * all so they can clean up; report the deadlock if that does
+             * not end the wait either. */
+            if (loop->deadlocked) {
+                rc = -EDEADLK;
+                break;
+            }
+            loop->deadlocked = true;
+            weft__loop_cancel_all(loop);
+        }
+    }
+    weft__tl_loop = NULL;
+    loop->running = false;
+    return rc;
+}
+
+void weft__loop_cancel_all(weft_loop *loop)
+{
+    /* weft_cancel only marks or readies tasks; none runs here, so the list
+     * stays intact while we walk it. */
+    for (weft__link *l = loop->tasks.next; l != &loop->tasks; l = l->next)
+        weft__task_cancel(WEFT_CONTAINER_OF(l, weft_task, all));
+}
+
+static void close_walk_cb(uv_handle_t *handle, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(handle))
+        uv_close(handle, NULL);
+}
+
+void weft__loop_close(weft_loop *loop)
+{
+    /* The inbox's handle first: it is weft's own, and debug mode's walk
+     * reports every handle still open as a leak of the program's. */
+    weft__inbox_close(loop);
+    weft__debug_loop_close(loop);
+    uv_walk(&loop->uv, close_walk_cb, NULL);
+    while (uv_run(&loop->uv, UV_RUN_DEFAULT) != 0) {
+    }
+    uv_loop_close(&loop->uv);
+    weft__compact_destroy(loop);
+    weft__stack_pool_destroy(&loop->stacks);
+    free(loop->gather.scratch);
+    loop->gather.scratch = NULL;
+}

@@ -1,0 +1,141 @@
+/* barrier: asyncio.Barrier. A round fills until the last party arrives,
+ * then drains: the parties leave one by one, and tasks that arrive for the
+ * next round wait until the last has left. abort breaks it for good; reset
+ * breaks the current round only. Each waiter is woken with its outcome
+ * (0 or WEFT_EBROKEN), fixed when it is woken. */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+
+#include "sync/sync.h"
+
+enum { FILLING, DRAINING, RESETTING, BROKEN };
+
+struct weft_barrier {
+    weft_loop *loop;
+    unsigned parties;
+    unsigned count; /* arrived this round and not left yet */
+    int state;
+    weft__waitq filling; /* arrived, waiting for the round to complete */
+    weft__waitq blocked; /* came while the last round drained or reset */
+};
+
+int weft_barrier_new(weft_barrier **out, unsigned parties)
+{
+    if (out == NULL || parties == 0 || parties > INT_MAX)
+        return -EINVAL;
+    *out = NULL;
+    weft_loop *loop = weft__sync_loop();
+    if (loop == NULL)
+        return WEFT_ENOTASK;
+    weft_barrier *b = weft__malloc(sizeof *b);
+    if (b == NULL)
+        return -ENOMEM;
+    b->loop = loop;
+    b->parties = parties;
+    b->count = 0;
+    b->state = FILLING;
+    weft__waitq_init(&b->filling);
+    weft__waitq_init(&b->blocked);
+    *out = b;
+    return 0;
+}
+
+/* A party leaves; the last one out opens the barrier for the next round. */
+static void barrier_leave(weft_barrier *b)
+{
+    if (--b->count > 0)
+        return;
+    if (b->state == DRAINING || b->state == RESETTING)
+        b->state = FILLING;
+    weft__waitq_wake_all(&b->blocked, 0);
+}
+
+int weft_barrier_wait(weft_barrier *b)
+{
+    if (b == NULL)
+        return -EINVAL;
+    int rc = weft__sync_check_wait(b->loop);
+    if (rc != 0)
+        return rc;
+    while (b->state == DRAINING || b->state == RESETTING) {
+        weft__waiter wt = {.shielded = false};
+        rc = weft__waitq_park(&b->blocked, &wt, "barrier (draining)", b);
+        if (rc != 0)
+            return rc;
+    }
+    if (b->state == BROKEN)
+        return WEFT_EBROKEN;
+    int index = (int)b->count++;
+    if (b->count == b->parties) {
+        b->state = DRAINING;
+        weft__waitq_wake_all(&b->filling, 0);
+    } else {
+        weft__waiter wt = {.shielded = false};
+        rc = weft__waitq_park(&b->filling, &wt, "barrier", b);
+        if (rc == WEFT_ECLOSED)
+            return rc;
+    }
+    barrier_leave(b);
+    return rc != 0 ? rc : index;
+}
+
+int weft_barrier_abort(weft_barrier *b)
+{
+    if (b == NULL)
+        return -EINVAL;
+    int rc = weft__sync_check_call(b->loop);
+    if (rc != 0)
+        return rc;
+    b->state = BROKEN;
+    weft__waitq_wake_all(&b->filling, WEFT_EBROKEN);
+    weft__waitq_wake_all(&b->blocked, 0); /* they will find it broken */
+    return 0;
+}
+
+int weft_barrier_reset(weft_barrier *b)
+{
+    if (b == NULL)
+        return -EINVAL;
+    int rc = weft__sync_check_call(b->loop);
+    if (rc != 0)
+        return rc;
+    if (b->count > 0) {
+        /* Waiters of this round leave broken; the last one out refills. */
+        if (b->state != DRAINING)
+            b->state = RESETTING;
+        weft__waitq_wake_all(&b->filling, WEFT_EBROKEN);
+    } else {
+        b->state = FILLING;
+        weft__waitq_wake_all(&b->blocked, 0);
+    }
+    return 0;
+}
+
+int weft_barrier_parties(const weft_barrier *b)
+{
+    return b ? (int)b->parties : -EINVAL;
+}
+
+int weft_barrier_n_waiting(const weft_barrier *b)
+{
+    if (b == NULL)
+        return -EINVAL;
+    return b->state == FILLING ? (int)b->count : 0;
+}
+
+int weft_barrier_broken(const weft_barrier *b)
+{
+    if (b == NULL)
+        return -EINVAL;
+    return b->state == BROKEN;
+}
+
+void weft_barrier_free(weft_barrier *b)
+{
+    if (b == NULL)
+        return;
+    weft__waitq_wake_all(&b->filling, WEFT_ECLOSED);
+    weft__waitq_wake_all(&b->blocked, WEFT_ECLOSED);
+    free(b);
+}
