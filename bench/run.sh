@@ -19,6 +19,7 @@
 #                      otherwise the peers' figures are the medians of ../shared/peers/results.tsv
 #   PEERS              peers to compare with (default: asyncio asyncio-deb uvloop node go tokio)
 #   W1_SIZES           default "10000 100000 1000000"
+#   W1_MODES           the tasks' stack modes, default "private compact"
 #   BENCH_RAISE_LIMITS=1  as root: if W1 cannot map its stacks (WEFT_ESTACK), raise
 #                      vm.max_map_count for the run, retry, and put the old value back
 #   WEFT_SHARED_DIR    the shared dir (default: the first ../shared above the repo root, or
@@ -38,6 +39,7 @@ RESULTS=${RESULTS:-$ROOT/bench/results.tsv}
 LOGDIR=${LOGDIR:-$ROOT/bench/logs}
 LIMIT=${LIMIT:-180}
 W1_SIZES=${W1_SIZES:-"10000 100000 1000000"}
+W1_MODES=${W1_MODES:-"private compact"}
 W3_BATCH=10000
 W4_SECS=${W4_SECS:-10}
 W4_PORT=${W4_PORT:-9411}
@@ -210,7 +212,7 @@ have() { [ -x "$BIN/$1" ] || { note "$2 skipped: $BIN/$1 not built${3:+ ($3)}"; 
 run_weft() { # WORKLOAD
     local n
     case $1 in
-    w1) have w1_sleepers W1 && for n in $W1_SIZES; do run_w1 "$n" private; run_w1 "$n" compact; done ;;
+    w1) have w1_sleepers W1 && for n in $W1_SIZES; do for m in $W1_MODES; do run_w1 "$n" "$m"; done; done ;;
     w2) have w2_pingpong W2 "needs include/weft/sync.h" && for n in 1 2; do run_simple w2 w2_pingpong 1000000 1000000; done ;;
     w3) have w3_spawn W3 && for n in 1 2; do run_simple w3 w3_spawn "1000000/$W3_BATCH" 1000000 "$W3_BATCH"; done ;;
     w4) have w4_echo_server W4 && for n in 1 2; do run_w4 100; done ;;
