@@ -12,6 +12,10 @@
  * "PARKED <VmRSS kB> <VmPTE kB>" from /proc/self/status: the page tables
  * are part of what a parked task costs.
  *
+ * Also prints "WAKE <ns> ns/task": the mass wake, from the first sleeper's end
+ * to the last one's, per task; with W1_MASS_WAKE=1 they all sleep until
+ * the same moment (3 s in), and WAKE is the cost of waking them at once.
+ *
  * Exit 0 on success, 3 if some task could not get a stack (WEFT_ESTACK: the
  * kernel's map count; the message names the sysctl), 1 on any other error. */
 #include <errno.h>
@@ -30,10 +34,14 @@ typedef struct w1 {
     double seconds;
 } w1;
 
+/* W1_MASS_WAKE=1: every sleeper sleeps until the same moment (3 s after
+ * the start), so that WAKE measures waking them all at once. */
+static double wake_at;
+
 static int sleeper(void *arg)
 {
     (void)arg;
-    return weft_sleep(1.0);
+    return weft_sleep(wake_at > 0 ? wake_at - weft_time() : 1.0);
 }
 
 /* VmRSS and VmPTE (kB) of this process, or -1. */
@@ -88,6 +96,9 @@ static int w1_main(void *arg)
     if (tasks == NULL)
         return -ENOMEM;
     double t0 = weft_time();
+    const char *mass = getenv("W1_MASS_WAKE");
+    if (mass && strcmp(mass, "1") == 0)
+        wake_at = t0 + 3.0;
     weft_task *prober;
     int prc = weft_spawn(probe, NULL, &prober);
     if (prc != 0) {
@@ -102,8 +113,11 @@ static int w1_main(void *arg)
             break;
         }
     }
+    double woke = 0;
     for (size_t i = 0; i < spawned; i++) {
         int rc = weft_await(tasks[i]);
+        if (i == 0)
+            woke = weft_time(); /* the mass wake has begun */
         weft_task_free(tasks[i]);
         if (rc == WEFT_ESTACK)
             b->no_stack++;
@@ -111,6 +125,10 @@ static int w1_main(void *arg)
             b->first_error = rc;
     }
     b->seconds = weft_time() - t0;
+    /* The mass wake: from the first sleeper's end to the last one's, per
+     * task (each is woken, resumed, ended and awaited). */
+    if (spawned > 1)
+        printf("WAKE %.1f ns/task\n", (weft_time() - woke) * 1e9 / (double)(spawned - 1));
     prc = weft_await(prober);
     weft_task_free(prober);
     free(tasks);
