@@ -12,9 +12,9 @@
  * "PARKED <VmRSS kB> <VmPTE kB>" from /proc/self/status: the page tables
  * are part of what a parked task costs.
  *
- * Also prints "WAKE <ns> ns/task": the mass wake, from the first sleeper's end
- * to the last one's, per task; with W1_MASS_WAKE=1 they all sleep until
- * the same moment (3 s in), and WAKE is the cost of waking them at once.
+ * With W1_MASS_WAKE=S every sleeper sleeps until the same moment (S s in)
+ * and it prints "WAKE <ns> ns/task": from that moment to the last one's end,
+ * per task: the cost of waking them all at once.
  *
  * Exit 0 on success, 3 if some task could not get a stack (WEFT_ESTACK: the
  * kernel's map count; the message names the sysctl), 1 on any other error. */
@@ -34,8 +34,8 @@ typedef struct w1 {
     double seconds;
 } w1;
 
-/* W1_MASS_WAKE=1: every sleeper sleeps until the same moment (3 s after
- * the start), so that WAKE measures waking them all at once. */
+/* W1_MASS_WAKE=S: every sleeper sleeps until the same moment (S seconds
+ * after the start), so that WAKE measures waking them all at once. */
 static double wake_at;
 
 static int sleeper(void *arg)
@@ -97,8 +97,8 @@ static int w1_main(void *arg)
         return -ENOMEM;
     double t0 = weft_time();
     const char *mass = getenv("W1_MASS_WAKE");
-    if (mass && strcmp(mass, "1") == 0)
-        wake_at = t0 + 3.0;
+    if (mass && atof(mass) > 0)
+        wake_at = t0 + atof(mass);
     weft_task *prober;
     int prc = weft_spawn(probe, NULL, &prober);
     if (prc != 0) {
@@ -113,11 +113,8 @@ static int w1_main(void *arg)
             break;
         }
     }
-    double woke = 0;
     for (size_t i = 0; i < spawned; i++) {
         int rc = weft_await(tasks[i]);
-        if (i == 0)
-            woke = weft_time(); /* the mass wake has begun */
         weft_task_free(tasks[i]);
         if (rc == WEFT_ESTACK)
             b->no_stack++;
@@ -125,10 +122,10 @@ static int w1_main(void *arg)
             b->first_error = rc;
     }
     b->seconds = weft_time() - t0;
-    /* The mass wake: from the first sleeper's end to the last one's, per
-     * task (each is woken, resumed, ended and awaited). */
-    if (spawned > 1)
-        printf("WAKE %.1f ns/task\n", (weft_time() - woke) * 1e9 / (double)(spawned - 1));
+    /* The mass wake: from the moment they all sleep until to the last
+     * one's end, per task (each is woken, resumed, ended and awaited). */
+    if (wake_at > 0 && spawned > 0)
+        printf("WAKE %.1f ns/task\n", (weft_time() - wake_at) * 1e9 / (double)spawned);
     prc = weft_await(prober);
     weft_task_free(prober);
     free(tasks);
