@@ -179,8 +179,8 @@ static int phase_sockets_and_queue(void)
         if (streams[i] && weft_stream_close(streams[i]) != 0 && rc == 0)
             rc = -EIO;
     int rc4 = weft_server_close(srv, 5.0);
-    printf("sockets: %zu served, %zu echoed of %zu; queue: %zu of %zu got their item\n",
-           S.served, S.echoed, S.conns, S.got, S.queued);
+    printf("sockets: %zu served, %zu echoed of %zu; queue: %zu of %zu got their item\n", S.served,
+           S.echoed, S.conns, S.got, S.queued);
     weft_queue_free(S.q);
     free(streams);
     free(clients);
@@ -222,8 +222,8 @@ int main(int argc, char **argv)
            "beside %zu on a queue; guard path: %s\n",
            S.sleepers, S.conns, 2 * S.conns, S.queued, guard ? guard : "default");
     int rc = weft_run(scale_main, NULL);
-    bool all = S.slept == S.sleepers && S.served == S.conns && S.echoed == S.conns &&
-               S.got == S.queued;
+    bool all =
+        S.slept == S.sleepers && S.served == S.conns && S.echoed == S.conns && S.got == S.queued;
     if (rc != 0)
         fprintf(stderr, "compact_scale: %s: %s\n", weft_err_name(rc), weft_strerror(rc));
     return rc == 0 && all ? 0 : 1;

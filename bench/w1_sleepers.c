@@ -71,9 +71,10 @@ static int probe(void *arg)
     struct weft_loop_stats st;
     if (weft_loop_stats(NULL, &st) != 0)
         return -EINVAL;
-    printf("PARKED rss_kb=%ld pte_kb=%ld saved=%zu saved_bytes=%zu slab_in_use=%zu slab_mapped=%zu\n",
-           rss, pte, st.compact_saved, st.compact_saved_bytes, st.compact_slab_in_use,
-           st.compact_slab_mapped);
+    printf(
+        "PARKED rss_kb=%ld pte_kb=%ld saved=%zu saved_bytes=%zu slab_in_use=%zu slab_mapped=%zu\n",
+        rss, pte, st.compact_saved, st.compact_saved_bytes, st.compact_slab_in_use,
+        st.compact_slab_mapped);
     return rc;
 }
 

@@ -259,11 +259,10 @@ static int no_handler(weft_stream *s, void *arg)
 
 static int body_modes(void)
 {
-    assert_int_equal(weft_loop_stack_mode(NULL), getenv("WEFT_STACK_MODE") &&
-                                                         strcmp(getenv("WEFT_STACK_MODE"),
-                                                                "compact") == 0
-                                                     ? WEFT_STACK_COMPACT
-                                                     : WEFT_STACK_PRIVATE);
+    assert_int_equal(weft_loop_stack_mode(NULL),
+                     getenv("WEFT_STACK_MODE") && strcmp(getenv("WEFT_STACK_MODE"), "compact") == 0
+                         ? WEFT_STACK_COMPACT
+                         : WEFT_STACK_PRIVATE);
     assert_int_equal(weft_loop_set_stack_mode(NULL, WEFT_STACK_DEFAULT), -EINVAL);
     weft_task_opts bad = {.stack_mode = (weft_stack_mode)3};
     weft_task *none = NULL;
@@ -424,7 +423,8 @@ static void test_local_hazard_named_in_debug_mode(void **state)
     assert_true(WIFSIGNALED(status));
     assert_int_equal(WTERMSIG(status), SIGSEGV);
     assert_non_null(strstr(text, "weft: error: compact: task #3 \"Task-3\" (spawned at "));
-    assert_non_null(strstr(text, "touched the stack of parked compact task #2 \"parent\" (spawned at "));
+    assert_non_null(
+        strstr(text, "touched the stack of parked compact task #2 \"parent\" (spawned at "));
     assert_non_null(strstr(text, "test_compact.c:"));
 }
 

@@ -42,7 +42,7 @@ enum weft__stack_kind {
 #define WEFT__SHARED_STACKS 4
 
 typedef struct weft__shared_stack {
-    weft__stack stack;      /* mapped lazily (first use), guard page below */
+    weft__stack stack;       /* mapped lazily (first use), guard page below */
     struct weft_task *owner; /* whose frames are on it, or NULL */
 } weft__shared_stack;
 

@@ -246,7 +246,7 @@ struct weft_loop {
     weft__loop_inbox inbox;
     weft__loop_debug dbg;
     weft__compact compact; /* shared stacks and the slab (compact tasks) */
-    weft__timers timers; /* last: 21 KiB of wheel slots, away from the hot fields */
+    weft__timers timers;   /* last: 21 KiB of wheel slots, away from the hot fields */
 };
 
 /* A counter another thread samples: a relaxed store is a plain move. */

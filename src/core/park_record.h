@@ -43,7 +43,7 @@ static inline void *weft__rec_place(void *local, size_t size, weft__rec_guard *g
 
 #define WEFT__PARK_RECORD(type, name)                                                              \
     type name##_local_;                                                                            \
-    weft__rec_guard name##_guard_ __attribute__((cleanup(weft__rec_drop))) = {NULL, 0};           \
+    weft__rec_guard name##_guard_ __attribute__((cleanup(weft__rec_drop))) = {NULL, 0};            \
     type *name = (type *)weft__rec_place(&name##_local_, sizeof(type), &name##_guard_)
 
 /* True when the record is in the slab (a compact task): the site must not

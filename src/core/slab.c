@@ -29,7 +29,8 @@ struct weft__slab_chunk {
     size_t size;
 };
 
-_Static_assert(SMALL_COUNT + 6 * 4 == WEFT__SLAB_CLASSES, "classes: 64 small, 4 per doubling to 64 KiB");
+_Static_assert(SMALL_COUNT + 6 * 4 == WEFT__SLAB_CLASSES,
+               "classes: 64 small, 4 per doubling to 64 KiB");
 
 /* The class of a size (1..WEFT__SLAB_MAX). */
 static unsigned class_of(size_t size)

@@ -21,8 +21,8 @@
 #define unpoison(p, n) ((void)(p), (void)(n))
 #endif
 
-static const char *mode_env_names[] = {[WEFT_STACK_PRIVATE] = "private",
-                                       [WEFT_STACK_COMPACT] = "compact"};
+static const char *mode_env_names[] = {
+    [WEFT_STACK_PRIVATE] = "private", [WEFT_STACK_COMPACT] = "compact"};
 
 /* WEFT_STACK_MODE=compact|private: the loop's default (so that a whole
  * test suite or program can be run in either mode). Anything else is
@@ -76,8 +76,8 @@ int weft_loop_stack_mode(const weft_loop *loop)
 
 uint8_t weft__compact_kind_for(const weft_loop *loop, const weft_task_opts *opts)
 {
-    unsigned mode = opts && opts->stack_mode ? (unsigned)opts->stack_mode
-                                             : loop->compact.default_mode;
+    unsigned mode =
+        opts && opts->stack_mode ? (unsigned)opts->stack_mode : loop->compact.default_mode;
     if (mode != WEFT_STACK_COMPACT)
         return WEFT__STACK_OWN;
     /* A compact task that asks for a bigger stack than the shared ones

@@ -31,8 +31,8 @@ void weft__task_dealloc(weft_task *t)
 }
 #else
 
-#define CHUNK_BYTES (2u << 20)
-#define FIRST_CHUNK (64u * 1024u) /* a thread with a few tasks maps little */
+#define CHUNK_BYTES  (2u << 20)
+#define FIRST_CHUNK  (64u * 1024u) /* a thread with a few tasks maps little */
 
 typedef struct chunk {
     struct chunk *next;
