@@ -21,6 +21,16 @@
 #define unpoison(p, n) ((void)(p), (void)(n))
 #endif
 
+#ifdef WEFT_HAVE_VALGRIND_H
+#include <valgrind/memcheck.h>
+/* Memcheck marks a stack's bytes below the stack pointer of the last
+ * frames that ran there as inaccessible; the restored frames go there.
+ * Made addressable, they take the definedness of the bytes copied in. */
+#define vg_addressable(p, n) ((void)VALGRIND_MAKE_MEM_UNDEFINED((p), (n)))
+#else
+#define vg_addressable(p, n) ((void)(p), (void)(n))
+#endif
+
 static const char *mode_env_names[] = {
     [WEFT_STACK_PRIVATE] = "private", [WEFT_STACK_COMPACT] = "compact"};
 
@@ -119,6 +129,7 @@ static void restore(weft__compact *cp, weft_task *task)
     size_t n = task->saved_size;
     char *top = stack_top(&task->stack);
     unpoison(task->stack.lo, task->stack.size);
+    vg_addressable(top - n, n);
     memcpy(top - n, task->saved, n);
     weft__slab_free(&cp->slab, task->saved, n);
     task->saved = NULL;
