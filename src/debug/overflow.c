@@ -164,7 +164,7 @@ static void write_parked_report(const weft_loop *loop, const weft_task *parked, 
     put_hex(&o, addr);
     put(&o, ". A compact task's locals move while it waits: give other tasks heap memory, "
             "not pointers to its locals, or spawn it with .stack_mode = WEFT_STACK_PRIVATE "
-            "(docs/guide.md, \"Compact tasks\").\n");
+            "(docs/guide.md, \"A million tasks\").\n");
     put_out(&o);
 }
 
