@@ -131,7 +131,7 @@ aarch64:
 	$(call runtests,build-aarch64,WEFT_TEST_NO_THREADS=1 WEFT_TEST_NO_FORK=1) -R '$(AARCH64_TESTS)'
 
 FORMAT_FILES = $(wildcard include/*.h include/weft/*.h src/*.c src/*.h src/*/*.c src/*/*.h fuzz/*.c \
-                 tests/*.c tests/*.h examples/*.c tools/*.c tools/*/*.c tools/*/*.h bench/*.c)
+                 tests/*.c tests/*.h tests/support/*.c tests/support/*.h examples/*.c tools/*.c tools/*/*.c tools/*/*.h bench/*.c)
 format:
 	@$(DEPS) format
 	clang-format -i $(FORMAT_FILES)

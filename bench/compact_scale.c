@@ -160,7 +160,7 @@ static int phase_sockets_and_queue(void)
         rc = weft_unix_connect(S.path, &o, &streams[made]);
     if (rc == 0)
         rc = spawn_all(S.conns, client, (void **)streams, clients);
-    if (rc == 0 && (rc = weft_queue_new(&S.q, 0)) == 0)
+    if (rc == 0 && (rc = weft_queue_new(0, &S.q)) == 0)
         rc = spawn_all(S.queued, getter, NULL, getters);
     for (int i = 0; rc == 0 && i < 500 && weft_server_live(srv) < S.conns; i++)
         rc = weft_sleep(0.01);

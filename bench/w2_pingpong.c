@@ -43,10 +43,10 @@ static int ponger(void *arg)
 static int w2_main(void *arg)
 {
     w2 *b = arg;
-    int rc = weft_queue_new(&b->ping, 0);
+    int rc = weft_queue_new(0, &b->ping);
     if (rc != 0)
         return rc;
-    if ((rc = weft_queue_new(&b->pong, 0)) != 0) {
+    if ((rc = weft_queue_new(0, &b->pong)) != 0) {
         weft_queue_free(b->ping);
         return rc;
     }

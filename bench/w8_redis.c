@@ -23,7 +23,7 @@
 #include <time.h>
 #include <uv.h>
 
-#include "../tests/redis_server.c"
+#include "redis_server.h" /* tests/support, the weft_partner library */
 #include "weft.h"
 
 static redis_server srv;

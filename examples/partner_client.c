@@ -11,14 +11,14 @@
  *               await asyncio.sleep(0.5)
  *       return Exception("Failed multiple times. See warning logs for reason")
  *
- * It runs against the partner test server (tests/http_server.c), started
- * in-process on 127.0.0.1 with a free port and told to fail twice first.
- * Then the same with weft_http_request_retry, the helper form. */
+ * It runs against the partner test server (tests/support/http_server.c, the weft_partner library),
+ * started in-process on 127.0.0.1 with a free port and told to fail twice first. Then the same with
+ * weft_http_request_retry, the helper form. */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "../tests/http_server.c"
+#include "http_server.h" /* the partner API: tests/support, the weft_partner library */
 #include "weft.h"
 
 typedef struct partner_client {

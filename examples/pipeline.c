@@ -81,9 +81,9 @@ static int run(void *arg)
 {
     (void)arg;
     pipeline p = {.t0 = weft_time()};
-    int rc = weft_queue_new(&p.work, 3);
+    int rc = weft_queue_new(3, &p.work);
     if (rc == 0)
-        rc = weft_queue_new(&p.results, 0);
+        rc = weft_queue_new(0, &p.results);
     if (rc != 0) {
         weft_queue_free(p.work);
         return rc;

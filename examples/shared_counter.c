@@ -17,7 +17,7 @@ typedef struct counter {
 static int raise_counter(void *arg)
 {
     counter *c = arg;
-    const char *me = weft_task_name(weft_current());
+    const char *me = weft_task_name(weft_task_current());
     for (int i = 0; i < STEPS; i++) {
         int rc;
         if (c->lock && (rc = weft_lock_acquire(c->lock)) != 0)

@@ -235,7 +235,7 @@ WEFT_API int weft_cancel(weft_task *task);
 WEFT_API int weft_cancelling(const weft_task *task);
 WEFT_API int weft_uncancel(weft_task *task);
 
-WEFT_API weft_task *weft_current(void);
+WEFT_API weft_task *weft_task_current(void);
 WEFT_API weft_task_state weft_task_state_of(const weft_task *task);
 WEFT_API int weft_task_done(const weft_task *task);
 /* The code of an ended task (its result, or its error); -EAGAIN if it has

@@ -13,13 +13,6 @@
 #include "weft.h"
 #include "test_support.h"
 
-typedef int (*body_fn)(void);
-static int run_body(void *arg)
-{
-    return ((body_fn)arg)();
-}
-#define RUN(body) assert_int_equal(weft_run(run_body, (void *)(body)), 0)
-
 static int return_arg(void *arg)
 {
     return (int)(intptr_t)arg;
@@ -345,7 +338,7 @@ static int body_wait_for(void)
     assert_int_equal(weft_wait_for(t, 0), 6);
     weft_task_free(t);
     /* no stray cancellation is left behind */
-    assert_int_equal(weft_cancelling(weft_current()), 0);
+    assert_int_equal(weft_cancelling(weft_task_current()), 0);
     assert_int_equal(weft_sleep(0.001), 0);
     assert_int_equal(weft_wait_for(NULL, 1), -EINVAL);
     return 0;
@@ -429,7 +422,7 @@ static int body_timeout_races_completion(void)
         if (rc == WEFT_ETIMEDOUT)
             assert_true(weft_task_done(t));
         weft_task_free(t);
-        assert_int_equal(weft_cancelling(weft_current()), 0);
+        assert_int_equal(weft_cancelling(weft_task_current()), 0);
     }
     assert_int_equal(results[0] + results[1], 200);
     return 0;
@@ -523,7 +516,7 @@ static int body_nested_scopes(void)
     assert_int_equal(weft_timeout_end(outer, 0), -EINVAL);
     assert_int_equal(weft_timeout_end(inner, 0), 0);
     assert_int_equal(weft_timeout_end(outer, 0), 0);
-    assert_int_equal(weft_cancelling(weft_current()), 0);
+    assert_int_equal(weft_cancelling(weft_task_current()), 0);
     return 0;
 }
 
@@ -677,7 +670,7 @@ static int body_timeout_block_exits(void)
     assert_int_equal(leave_by_return(1), WEFT_ETIMEDOUT);
     assert_int_equal(leave_by_break(), WEFT_ETIMEDOUT);
     assert_no_timer();
-    assert_int_equal(weft_cancelling(weft_current()), 0);
+    assert_int_equal(weft_cancelling(weft_task_current()), 0);
     return 0;
 }
 
@@ -738,7 +731,7 @@ static int body_group_first_failure_cancels_rest(void)
     assert_true(weft_task_cancelled(a)); /* our handle outlives the group */
     weft_task_free(a);
     /* the parent carries no leftover cancellation */
-    assert_int_equal(weft_cancelling(weft_current()), 0);
+    assert_int_equal(weft_cancelling(weft_task_current()), 0);
     assert_int_equal(weft_sleep(0.001), 0);
     return 0;
 }
@@ -970,7 +963,7 @@ static int body_stress(void)
         weft_task_free(t[i]);
     }
     assert_true(counts[0] > 0 && counts[1] > 0 && counts[2] > 0);
-    assert_int_equal(weft_cancelling(weft_current()), 0);
+    assert_int_equal(weft_cancelling(weft_task_current()), 0);
     return 0;
 }
 

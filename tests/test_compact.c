@@ -33,18 +33,6 @@
 
 static const weft_task_opts compact = {.stack_mode = WEFT_STACK_COMPACT};
 
-/* Each test's body runs as the main task of a fresh loop (private, as the
- * runner's main task always is) and returns 0 when its checks passed. */
-typedef int (*body_fn)(void);
-static int run_body(void *arg)
-{
-    return (*(body_fn *)arg)();
-}
-#define RUN(body)                                                                                  \
-    do {                                                                                           \
-        body_fn fn_ = (body);                                                                      \
-        assert_int_equal(weft_run(run_body, &fn_), 0);                                             \
-    } while (0)
 
 static bool running_under_valgrind(void)
 {
@@ -185,8 +173,8 @@ static int ponger(void *arg)
 static int body_pingpong(void)
 {
     weft_queue *a, *b;
-    assert_int_equal(weft_queue_new(&a, 1), 0);
-    assert_int_equal(weft_queue_new(&b, 1), 0);
+    assert_int_equal(weft_queue_new(1, &a), 0);
+    assert_int_equal(weft_queue_new(1, &b), 0);
     static pingpong ping, pong; /* static: shared with compact tasks */
     ping = (pingpong){.to = a, .from = b, .rounds = 1000};
     pong = (pingpong){.to = b, .from = a, .rounds = 1000};

@@ -36,14 +36,6 @@ static int sleep_forever(void *arg)
     return weft_sleep(WEFT_FOREVER);
 }
 
-typedef int (*body_fn)(void);
-static int run_body(void *arg)
-{
-    return ((body_fn)arg)();
-}
-/* Runs a test body as the main task; the body returns 0 on success. */
-#define RUN(body) assert_int_equal(weft_run(run_body, (void *)(body)), 0)
-
 /* ------------------------------------------------------------ weft_run */
 
 static void test_run_returns_main_code(void **state)
@@ -148,7 +140,7 @@ static void test_waits_outside_task(void **state)
     assert_int_equal(weft_spawn(return_arg, NULL, NULL), WEFT_ENOTASK);
     assert_int_equal(errno, 0); /* weft's codes are returned, never put in errno */
     assert_int_equal(weft_runner_new(NULL), -EINVAL);
-    assert_null(weft_current());
+    assert_null(weft_task_current());
     assert_null(weft_loop_current());
     weft_timeout *scope = (weft_timeout *)1;
     assert_int_equal(weft_timeout_begin(1, &scope), WEFT_ENOTASK);
@@ -207,7 +199,7 @@ static void test_many_awaiters(void **state)
 static int await_self(void *arg)
 {
     (void)arg;
-    return weft_await(weft_current());
+    return weft_await(weft_task_current());
 }
 
 static int body_await_errors(void)
@@ -230,7 +222,7 @@ static void test_await_errors(void **state)
 
 static int body_names_ids_current(void)
 {
-    weft_task *self = weft_current();
+    weft_task *self = weft_task_current();
     assert_non_null(self);
     assert_int_equal(weft_task_state_of(self), WEFT_TASK_RUNNING);
     weft_task_opts opts = {.name = "worker", .stack_size = 64 * 1024};
@@ -366,7 +358,7 @@ static int swallow_then_wait(void *arg)
     int rc = weft_sleep(WEFT_FOREVER);
     if (rc != WEFT_ECANCELED)
         return -1;
-    weft_uncancel(weft_current()); /* handled: the next wait is a normal one */
+    weft_uncancel(weft_task_current()); /* handled: the next wait is a normal one */
     return weft_sleep(0.01) == 0 ? 7 : -2;
 }
 
@@ -395,7 +387,7 @@ static void *uncancel_from_thread(void *arg)
 
 static int body_uncancel_foreign(void)
 {
-    weft_task *self = weft_current();
+    weft_task *self = weft_task_current();
     weft_cancel(self);
     assert_int_equal(weft_cancelling(self), 1);
     pthread_t th;
@@ -420,7 +412,7 @@ static void test_uncancel_from_another_thread(void **state)
 static int self_cancel(void *arg)
 {
     (void)arg;
-    weft_cancel(weft_current());
+    weft_cancel(weft_task_current());
     int first = weft_sleep(0.01); /* the pending cancellation arrives here */
     return first == WEFT_ECANCELED ? 0 : -1;
 }

@@ -31,22 +31,15 @@
 
 /* ------------------------------------------------------------ helpers */
 
-typedef int (*body_fn)(void);
-static int run_body(void *arg)
-{
-    return ((body_fn)arg)();
-}
-#define RUN(body) assert_int_equal(weft_run(run_body, (void *)(body)), 0)
-
 /* Runs body as the main task of a runner in debug mode and closes it (the
  * reports come at close), with every report captured in cap_buf. */
-static void run_in_debug_mode(body_fn body)
+static void run_in_debug_mode(test_body body)
 {
     capture_start(WEFT_LOG_WARN);
     weft_runner *r;
     assert_int_equal(weft_runner_new(&r), 0);
     assert_int_equal(weft_loop_set_debug(weft_runner_loop(r), 1), 0);
-    assert_int_equal(weft_runner_run(r, run_body, (void *)body), 0);
+    assert_int_equal(weft_runner_run(r, test_run_body, (void *)body), 0);
     weft_runner_free(r);
     capture_stop();
     print_message("%s", cap_buf);
@@ -165,6 +158,85 @@ static int body_stats(void)
     weft_task_free(awaiter_target);
     weft_task_free(fresh);
     return 0;
+}
+
+/* What each parked task counts as comes from its wait's kind: a task on a
+ * condition is "other" (the old word matching read the "io" in
+ * "condition" as I/O), one reading a socket is I/O, one awaiting a task is
+ * awaiting. */
+typedef struct kinds_ctx {
+    weft_lock *lock;
+    weft_cond *cond;
+    weft_stream *client;
+    weft_task *target;
+} kinds_ctx;
+
+static int cond_waiter(void *arg)
+{
+    kinds_ctx *k = arg;
+    int rc = weft_lock_acquire(k->lock);
+    if (rc != 0)
+        return rc;
+    rc = weft_cond_wait(k->cond);
+    int released = weft_lock_release(k->lock);
+    return rc != 0 ? rc : released;
+}
+
+static int socket_reader(void *arg)
+{
+    kinds_ctx *k = arg;
+    char byte;
+    return weft_stream_read(k->client, &byte, 1);
+}
+
+static int target_awaiter(void *arg)
+{
+    kinds_ctx *k = arg;
+    return weft_await(k->target);
+}
+
+static int silent_handler(weft_stream *s, void *arg)
+{
+    (void)arg;
+    char byte;
+    return weft_stream_read(s, &byte, 1); /* until the client goes */
+}
+
+static int body_stats_kinds(void)
+{
+    kinds_ctx k = {0};
+    weft_server *srv = NULL;
+    assert_int_equal(weft_lock_new(&k.lock), 0);
+    assert_int_equal(weft_cond_new(k.lock, &k.cond), 0);
+    assert_int_equal(weft_tcp_serve("127.0.0.1", 0, silent_handler, NULL, NULL, &srv), 0);
+    assert_int_equal(weft_tcp_connect("127.0.0.1", weft_server_port(srv), NULL, &k.client), 0);
+    k.target = SPAWN(forever_task, NULL);
+    weft_task *t[3] = {SPAWN(cond_waiter, &k), SPAWN(socket_reader, &k), SPAWN(target_awaiter, &k)};
+    struct weft_loop_stats st;
+    WAIT_UNTIL(weft_loop_stats(NULL, &st) == 0 && st.tasks_waiting >= 5);
+    assert_int_equal(st.tasks_sleeping, 1); /* the target */
+    assert_int_equal(st.tasks_awaiting, 1); /* its awaiter */
+    assert_int_equal(st.tasks_other, 1);    /* the condition */
+    assert_true(st.tasks_io >= 2);          /* the reader, the server's handler */
+    weft_cancel(k.target);
+    for (size_t i = 0; i < 3; i++) {
+        weft_cancel(t[i]);
+        assert_int_equal(weft_await(t[i]), WEFT_ECANCELED);
+        weft_task_free(t[i]);
+    }
+    assert_int_equal(weft_await(k.target), WEFT_ECANCELED);
+    weft_task_free(k.target);
+    assert_int_equal(weft_stream_close(k.client), 0);
+    assert_int_equal(weft_server_close(srv, 1.0), 0);
+    weft_cond_free(k.cond);
+    weft_lock_free(k.lock);
+    return 0;
+}
+
+static void test_stats_kinds(void **state)
+{
+    (void)state;
+    RUN(body_stats_kinds);
 }
 
 static void test_stats(void **state)
@@ -481,23 +553,10 @@ static int body_huge_threshold(void)
 static volatile sig_atomic_t sw_hits, sw_unwound, sw_stop;
 static pthread_t sw_loop_thread;
 
-static void *sw_interrupted_pc(void *ucv)
-{
-    ucontext_t *uc = ucv;
-#if defined(__x86_64__)
-    return (void *)uc->uc_mcontext.gregs[REG_RIP];
-#elif defined(__aarch64__)
-    return (void *)uc->uc_mcontext.pc;
-#else
-    (void)uc;
-    return NULL;
-#endif
-}
-
 static void sw_handler(int sig, siginfo_t *si, void *uc)
 {
     (void)sig, (void)si;
-    if (weft__ctx_pc_in_switch(sw_interrupted_pc(uc))) {
+    if (weft__ctx_pc_in_switch(weft__ctx_signal_pc(uc))) {
         sw_hits++;
         return;
     }
@@ -880,6 +939,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_log_levels_and_sinks),
         cmocka_unit_test(test_log_default_sink_format),
         cmocka_unit_test(test_stats),
+        cmocka_unit_test(test_stats_kinds),
         cmocka_unit_test(test_dump_each_wait),
         cmocka_unit_test(test_dump_errors),
         cmocka_unit_test(test_dump_between_runs),

@@ -1,7 +1,7 @@
 /* Tests of the HTTP client: sessions, requests (methods, headers, query
  * parameters, bodies), responses, keep-alive, concurrency, streaming with
  * back-pressure, redirects, timeouts and retries, against the partner test
- * server (tests/http_server.c) on 127.0.0.1, port 0. */
+ * server (tests/support/http_server.c) on 127.0.0.1, port 0. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -13,40 +13,18 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "http_internal.h"
-#include "http_server.c"
+#include "http/http.h"
+#include "http_test.h"
 #include "weft.h"
 #include "test_support.h"
 
 typedef struct ctx {
-    http_server *srv;
-    weft_http_session *s;
+    HTTP_TEST;
     char url[256];
     int n;
     int failures;
     int last_rc;
 } ctx;
-
-typedef int (*body_fn)(ctx *c);
-
-static int with_server(void *arg)
-{
-    body_fn fn = *(body_fn *)arg;
-    ctx c = {0};
-    assert_int_equal(http_server_start(NULL, &c.srv), 0);
-    weft_http_opts o = {.base_url = http_server_url(c.srv)};
-    assert_int_equal(weft_http_session_new(&o, &c.s), 0);
-    int rc = fn(&c);
-    weft_http_session_free(c.s);
-    assert_int_equal(http_server_stop(c.srv), 0);
-    return rc;
-}
-
-#define RUN(fn)                                                                                    \
-    do {                                                                                           \
-        body_fn f_ = fn;                                                                           \
-        assert_int_equal(weft_run(with_server, &f_), 0);                                           \
-    } while (0)
 
 static const char *url(ctx *c, const char *path)
 {
@@ -56,8 +34,9 @@ static const char *url(ctx *c, const char *path)
 
 /* ---------------------------------------------------------------- basics */
 
-static int get_body(ctx *c)
+static int get_body(void *arg)
 {
+    ctx *c = arg;
     weft_http_response *r = NULL;
     assert_int_equal(weft_http_get(c->s, "/hello", &r), 0);
     assert_int_equal(weft_http_response_status(r), 200);
@@ -83,11 +62,12 @@ static int get_body(ctx *c)
 static void test_get(void **state)
 {
     (void)state;
-    RUN(get_body);
+    RUN_HTTP(get_body, ctx, NULL);
 }
 
-static int request_body(ctx *c)
+static int request_body(void *arg)
 {
+    ctx *c = arg;
     weft_http_header h[] = {{"X-Trace", "abc"}, {"Accept", "text/plain"}};
     weft_http_param p[] = {{"echo", "1"}, {"q", "a b&c=d/é"}, {"k&y", "v"}};
     const char body[] = "payload\0binary";
@@ -116,12 +96,13 @@ static int request_body(ctx *c)
 static void test_request(void **state)
 {
     (void)state;
-    RUN(request_body);
+    RUN_HTTP(request_body, ctx, NULL);
 }
 
 /* Session defaults: headers (overridable), user agent, base URL path. */
-static int defaults_body(ctx *c)
+static int defaults_body(void *arg)
 {
+    ctx *c = arg;
     weft_http_header dh[] = {{"Authorization", "Bearer t0k"}, {"X-Team", "cerberus"}};
     char base[128];
     snprintf(base, sizeof base, "%s/v1/", http_server_url(c->srv));
@@ -146,13 +127,14 @@ static int defaults_body(ctx *c)
 static void test_defaults(void **state)
 {
     (void)state;
-    RUN(defaults_body);
+    RUN_HTTP(defaults_body, ctx, NULL);
 }
 
 /* A session reuses its libcurl handles: nothing of one request (method,
  * body, headers, timeouts) may leak into the next one on the same handle. */
-static int reuse_body(ctx *c)
+static int reuse_body(void *arg)
 {
+    ctx *c = arg;
     weft_http_header dh[] = {{"X-Team", "cerberus"}};
     weft_http_opts o = {.base_url = http_server_url(c->srv), .headers = dh, .n_headers = 1};
     weft_http_session *s = NULL;
@@ -202,12 +184,13 @@ static int reuse_body(ctx *c)
 static void test_handle_reuse(void **state)
 {
     (void)state;
-    RUN(reuse_body);
+    RUN_HTTP(reuse_body, ctx, NULL);
 }
 
 /* Sequential requests reuse one connection. */
-static int keepalive_body(ctx *c)
+static int keepalive_body(void *arg)
 {
+    ctx *c = arg;
     for (int i = 0; i < 5; i++) {
         weft_http_response *r = NULL;
         assert_int_equal(weft_http_get(c->s, "/k", &r), 0);
@@ -221,14 +204,15 @@ static int keepalive_body(ctx *c)
 static void test_keepalive(void **state)
 {
     (void)state;
-    RUN(keepalive_body);
+    RUN_HTTP(keepalive_body, ctx, NULL);
 }
 
 /* A pooled connection keeps its socket watcher between requests; when the
  * peer closes it while idle, the watcher stops (no busy loop) and the next
  * request neither reuses the dead connection nor hangs. */
-static int idle_closed_body(ctx *c)
+static int idle_closed_body(void *arg)
 {
+    ctx *c = arg;
     http_server *srv2 = NULL;
     assert_int_equal(http_server_start(NULL, &srv2), 0);
     char u[256];
@@ -259,7 +243,7 @@ static int idle_closed_body(ctx *c)
 static void test_idle_closed(void **state)
 {
     (void)state;
-    RUN(idle_closed_body);
+    RUN_HTTP(idle_closed_body, ctx, NULL);
 }
 
 /* --------------------------------------------------------- concurrency */
@@ -278,8 +262,9 @@ static int one_get(void *arg)
     return rc;
 }
 
-static int concurrent_body(ctx *c)
+static int concurrent_body(void *arg)
 {
+    ctx *c = arg;
     enum { N = 50 };
     g_c = c;
     weft_task *t[N];
@@ -298,12 +283,13 @@ static int concurrent_body(ctx *c)
 static void test_concurrent(void **state)
 {
     (void)state;
-    RUN(concurrent_body);
+    RUN_HTTP(concurrent_body, ctx, NULL);
 }
 
 /* Connection limits: 10 concurrent requests through 2 connections. */
-static int limits_body(ctx *c)
+static int limits_body(void *arg)
 {
+    ctx *c = arg;
     weft_http_opts o = {.base_url = http_server_url(c->srv), .max_host_connections = 2};
     weft_http_session *s = NULL;
     assert_int_equal(weft_http_session_new(&o, &s), 0);
@@ -328,13 +314,14 @@ static int limits_body(ctx *c)
 static void test_limits(void **state)
 {
     (void)state;
-    RUN(limits_body);
+    RUN_HTTP(limits_body, ctx, NULL);
 }
 
 /* ------------------------------------------------------------ streaming */
 
-static int stream_body(ctx *c)
+static int stream_body(void *arg)
 {
+    ctx *c = arg;
     /* 4 MiB through a 64 KiB buffer: the transfer pauses while we sleep */
     weft_http_req req = {.url = "/big?len=4194304", .stream = 1};
     weft_http_response *r = NULL;
@@ -369,12 +356,13 @@ static int stream_body(ctx *c)
 static void test_stream(void **state)
 {
     (void)state;
-    RUN(stream_body);
+    RUN_HTTP(stream_body, ctx, NULL);
 }
 
 /* Chunks arrive as the server sends them. */
-static int stream_slow_body(ctx *c)
+static int stream_slow_body(void *arg)
 {
+    ctx *c = arg;
     weft_http_req req = {.url = "/s?len=300&chunk=100&slow=0.2", .stream = 1};
     weft_http_response *r = NULL;
     double t0 = weft_time();
@@ -401,13 +389,14 @@ static int stream_slow_body(ctx *c)
 static void test_stream_slow(void **state)
 {
     (void)state;
-    RUN(stream_slow_body);
+    RUN_HTTP(stream_slow_body, ctx, NULL);
 }
 
 /* ------------------------------------------------------------ redirects */
 
-static int redirect_body(ctx *c)
+static int redirect_body(void *arg)
 {
+    ctx *c = arg;
     weft_http_response *r = NULL;
     assert_int_equal(weft_http_get(c->s, "/r?redirect=3", &r), 0);
     assert_int_equal(weft_http_response_status(r), 200);
@@ -435,13 +424,14 @@ static int redirect_body(ctx *c)
 static void test_redirect(void **state)
 {
     (void)state;
-    RUN(redirect_body);
+    RUN_HTTP(redirect_body, ctx, NULL);
 }
 
 /* ------------------------------------------------------------ timeouts */
 
-static int timeouts_body(ctx *c)
+static int timeouts_body(void *arg)
 {
+    ctx *c = arg;
     weft_http_response *r = NULL;
     /* total */
     weft_http_timeout to = {.total = 0.3};
@@ -482,7 +472,7 @@ static int timeouts_body(ctx *c)
 static void test_timeouts(void **state)
 {
     (void)state;
-    RUN(timeouts_body);
+    RUN_HTTP(timeouts_body, ctx, NULL);
 }
 
 /* ---------------------------------------------------------------- retry */
@@ -498,8 +488,9 @@ static int on_failure(void *arg, int attempt, int rc, const weft_http_response *
     return 0;
 }
 
-static int retry_body(ctx *c)
+static int retry_body(void *arg)
 {
+    ctx *c = arg;
     weft_http_retry rt = {.attempts = 3, .delay = 0.1, .on_failure = on_failure, .arg = c};
     weft_http_req req = {.url = "/ping"};
     weft_http_response *r = NULL;
@@ -557,13 +548,14 @@ static int retry_body(ctx *c)
 static void test_retry(void **state)
 {
     (void)state;
-    RUN(retry_body);
+    RUN_HTTP(retry_body, ctx, NULL);
 }
 
 /* ------------------------------------------------------------ arguments */
 
-static int args_body(ctx *c)
+static int args_body(void *arg)
 {
+    ctx *c = arg;
     weft_http_response *r = NULL;
     weft_http_req req = {0};
     assert_int_equal(weft_http_request(c->s, &req, &r), -EINVAL);
@@ -602,7 +594,7 @@ static int args_body(ctx *c)
 static void test_args(void **state)
 {
     (void)state;
-    RUN(args_body);
+    RUN_HTTP(args_body, ctx, NULL);
     weft_http_session *s = NULL;
     assert_int_equal(weft_http_session_new(NULL, &s), WEFT_ENOTASK);
 }

@@ -21,38 +21,19 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "http_internal.h"
-#include "http_server.c"
+#include "http/http.h"
+#include "http_test.h"
 #include "test_support.h"
 
 typedef struct ctx {
-    http_server *srv;
-    weft_http_session *s;
+    HTTP_TEST;
     const char *path;
     int rc;
     weft_http_response *resp;
 } ctx;
 
-typedef int (*body_fn)(ctx *c);
-
-static int with_server(void *arg)
-{
-    body_fn fn = *(body_fn *)arg;
-    ctx c = {0};
-    assert_int_equal(http_server_start(NULL, &c.srv), 0);
-    weft_http_opts o = {.base_url = http_server_url(c.srv), .timeout = {.total = 10}};
-    assert_int_equal(weft_http_session_new(&o, &c.s), 0);
-    int rc = fn(&c);
-    weft_http_session_free(c.s);
-    assert_int_equal(http_server_stop(c.srv), 0);
-    return rc;
-}
-
-#define RUN(fn)                                                                                    \
-    do {                                                                                           \
-        body_fn f_ = fn;                                                                           \
-        assert_int_equal(weft_run(with_server, &f_), 0);                                           \
-    } while (0)
+/* Every request here gives up after 10 s: a fault that hangs fails the test. */
+static const weft_http_opts total_10s = {.timeout = {.total = 10}};
 
 static int get_rc(ctx *c, const char *path)
 {
@@ -65,8 +46,9 @@ static int get_rc(ctx *c, const char *path)
 
 /* ------------------------------------------------------------ the server */
 
-static int server_faults_body(ctx *c)
+static int server_faults_body(void *arg)
 {
+    ctx *c = arg;
     double t0 = weft_time();
     assert_int_equal(get_rc(c, "/?drop=1"), -ECONNRESET);
     assert_int_equal(get_rc(c, "/?bad=status"), WEFT_EHTTP);
@@ -92,12 +74,13 @@ static int server_faults_body(ctx *c)
 static void test_server_faults(void **state)
 {
     (void)state;
-    RUN(server_faults_body);
+    RUN_HTTP(server_faults_body, ctx, &total_10s);
 }
 
 /* Streamed: the error comes from the read. */
-static int stream_faults_body(ctx *c)
+static int stream_faults_body(void *arg)
 {
+    ctx *c = arg;
     weft_http_req req = {.url = "/?len=200000&reset=1", .stream = 1};
     weft_http_response *r = NULL;
     assert_int_equal(weft_http_request(c->s, &req, &r), 0);
@@ -118,13 +101,14 @@ static int stream_faults_body(ctx *c)
 static void test_stream_faults(void **state)
 {
     (void)state;
-    RUN(stream_faults_body);
+    RUN_HTTP(stream_faults_body, ctx, &total_10s);
 }
 
 /* ------------------------------------------------------------ refused */
 
-static int refused_body(ctx *c)
+static int refused_body(void *arg)
 {
+    ctx *c = arg;
     (void)c;
     /* a port that was free a moment ago */
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -146,7 +130,7 @@ static int refused_body(ctx *c)
 static void test_refused(void **state)
 {
     (void)state;
-    RUN(refused_body);
+    RUN_HTTP(refused_body, ctx, &total_10s);
 }
 
 /* ------------------------------------------------------------- cancels */
@@ -177,8 +161,9 @@ static int full_listener(int *port, int fds[3])
 
 /* Cancel while connecting, waiting for the headers, and mid-body; each
  * returns WEFT_ECANCELED promptly and closes its connection. */
-static int cancel_body(ctx *c)
+static int cancel_body(void *arg)
 {
+    ctx *c = arg;
     int port, fds[3];
     full_listener(&port, fds);
     char url[64];
@@ -212,7 +197,7 @@ static int cancel_body(ctx *c)
     for (int i = 0; i < 3; i++)
         close(fds[i]);
     /* a cancel pending before the request parks */
-    weft_cancel(weft_current());
+    weft_cancel(weft_task_current());
     assert_int_equal(get_rc(c, "/x"), WEFT_ECANCELED);
     /* cancelling a streamed read leaves the transfer; it can be read on */
     weft_http_req sreq = {.url = "/?len=300&chunk=100&slow=0.3", .stream = 1};
@@ -235,13 +220,14 @@ static int cancel_body(ctx *c)
 static void test_cancel(void **state)
 {
     (void)state;
-    RUN(cancel_body);
+    RUN_HTTP(cancel_body, ctx, &total_10s);
 }
 
 /* The session freed while other tasks' requests run: they end with
  * WEFT_ECLOSED, nothing leaks. */
-static int session_free_body(ctx *c)
+static int session_free_body(void *arg)
 {
+    ctx *c = arg;
     weft_http_opts o = {.base_url = http_server_url(c->srv)};
     weft_http_session *s = NULL;
     assert_int_equal(weft_http_session_new(&o, &s), 0);
@@ -266,7 +252,7 @@ static int session_free_body(ctx *c)
 static void test_session_free(void **state)
 {
     (void)state;
-    RUN(session_free_body);
+    RUN_HTTP(session_free_body, ctx, &total_10s);
 }
 
 /* ------------------------------------------------------------------ TLS */
@@ -337,8 +323,9 @@ static void test_tls(void **state)
 
 /* ------------------------------------------------------ allocation failures */
 
-static int alloc_body(ctx *c)
+static int alloc_body(void *arg)
 {
+    ctx *c = arg;
     int ok = 0;
     for (long n = 1; n < 200 && !ok; n++) {
         weft_http_session *s = NULL;
@@ -369,7 +356,7 @@ static int alloc_body(ctx *c)
 static void test_alloc(void **state)
 {
     (void)state;
-    RUN(alloc_body);
+    RUN_HTTP(alloc_body, ctx, &total_10s);
 }
 
 int main(void)

@@ -23,8 +23,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "http_internal.h"
-#include "http_server.c"
+#include "http/http.h"
+#include "http_test.h"
 
 static weft_http_session *session(void)
 {
@@ -183,9 +183,10 @@ static void test_one_watcher_per_socket(void **state)
 /* ------------------------------------------------- real transfers */
 
 typedef struct ctx {
-    http_server *srv;
-    weft_http_session *s;
+    HTTP_TEST;
 } ctx;
+
+static const weft_http_opts total_10s = {.timeout = {.total = 10}};
 
 /* The server resets the connection mid-body: epoll reports an error, libuv
  * stops the watcher and says so, and libcurl must hear it as
@@ -224,31 +225,16 @@ static int timer_driven_body(void *arg)
     return 0;
 }
 
-static int with_server(void *arg)
-{
-    int (*fn)(void *) = *(int (**)(void *))arg;
-    ctx c = {0};
-    assert_int_equal(http_server_start(NULL, &c.srv), 0);
-    weft_http_opts o = {.base_url = http_server_url(c.srv), .timeout = {.total = 10}};
-    assert_int_equal(weft_http_session_new(&o, &c.s), 0);
-    int rc = fn(&c);
-    weft_http_session_free(c.s);
-    assert_int_equal(http_server_stop(c.srv), 0);
-    return rc;
-}
-
 static void test_poll_error(void **state)
 {
     (void)state;
-    int (*fn)(void *) = poll_error_body;
-    assert_int_equal(weft_run(with_server, &fn), 0);
+    RUN_HTTP(poll_error_body, ctx, &total_10s);
 }
 
 static void test_timer_driven(void **state)
 {
     (void)state;
-    int (*fn)(void *) = timer_driven_body;
-    assert_int_equal(weft_run(with_server, &fn), 0);
+    RUN_HTTP(timer_driven_body, ctx, &total_10s);
 }
 
 int main(void)

@@ -19,7 +19,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "http_internal.h"
+#include "http/http.h"
 #include "weft.h"
 #include "test_support.h"
 
@@ -129,7 +129,7 @@ static int run_main(void *arg)
 static void run(answer_fn answer, const weft_http_opts *opts, body_fn body)
 {
     run_args a = {answer, opts, body};
-    assert_int_equal(weft_run(run_main, &a), 0);
+    RUN_WITH(run_main, &a);
 }
 
 /* Bytes the process gained while fn ran: the bound the tests assert is

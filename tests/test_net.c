@@ -47,12 +47,6 @@ typedef struct ctx {
     int n;
 } ctx;
 
-#define RUN(fn)                                                                                    \
-    do {                                                                                           \
-        ctx c_ = {0};                                                                              \
-        assert_int_equal(weft_run(fn, &c_), 0);                                                    \
-    } while (0)
-
 static int serve_local(ctx *c, weft_stream_handler h, const weft_net_opts *opts)
 {
     int rc = weft_tcp_serve("127.0.0.1", 0, h, c, opts, &c->srv);
@@ -123,7 +117,7 @@ static int t_echo(void *arg)
 static void test_echo(void **state)
 {
     (void)state;
-    RUN(t_echo);
+    RUN_WITH(t_echo, &(ctx){0});
 }
 
 /* A big transfer through small buffers: reading pauses and resumes, the
@@ -174,7 +168,7 @@ static int t_bulk(void *arg)
 static void test_bulk(void **state)
 {
     (void)state;
-    RUN(t_bulk);
+    RUN_WITH(t_bulk, &(ctx){0});
 }
 
 /* ------------------------------------------------------------ faults */
@@ -226,7 +220,7 @@ static int t_line_limit(void *arg)
 static void test_line_limit(void **state)
 {
     (void)state;
-    RUN(t_line_limit);
+    RUN_WITH(t_line_limit, &(ctx){0});
 }
 
 /* Peer reset mid-read: the reader gets -ECONNRESET after the bytes that
@@ -263,7 +257,7 @@ static int t_reset(void *arg)
 static void test_reset(void **state)
 {
     (void)state;
-    RUN(t_reset);
+    RUN_WITH(t_reset, &(ctx){0});
 }
 
 /* A peer that sends nothing: a timeout scope ends the read, and the stream
@@ -306,7 +300,7 @@ static int t_silent(void *arg)
 static void test_silent_peer(void **state)
 {
     (void)state;
-    RUN(t_silent);
+    RUN_WITH(t_silent, &(ctx){0});
 }
 
 /* Half-closed peer: the client sends EOF, the server reads to the end and
@@ -345,7 +339,7 @@ static int t_halfclose(void *arg)
 static void test_half_closed(void **state)
 {
     (void)state;
-    RUN(t_halfclose);
+    RUN_WITH(t_halfclose, &(ctx){0});
 }
 
 static int t_refused(void *arg)
@@ -365,7 +359,7 @@ static int t_refused(void *arg)
 static void test_refused(void **state)
 {
     (void)state;
-    RUN(t_refused);
+    RUN_WITH(t_refused, &(ctx){0});
 }
 
 static int t_dns(void *arg)
@@ -395,7 +389,7 @@ static int t_dns(void *arg)
 static void test_dns(void **state)
 {
     (void)state;
-    RUN(t_dns);
+    RUN_WITH(t_dns, &(ctx){0});
 }
 
 /* Out of fds while accepting: the server takes the connection with its
@@ -471,7 +465,7 @@ static int t_emfile(void *arg)
 static void test_emfile(void **state)
 {
     (void)state;
-    RUN(t_emfile);
+    RUN_WITH(t_emfile, &(ctx){0});
 }
 
 /* Writes to a stream whose peer has gone: an error, the same each time. */
@@ -509,7 +503,7 @@ static int t_write_closed(void *arg)
 static void test_write_closed(void **state)
 {
     (void)state;
-    RUN(t_write_closed);
+    RUN_WITH(t_write_closed, &(ctx){0});
 }
 
 /* ------------------------------------------------------------ limits */
@@ -576,7 +570,7 @@ static int t_read_limit(void *arg)
 static void test_read_limit(void **state)
 {
     (void)state;
-    RUN(t_read_limit);
+    RUN_WITH(t_read_limit, &(ctx){0});
 }
 
 /* read_timeout: a read that does not complete in time fails with
@@ -627,7 +621,7 @@ static int t_read_timeout(void *arg)
 static void test_read_timeout(void **state)
 {
     (void)state;
-    RUN(t_read_timeout);
+    RUN_WITH(t_read_timeout, &(ctx){0});
 }
 
 /* ------------------------------------------------------------ servers */
@@ -663,7 +657,7 @@ static int t_max_conns(void *arg)
 static void test_max_connections(void **state)
 {
     (void)state;
-    RUN(t_max_conns);
+    RUN_WITH(t_max_conns, &(ctx){0});
 }
 
 static int stubborn_handler(weft_stream *s, void *arg)
@@ -711,7 +705,7 @@ static int t_graceful(void *arg)
 static void test_graceful_close(void **state)
 {
     (void)state;
-    RUN(t_graceful);
+    RUN_WITH(t_graceful, &(ctx){0});
 }
 
 /* Cancelling the task in weft_server_close cancels the handlers at once;
@@ -741,7 +735,7 @@ static int t_close_cancelled(void *arg)
 static void test_close_cancelled(void **state)
 {
     (void)state;
-    RUN(t_close_cancelled);
+    RUN_WITH(t_close_cancelled, &(ctx){0});
 }
 
 /* ------------------------------------------------------------ cancellation */
@@ -822,7 +816,7 @@ static int t_cancel_waits(void *arg)
 static void test_cancel_waits(void **state)
 {
     (void)state;
-    RUN(t_cancel_waits);
+    RUN_WITH(t_cancel_waits, &(ctx){0});
 }
 
 /* Backpressure: a peer that does not read. write waits above the high
@@ -873,7 +867,7 @@ static int t_backpressure(void *arg)
 static void test_backpressure(void **state)
 {
     (void)state;
-    RUN(t_backpressure);
+    RUN_WITH(t_backpressure, &(ctx){0});
 }
 
 /* ------------------------------------------------------------ unix, udp */
@@ -907,7 +901,7 @@ static int t_unix(void *arg)
 static void test_unix(void **state)
 {
     (void)state;
-    RUN(t_unix);
+    RUN_WITH(t_unix, &(ctx){0});
 }
 
 static int udp_receiver(void *arg)
@@ -952,7 +946,7 @@ static int t_udp(void *arg)
 static void test_udp(void **state)
 {
     (void)state;
-    RUN(t_udp);
+    RUN_WITH(t_udp, &(ctx){0});
 }
 
 /* ------------------------------------------------------------ misuse, memory */
@@ -1007,7 +1001,7 @@ static int t_bad_opts(void *arg)
 static void test_bad_options(void **state)
 {
     (void)state;
-    RUN(t_bad_opts);
+    RUN_WITH(t_bad_opts, &(ctx){0});
 }
 
 /* A Unix socket path must fit sun_path: a longer one was cut short and
@@ -1045,7 +1039,7 @@ static int t_long_path(void *arg)
 static void test_unix_path_too_long(void **state)
 {
     (void)state;
-    RUN(t_long_path);
+    RUN_WITH(t_long_path, &(ctx){0});
 }
 
 /* A Unix address whose path fills sun_path has no NUL: the formatter must
@@ -1148,7 +1142,7 @@ static int t_alloc(void *arg)
 static void test_alloc_failures(void **state)
 {
     (void)state;
-    RUN(t_alloc);
+    RUN_WITH(t_alloc, &(ctx){0});
 }
 
 int main(void)

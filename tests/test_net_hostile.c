@@ -46,19 +46,6 @@ typedef struct hostile {
     weft_tls_ctx *tls;
 } hostile;
 
-#define RUN(fn)                                                                                    \
-    do {                                                                                           \
-        hostile h_ = {0};                                                                          \
-        assert_int_equal(weft_run(fn, &h_), 0);                                                    \
-    } while (0)
-
-#define WAIT_UNTIL(cond)                                                                           \
-    do {                                                                                           \
-        for (int i_ = 0; i_ < 500 && !(cond); i_++)                                                \
-            assert_int_equal(weft_sleep(0.01), 0);                                                 \
-        assert_true(cond);                                                                         \
-    } while (0)
-
 static void serve(hostile *h, weft_stream_handler fn, const weft_net_opts *opts)
 {
     assert_int_equal(weft_tcp_serve("127.0.0.1", 0, fn, h, opts, &h->srv), 0);
@@ -163,7 +150,7 @@ static int t_slowloris(void *arg)
 static void test_slowloris(void **state)
 {
     (void)state;
-    RUN(t_slowloris);
+    RUN_WITH(t_slowloris, &(hostile){0});
 }
 
 /* ------------------------------------------------------------ floods */
@@ -255,7 +242,7 @@ static int t_flood(void *arg)
 static void test_flood_while_not_reading(void **state)
 {
     (void)state;
-    RUN(t_flood);
+    RUN_WITH(t_flood, &(hostile){0});
 }
 
 /* ------------------------------------------------------------ resets */
@@ -303,7 +290,7 @@ static int t_reset_mid_frame(void *arg)
 static void test_reset_mid_frame(void **state)
 {
     (void)state;
-    RUN(t_reset_mid_frame);
+    RUN_WITH(t_reset_mid_frame, &(hostile){0});
 }
 
 #ifdef WEFT_HAVE_TLS
@@ -364,7 +351,7 @@ static int t_tls_reset_mid_record(void *arg)
 static void test_tls_reset_mid_record(void **state)
 {
     (void)state;
-    RUN(t_tls_reset_mid_record);
+    RUN_WITH(t_tls_reset_mid_record, &(hostile){0});
 }
 
 /* The peer starts a handshake (a record header and part of a ClientHello)
@@ -395,7 +382,7 @@ static int t_tls_stall(void *arg)
 static void test_tls_stall_mid_handshake(void **state)
 {
     (void)state;
-    RUN(t_tls_stall);
+    RUN_WITH(t_tls_stall, &(hostile){0});
 }
 #endif
 
@@ -442,7 +429,7 @@ static int t_conn_flood(void *arg)
 static void test_connection_flood_past_limit(void **state)
 {
     (void)state;
-    RUN(t_conn_flood);
+    RUN_WITH(t_conn_flood, &(hostile){0});
 }
 
 /* A flood while the server is out of resources: no stack for handlers,
@@ -540,7 +527,7 @@ static int t_resource_flood(void *arg)
 static void test_resource_flood(void **state)
 {
     (void)state;
-    RUN(t_resource_flood);
+    RUN_WITH(t_resource_flood, &(hostile){0});
 }
 
 /* Out of descriptors with no reserve to shed with: the connection is not
@@ -570,7 +557,7 @@ static int t_no_reserve(void *arg)
 static void test_out_of_fds_without_reserve(void **state)
 {
     (void)state;
-    RUN(t_no_reserve);
+    RUN_WITH(t_no_reserve, &(hostile){0});
 }
 
 int main(void)

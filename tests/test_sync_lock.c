@@ -39,7 +39,7 @@ static void test_lock_basic(void **state)
     weft_lock *lock = (weft_lock *)1;
     assert_int_equal(weft_lock_new(&lock), WEFT_ENOTASK); /* no loop here */
     assert_null(lock);
-    RUN(lock_basic_body);
+    RUN_WITH(lock_basic_body, NULL);
 }
 
 static int fifo_waiter(void *arg)
@@ -79,7 +79,7 @@ static int lock_fifo_body(void *arg)
 static void test_lock_fifo(void **state)
 {
     (void)state;
-    RUN(lock_fifo_body);
+    RUN_WITH(lock_fifo_body, NULL);
 }
 
 static int not_owner_release(void *arg)
@@ -103,7 +103,7 @@ static int lock_owner_body(void *arg)
 static void test_lock_release_not_owner(void **state)
 {
     (void)state;
-    RUN(lock_owner_body);
+    RUN_WITH(lock_owner_body, NULL);
 }
 
 static int acquire_once(void *arg)
@@ -172,16 +172,16 @@ static int lock_cancel_body(void *arg)
     /* A cancel pending before the wait: a free lock is taken without
      * delivering it (asyncio), a held one delivers it. */
     assert_int_equal(weft_lock_new(&L), 0);
-    weft_cancel(weft_current());
+    weft_cancel(weft_task_current());
     assert_int_equal(weft_lock_acquire(L), 0);
     assert_int_equal(weft_sleep(0), WEFT_ECANCELED);
-    weft_uncancel(weft_current());
+    weft_uncancel(weft_task_current());
     holder = spawn(acquire_once, NULL);
     weft_lock_release(L);
     settle();
-    weft_cancel(weft_current());
+    weft_cancel(weft_task_current());
     assert_int_equal(weft_lock_acquire(L), WEFT_ECANCELED);
-    weft_uncancel(weft_current());
+    weft_uncancel(weft_task_current());
     assert_int_equal(finish(holder), 0);
     weft_lock_free(L);
     return 0;
@@ -190,7 +190,7 @@ static int lock_cancel_body(void *arg)
 static void test_lock_cancel(void **state)
 {
     (void)state;
-    RUN(lock_cancel_body);
+    RUN_WITH(lock_cancel_body, NULL);
 }
 
 static int lock_free_waiters_body(void *arg)
@@ -208,7 +208,7 @@ static int lock_free_waiters_body(void *arg)
 static void test_lock_free_with_waiters(void **state)
 {
     (void)state;
-    RUN(lock_free_waiters_body);
+    RUN_WITH(lock_free_waiters_body, NULL);
 }
 
 /* Another loop on another thread, and a plain thread, are refused. */
@@ -255,7 +255,7 @@ static int lock_foreign_body(void *arg)
 static void test_lock_foreign(void **state)
 {
     (void)state;
-    RUN(lock_foreign_body);
+    RUN_WITH(lock_foreign_body, NULL);
 }
 
 static int alloc_body(void *arg)
@@ -268,7 +268,7 @@ static int alloc_body(void *arg)
     assert_null(lock);
     for (int nth = 1; nth <= 2; nth++) { /* the condition, then its own lock */
         weft__fault_arm(WEFT__FAULT_ALLOC, nth);
-        assert_int_equal(weft_cond_new(&cond, NULL), -ENOMEM);
+        assert_int_equal(weft_cond_new(NULL, &cond), -ENOMEM);
         assert_null(cond);
     }
     weft__fault_arm(WEFT__FAULT_ALLOC, 0);
@@ -278,7 +278,7 @@ static int alloc_body(void *arg)
 static void test_alloc_failures(void **state)
 {
     (void)state;
-    RUN(alloc_body);
+    RUN_WITH(alloc_body, NULL);
 }
 
 /* The talk's shared counter: read, await, write, made exact by the lock. */
@@ -322,7 +322,7 @@ static int counter_body(void *arg)
 static void test_lock_shared_counter(void **state)
 {
     (void)state;
-    RUN(counter_body);
+    RUN_WITH(counter_body, NULL);
 }
 
 /* ------------------------------------------------------------- condition */
@@ -341,7 +341,7 @@ static int cond_waiter(void *arg)
     rc = weft_cond_wait(cond);
     if (rc == WEFT_ECLOSED) /* freed: touch nothing */
         return weft_lock_locked(lock) ? -1001 : rc;
-    if (weft__lock_owner(weft_cond_lock(C)) != weft_current())
+    if (weft__lock_owner(weft_cond_lock(C)) != weft_task_current())
         return -1000; /* the lock must be held again, whatever rc is */
     if (rc == 0)
         woken++;
@@ -372,7 +372,7 @@ static int cond_basic_body(void *arg)
     (void)arg;
     woken = 0;
     assert_int_equal(weft_cond_new(NULL, NULL), -EINVAL);
-    assert_int_equal(weft_cond_new(&C, NULL), 0);
+    assert_int_equal(weft_cond_new(NULL, &C), 0);
     weft_lock *lock = weft_cond_lock(C);
     assert_non_null(lock);
     assert_null(weft_cond_lock(NULL));
@@ -421,7 +421,7 @@ static int cond_basic_body(void *arg)
     /* A lock of the caller's. */
     weft_lock *mine;
     assert_int_equal(weft_lock_new(&mine), 0);
-    assert_int_equal(weft_cond_new(&C, mine), 0);
+    assert_int_equal(weft_cond_new(mine, &C), 0);
     assert_ptr_equal(weft_cond_lock(C), mine);
     weft_cond_free(C);
     assert_int_equal(weft_lock_acquire(mine), 0); /* still usable */
@@ -433,14 +433,14 @@ static int cond_basic_body(void *arg)
 static void test_cond_basic(void **state)
 {
     (void)state;
-    RUN(cond_basic_body);
+    RUN_WITH(cond_basic_body, NULL);
 }
 
 static int cond_cancel_body(void *arg)
 {
     (void)arg;
     woken = 0;
-    assert_int_equal(weft_cond_new(&C, NULL), 0);
+    assert_int_equal(weft_cond_new(NULL, &C), 0);
     weft_lock *lock = weft_cond_lock(C);
 
     /* Cancelled while waiting: ECANCELED with the lock held again. */
@@ -473,14 +473,14 @@ static int cond_cancel_body(void *arg)
     assert_int_equal(weft_timeout_begin(0.02, &scope), 0);
     int rc = weft_cond_wait(C);
     assert_int_equal(weft_timeout_end(scope, rc), WEFT_ETIMEDOUT);
-    assert_ptr_equal(weft__lock_owner(lock), weft_current());
+    assert_ptr_equal(weft__lock_owner(lock), weft_task_current());
     weft_lock_release(lock);
 
     /* Freed with a waiter: woken with ECLOSED (without the lock). */
     weft_lock *mine;
     assert_int_equal(weft_lock_new(&mine), 0);
     weft_cond_free(C);
-    assert_int_equal(weft_cond_new(&C, mine), 0);
+    assert_int_equal(weft_cond_new(mine, &C), 0);
     a = spawn(cond_waiter, NULL);
     settle();
     weft_cond_free(C);
@@ -496,7 +496,7 @@ static int cond_cancel_body(void *arg)
 static void test_cond_cancel(void **state)
 {
     (void)state;
-    RUN(cond_cancel_body);
+    RUN_WITH(cond_cancel_body, NULL);
 }
 
 static int cond_foreign_body(void *arg)
@@ -504,7 +504,7 @@ static int cond_foreign_body(void *arg)
     weft_cond *cond = arg;
     weft_lock *lock = weft_cond_lock(cond);
     weft_cond *other = (weft_cond *)1;
-    if (weft_cond_new(&other, lock) != WEFT_EFOREIGN || other != NULL)
+    if (weft_cond_new(lock, &other) != WEFT_EFOREIGN || other != NULL)
         return -1;
     if (weft_cond_wait(cond) != WEFT_EFOREIGN || weft_cond_notify(cond, 1) != WEFT_EFOREIGN)
         return -2;
@@ -515,7 +515,7 @@ static int cond_foreign_main(void *arg)
 {
     (void)arg;
     weft_cond *cond;
-    assert_int_equal(weft_cond_new(&cond, NULL), 0);
+    assert_int_equal(weft_cond_new(NULL, &cond), 0);
     assert_int_equal(run_on_other_thread(cond_foreign_body, cond), 0);
     weft_cond_free(cond);
     return 0;
@@ -524,7 +524,7 @@ static int cond_foreign_main(void *arg)
 static void test_cond_foreign(void **state)
 {
     (void)state;
-    RUN(cond_foreign_main);
+    RUN_WITH(cond_foreign_main, NULL);
 }
 
 int main(void)

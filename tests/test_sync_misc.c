@@ -85,7 +85,7 @@ static void test_event(void **state)
     (void)state;
     weft_event *e = (weft_event *)1;
     assert_int_equal(weft_event_new(&e), WEFT_ENOTASK);
-    RUN(event_body);
+    RUN_WITH(event_body, NULL);
 }
 
 /* ------------------------------------------------------------- semaphore */
@@ -104,8 +104,8 @@ static int sem_body(void *arg)
 {
     (void)arg;
     n_order = 0;
-    assert_int_equal(weft_sem_new(NULL, 1), -EINVAL);
-    assert_int_equal(weft_sem_new(&S, 2), 0);
+    assert_int_equal(weft_sem_new(1, NULL), -EINVAL);
+    assert_int_equal(weft_sem_new(2, &S), 0);
     assert_int_equal(weft_sem_value(S), 2);
     assert_int_equal(weft_sem_acquire(S), 0);
     assert_int_equal(weft_sem_try_acquire(S), 0);
@@ -172,9 +172,9 @@ static int sem_body(void *arg)
     assert_int_equal(weft_sem_value(NULL), -EINVAL);
     weft_sem_free(NULL);
     weft_sem *s2 = (weft_sem *)1;
-    assert_int_equal(weft_sem_new(&s2, 0x80000000u), -EINVAL);
+    assert_int_equal(weft_sem_new(0x80000000u, &s2), -EINVAL);
     weft__fault_arm(WEFT__FAULT_ALLOC, 1);
-    assert_int_equal(weft_sem_new(&s2, 1), -ENOMEM);
+    assert_int_equal(weft_sem_new(1, &s2), -ENOMEM);
     assert_null(s2);
     return 0;
 }
@@ -182,7 +182,7 @@ static int sem_body(void *arg)
 static void test_sem(void **state)
 {
     (void)state;
-    RUN(sem_body);
+    RUN_WITH(sem_body, NULL);
 }
 
 static int sem_foreign_body(void *arg)
@@ -198,7 +198,7 @@ static int sem_foreign_main(void *arg)
 {
     (void)arg;
     weft_sem *sem;
-    assert_int_equal(weft_sem_new(&sem, 1), 0);
+    assert_int_equal(weft_sem_new(1, &sem), 0);
     assert_int_equal(run_on_other_thread(sem_foreign_body, sem), 0);
     assert_int_equal(weft_sem_value(sem), 1);
     weft_sem_free(sem);
@@ -208,7 +208,7 @@ static int sem_foreign_main(void *arg)
 static void test_sem_foreign(void **state)
 {
     (void)state;
-    RUN(sem_foreign_main);
+    RUN_WITH(sem_foreign_main, NULL);
 }
 
 /* --------------------------------------------------------------- barrier */
@@ -225,9 +225,9 @@ static int bar_waiter(void *arg)
 static int barrier_body(void *arg)
 {
     (void)arg;
-    assert_int_equal(weft_barrier_new(NULL, 2), -EINVAL);
-    assert_int_equal(weft_barrier_new(&B, 0), -EINVAL);
-    assert_int_equal(weft_barrier_new(&B, 3), 0);
+    assert_int_equal(weft_barrier_new(2, NULL), -EINVAL);
+    assert_int_equal(weft_barrier_new(0, &B), -EINVAL);
+    assert_int_equal(weft_barrier_new(3, &B), 0);
     assert_int_equal(weft_barrier_parties(B), 3);
     for (int round = 0; round < 2; round++) {
         weft_task *t0 = spawn(bar_waiter, (void *)0), *t1 = spawn(bar_waiter, (void *)1);
@@ -298,7 +298,7 @@ static int barrier_body(void *arg)
     weft_barrier_free(NULL);
     weft__fault_arm(WEFT__FAULT_ALLOC, 1);
     weft_barrier *b2 = (weft_barrier *)1;
-    assert_int_equal(weft_barrier_new(&b2, 2), -ENOMEM);
+    assert_int_equal(weft_barrier_new(2, &b2), -ENOMEM);
     assert_null(b2);
     return 0;
 }
@@ -306,14 +306,14 @@ static int barrier_body(void *arg)
 static void test_barrier(void **state)
 {
     (void)state;
-    RUN(barrier_body);
+    RUN_WITH(barrier_body, NULL);
 }
 
 /* Arrivals for the next round wait while the last round drains. */
 static int drain_body(void *arg)
 {
     (void)arg;
-    assert_int_equal(weft_barrier_new(&B, 2), 0);
+    assert_int_equal(weft_barrier_new(2, &B), 0);
     weft_task *t0 = spawn(bar_waiter, (void *)0);
     settle();
     assert_true(weft_barrier_wait(B) >= 0); /* releases; t0 is draining */
@@ -330,7 +330,7 @@ static int drain_body(void *arg)
 static void test_barrier_drain(void **state)
 {
     (void)state;
-    RUN(drain_body);
+    RUN_WITH(drain_body, NULL);
 }
 
 int main(void)

@@ -28,8 +28,8 @@ static int orders_body(void *arg)
     (void)arg;
     weft_queue *q;
     void *v;
-    assert_int_equal(weft_queue_new(NULL, 0), -EINVAL);
-    assert_int_equal(weft_queue_new(&q, 0), 0);
+    assert_int_equal(weft_queue_new(0, NULL), -EINVAL);
+    assert_int_equal(weft_queue_new(0, &q), 0);
     for (int i = 1; i <= 3; i++)
         assert_int_equal(weft_queue_put(q, I(i)), 0);
     for (int i = 1; i <= 3; i++) {
@@ -38,7 +38,7 @@ static int orders_body(void *arg)
     }
     weft_queue_free(q);
 
-    assert_int_equal(weft_queue_new_lifo(&q, 0), 0);
+    assert_int_equal(weft_queue_new_lifo(0, &q), 0);
     for (int i = 1; i <= 3; i++)
         assert_int_equal(weft_queue_put_nowait(q, I(i)), 0);
     for (int i = 3; i >= 1; i--) {
@@ -53,9 +53,9 @@ static void test_queue_orders(void **state)
 {
     (void)state;
     weft_queue *q = (weft_queue *)1;
-    assert_int_equal(weft_queue_new(&q, 0), WEFT_ENOTASK);
+    assert_int_equal(weft_queue_new(0, &q), WEFT_ENOTASK);
     assert_null(q);
-    RUN(orders_body);
+    RUN_WITH(orders_body, NULL);
 }
 
 static int int_cmp(const void *a, const void *b)
@@ -67,9 +67,9 @@ static int priority_body(void *arg)
 {
     (void)arg;
     weft_queue *q = (weft_queue *)1;
-    assert_int_equal(weft_queue_new_priority(&q, 0, NULL), -EINVAL);
+    assert_int_equal(weft_queue_new_priority(0, NULL, &q), -EINVAL);
     assert_null(q);
-    assert_int_equal(weft_queue_new_priority(&q, 0, int_cmp), 0);
+    assert_int_equal(weft_queue_new_priority(0, int_cmp, &q), 0);
     /* Many, shuffled, past the first array size: comes out sorted. */
     unsigned seed = 7;
     int n = 500;
@@ -91,14 +91,14 @@ static int priority_body(void *arg)
 static void test_queue_priority(void **state)
 {
     (void)state;
-    RUN(priority_body);
+    RUN_WITH(priority_body, NULL);
 }
 
 static int bounded_body(void *arg)
 {
     (void)arg;
     void *v;
-    assert_int_equal(weft_queue_new(&Q, 2), 0);
+    assert_int_equal(weft_queue_new(2, &Q), 0);
     assert_int_equal(weft_queue_maxsize(Q), 2);
     assert_int_equal(weft_queue_get_nowait(Q, &v), -EAGAIN);
     assert_int_equal(weft_queue_put(Q, I(1)), 0);
@@ -142,7 +142,7 @@ static int bounded_body(void *arg)
 static void test_queue_bounded(void **state)
 {
     (void)state;
-    RUN(bounded_body);
+    RUN_WITH(bounded_body, NULL);
 }
 
 static int joiner(void *arg)
@@ -155,7 +155,7 @@ static int join_body(void *arg)
 {
     (void)arg;
     void *v;
-    assert_int_equal(weft_queue_new(&Q, 0), 0);
+    assert_int_equal(weft_queue_new(0, &Q), 0);
     assert_int_equal(weft_queue_join(Q), 0); /* nothing unfinished */
     assert_int_equal(weft_queue_task_done(Q), -EINVAL);
     assert_int_equal(weft_queue_put(Q, I(1)), 0);
@@ -183,7 +183,7 @@ static int join_body(void *arg)
 static void test_queue_join(void **state)
 {
     (void)state;
-    RUN(join_body);
+    RUN_WITH(join_body, NULL);
 }
 
 static int shutdown_body(void *arg)
@@ -192,7 +192,7 @@ static int shutdown_body(void *arg)
     void *v, *got;
     /* Normal: puts refused, gets drain, then are refused; a waiting getter
      * is woken with the code. */
-    assert_int_equal(weft_queue_new(&Q, 0), 0);
+    assert_int_equal(weft_queue_new(0, &Q), 0);
     weft_task *g = spawn(getter, &got);
     settle();
     assert_int_equal(weft_queue_put(Q, I(1)), 0);
@@ -210,7 +210,7 @@ static int shutdown_body(void *arg)
     assert_int_equal(weft_queue_get_nowait(Q, &v), WEFT_ESHUTDOWN);
     weft_queue_free(Q);
 
-    assert_int_equal(weft_queue_new(&Q, 0), 0);
+    assert_int_equal(weft_queue_new(0, &Q), 0);
     g = spawn(getter, &got);
     settle();
     assert_int_equal(weft_queue_shutdown(Q, 0), 0);
@@ -218,7 +218,7 @@ static int shutdown_body(void *arg)
     weft_queue_free(Q);
 
     /* Immediate: items dropped, join released, putters and getters woken. */
-    assert_int_equal(weft_queue_new(&Q, 2), 0);
+    assert_int_equal(weft_queue_new(2, &Q), 0);
     assert_int_equal(weft_queue_put(Q, I(1)), 0);
     assert_int_equal(weft_queue_put(Q, I(2)), 0);
     weft_task *p = spawn(putter, I(3));
@@ -238,14 +238,14 @@ static int shutdown_body(void *arg)
 static void test_queue_shutdown(void **state)
 {
     (void)state;
-    RUN(shutdown_body);
+    RUN_WITH(shutdown_body, NULL);
 }
 
 static int cancel_body(void *arg)
 {
     (void)arg;
     void *v;
-    assert_int_equal(weft_queue_new(&Q, 1), 0);
+    assert_int_equal(weft_queue_new(1, &Q), 0);
 
     /* A get cancelled at the moment its item arrives keeps the item. */
     void *got = NULL;
@@ -305,14 +305,14 @@ static int cancel_body(void *arg)
 static void test_queue_cancel(void **state)
 {
     (void)state;
-    RUN(cancel_body);
+    RUN_WITH(cancel_body, NULL);
 }
 
 static int free_waiters_body(void *arg)
 {
     (void)arg;
     void *got;
-    assert_int_equal(weft_queue_new(&Q, 0), 0);
+    assert_int_equal(weft_queue_new(0, &Q), 0);
     weft_task *g = spawn(getter, &got);
     settle();
     weft_queue_free(Q);
@@ -323,7 +323,7 @@ static int free_waiters_body(void *arg)
 static void test_queue_free_with_waiters(void **state)
 {
     (void)state;
-    RUN(free_waiters_body);
+    RUN_WITH(free_waiters_body, NULL);
 }
 
 static int alloc_body(void *arg)
@@ -332,11 +332,11 @@ static int alloc_body(void *arg)
     weft_queue *q = (weft_queue *)1;
     for (int nth = 1; nth <= 2; nth++) {
         weft__fault_arm(WEFT__FAULT_ALLOC, nth);
-        assert_int_equal(weft_queue_new(&q, 0), -ENOMEM);
+        assert_int_equal(weft_queue_new(0, &q), -ENOMEM);
         assert_null(q);
     }
     /* Growing the array fails: the put did nothing. */
-    assert_int_equal(weft_queue_new(&q, 0), 0);
+    assert_int_equal(weft_queue_new(0, &q), 0);
     for (int i = 0; i < 16; i++)
         assert_int_equal(weft_queue_put(q, I(i)), 0);
     weft__fault_arm(WEFT__FAULT_ALLOC, 1);
@@ -356,7 +356,7 @@ static int alloc_body(void *arg)
 static void test_queue_alloc_failures(void **state)
 {
     (void)state;
-    RUN(alloc_body);
+    RUN_WITH(alloc_body, NULL);
 }
 
 /* Growth keeps the ring's order when it wraps. */
@@ -365,7 +365,7 @@ static int wrap_body(void *arg)
     (void)arg;
     weft_queue *q;
     void *v;
-    assert_int_equal(weft_queue_new(&q, 0), 0);
+    assert_int_equal(weft_queue_new(0, &q), 0);
     int next_in = 0, next_out = 0;
     for (int round = 0; round < 50; round++) {
         for (int i = 0; i < round % 7 + 3; i++)
@@ -386,7 +386,7 @@ static int wrap_body(void *arg)
 static void test_queue_wrap_and_grow(void **state)
 {
     (void)state;
-    RUN(wrap_body);
+    RUN_WITH(wrap_body, NULL);
 }
 
 static int foreign_body(void *arg)
@@ -422,7 +422,7 @@ static int foreign_main(void *arg)
     (void)arg;
     weft_queue *q;
     void *v;
-    assert_int_equal(weft_queue_new(&q, 0), 0);
+    assert_int_equal(weft_queue_new(0, &q), 0);
     assert_int_equal(weft_queue_put(q, I(1)), 0);
     assert_int_equal(run_on_other_thread(foreign_body, q), 0);
     run_on_plain_thread(plain_queue_calls, q);
@@ -439,7 +439,7 @@ static int foreign_main(void *arg)
 static void test_queue_foreign(void **state)
 {
     (void)state;
-    RUN(foreign_main);
+    RUN_WITH(foreign_main, NULL);
 }
 
 /* In a child forked from a task, a wait is refused (it must not run the
@@ -448,7 +448,7 @@ static int fork_body(void *arg)
 {
     (void)arg;
     weft_queue *q;
-    assert_int_equal(weft_queue_new(&q, 0), 0);
+    assert_int_equal(weft_queue_new(0, &q), 0);
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
@@ -466,7 +466,7 @@ static int fork_body(void *arg)
 static void test_queue_forked_child(void **state)
 {
     (void)state;
-    RUN(fork_body);
+    RUN_WITH(fork_body, NULL);
 }
 
 int main(void)

@@ -35,7 +35,7 @@ static int with_random_timeout(int (*op)(void *), void *arg)
     if (scope)
         rc = weft_timeout_end(scope, rc);
     if (rc == WEFT_ECANCELED) {
-        weft_uncancel(weft_current());
+        weft_uncancel(weft_task_current());
         n_cancelled++;
     } else if (rc == WEFT_ETIMEDOUT) {
         n_timedout++;
@@ -47,7 +47,7 @@ static int with_random_timeout(int (*op)(void *), void *arg)
 static void yield(void)
 {
     if (weft_sleep(0) == WEFT_ECANCELED) {
-        weft_uncancel(weft_current());
+        weft_uncancel(weft_task_current());
         n_cancelled++;
     }
 }
@@ -155,12 +155,12 @@ static int queue_stress(void *arg)
 
 static int make_fifo(weft_queue **q)
 {
-    return weft_queue_new(q, 8);
+    return weft_queue_new(8, q);
 }
 
 static int make_lifo(weft_queue **q)
 {
-    return weft_queue_new_lifo(q, 3);
+    return weft_queue_new_lifo(3, q);
 }
 
 static int id_cmp(const void *a, const void *b)
@@ -170,7 +170,7 @@ static int id_cmp(const void *a, const void *b)
 
 static int make_priority(weft_queue **q)
 {
-    return weft_queue_new_priority(q, 5, id_cmp);
+    return weft_queue_new_priority(5, id_cmp, q);
 }
 
 static void test_queue_stress(void **state)

@@ -100,7 +100,7 @@ static int feeder(void *arg)
 static int main_queue(void *arg)
 {
     (void)arg;
-    int rc = weft_queue_new(&q, 0);
+    int rc = weft_queue_new(0, &q);
     void *item = NULL;
     if (rc == 0)
         rc = weft_queue_get(q, &item);
@@ -418,7 +418,7 @@ static void test_closing_runner_gives_up(void **state)
 static int setup(void **state)
 {
     (void)state;
-    int rc = weft_tsqueue_new(&tsq, 0);
+    int rc = weft_tsqueue_new(0, &tsq);
     return rc != 0 ? rc : weft_loop_thread_start(&lt);
 }
 

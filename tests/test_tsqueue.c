@@ -85,7 +85,7 @@ static long long expected_sum(void)
 static void run_flow(size_t maxsize, bool tasks_put)
 {
     weft_tsqueue *q;
-    assert_int_equal(weft_tsqueue_new(&q, maxsize), 0);
+    assert_int_equal(weft_tsqueue_new(maxsize, &q), 0);
     atomic_llong sum = 0;
     atomic_long count = 0;
     weft_loop_thread *lt[2];
@@ -123,7 +123,7 @@ static void run_flow(size_t maxsize, bool tasks_put)
             assert_int_equal((int)(intptr_t)ret, 0);
         }
     }
-    assert_int_equal(weft_tsqueue_close(q), 0);
+    assert_int_equal(weft_tsqueue_shutdown(q), 0);
     if (tasks_put) {
         for (size_t i = 0; i < nth; i++) {
             void *ret;
@@ -181,7 +181,7 @@ static int main_same_loop(void *arg)
     for (int i = 1; i <= 1000; i++)
         if (weft_tsqueue_put(g_q, (void *)(intptr_t)i, WEFT_FOREVER) != 0)
             return -1;
-    weft_tsqueue_close(g_q);
+    weft_tsqueue_shutdown(g_q);
     int rc = weft_await(c);
     weft_task_free(c);
     if (rc != 0)
@@ -192,7 +192,7 @@ static int main_same_loop(void *arg)
 static void test_same_loop(void **state)
 {
     (void)state;
-    assert_int_equal(weft_tsqueue_new(&g_q, 4), 0);
+    assert_int_equal(weft_tsqueue_new(4, &g_q), 0);
     assert_int_equal(weft_run(main_same_loop, NULL), 0);
     weft_tsqueue_free(g_q);
 }
@@ -218,7 +218,7 @@ static int main_wait_thread(void *arg)
 static void test_task_waits_for_thread(void **state)
 {
     (void)state;
-    assert_int_equal(weft_tsqueue_new(&g_q, 0), 0);
+    assert_int_equal(weft_tsqueue_new(0, &g_q), 0);
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, put_later, NULL), 0);
     assert_int_equal(weft_run(main_wait_thread, NULL), 7);
@@ -257,7 +257,7 @@ static void test_timeouts(void **state)
 {
     (void)state;
     weft_tsqueue *q;
-    assert_int_equal(weft_tsqueue_new(&q, 1), 0);
+    assert_int_equal(weft_tsqueue_new(1, &q), 0);
     assert_int_equal(weft_tsqueue_put_nowait(q, (void *)1), 0);
     assert_int_equal(weft_tsqueue_put_nowait(q, (void *)2), -EAGAIN);
     /* A thread. */
@@ -323,7 +323,7 @@ static void test_backpressure(void **state)
 {
     (void)state;
     bp b = {0};
-    assert_int_equal(weft_tsqueue_new(&b.q, 2), 0);
+    assert_int_equal(weft_tsqueue_new(2, &b.q), 0);
     assert_int_equal(weft_tsqueue_put_nowait(b.q, (void *)1), 0);
     assert_int_equal(weft_tsqueue_put_nowait(b.q, (void *)2), 0);
     weft_loop_thread *lt;
@@ -396,7 +396,7 @@ static int race_consumer(void *arg)
             return rc;
         r->sum += (intptr_t)item;
         r->count++;
-        if (weft_cancelling(weft_current()) > 0)
+        if (weft_cancelling(weft_task_current()) > 0)
             r->late++; /* the item won; the cancel comes at the next wait */
     }
 }
@@ -439,7 +439,7 @@ static void test_cancel_races_handoff(void **state)
 {
     (void)state;
     race r = {0};
-    assert_int_equal(weft_tsqueue_new(&r.q, 0), 0);
+    assert_int_equal(weft_tsqueue_new(0, &r.q), 0);
     assert_int_equal(weft_run(main_cancel_race, &r), 0);
     assert_int_equal(r.count, RACE_ITEMS);
     assert_int_equal(r.sum, (long long)RACE_ITEMS * (RACE_ITEMS + 1) / 2);
@@ -463,7 +463,7 @@ static int main_cancel_simple(void *arg)
 {
     (void)arg;
     weft_tsqueue *q;
-    if (weft_tsqueue_new(&q, 1) != 0)
+    if (weft_tsqueue_new(1, &q) != 0)
         return -1;
     int rc = 0;
     weft_task *g = SPAWN(task_get_forever, q);
@@ -499,7 +499,7 @@ static void test_loop_stops_under_getter(void **state)
 {
     (void)state;
     weft_tsqueue *q;
-    assert_int_equal(weft_tsqueue_new(&q, 0), 0);
+    assert_int_equal(weft_tsqueue_new(0, &q), 0);
     weft_loop_thread *lt;
     assert_int_equal(weft_loop_thread_start(&lt), 0);
     weft_cfuture *cf;
@@ -569,7 +569,7 @@ static void test_timeout_races_handoff(void **state)
 {
     (void)state;
     race r = {0};
-    assert_int_equal(weft_tsqueue_new(&r.q, 0), 0);
+    assert_int_equal(weft_tsqueue_new(0, &r.q), 0);
     assert_int_equal(weft_run(main_timeout_race, &r), 0);
     assert_int_equal(r.count, TIMEOUT_ROUNDS);
     assert_int_equal(r.sum, (long long)TIMEOUT_ROUNDS * (TIMEOUT_ROUNDS + 1) / 2);
@@ -594,8 +594,8 @@ static void test_close_wakes_everyone(void **state)
 {
     (void)state;
     weft_tsqueue *empty, *full;
-    assert_int_equal(weft_tsqueue_new(&empty, 0), 0);
-    assert_int_equal(weft_tsqueue_new(&full, 1), 0);
+    assert_int_equal(weft_tsqueue_new(0, &empty), 0);
+    assert_int_equal(weft_tsqueue_new(1, &full), 0);
     assert_int_equal(weft_tsqueue_put_nowait(full, (void *)1), 0);
     weft_loop_thread *lt;
     assert_int_equal(weft_loop_thread_start(&lt), 0);
@@ -614,8 +614,8 @@ static void test_close_wakes_everyone(void **state)
     for (int i = 0; i < 4; i++)
         assert_false(weft_cfuture_done(cf[i]));
     double t0 = now_s();
-    assert_int_equal(weft_tsqueue_close(empty), 0);
-    assert_int_equal(weft_tsqueue_close(full), 0);
+    assert_int_equal(weft_tsqueue_shutdown(empty), 0);
+    assert_int_equal(weft_tsqueue_shutdown(full), 0);
     for (int i = 0; i < 4; i++) {
         assert_int_equal(weft_cfuture_result(cf[i], 5.0), WEFT_ESHUTDOWN);
         weft_cfuture_free(cf[i]);
@@ -632,7 +632,7 @@ static void test_close_wakes_everyone(void **state)
     assert_ptr_equal(item, (void *)1);
     assert_int_equal(weft_tsqueue_get(full, &item, 1.0), WEFT_ESHUTDOWN);
     assert_int_equal(weft_tsqueue_get_nowait(full, &item), WEFT_ESHUTDOWN);
-    assert_int_equal(weft_tsqueue_close(full), 0); /* again: no-op */
+    assert_int_equal(weft_tsqueue_shutdown(full), 0); /* again: no-op */
     weft_loop_thread_free(lt);
     weft_tsqueue_free(empty);
     weft_tsqueue_free(full);
@@ -655,12 +655,12 @@ static void test_errors(void **state)
 {
     (void)state;
     weft_tsqueue *q = (weft_tsqueue *)1;
-    assert_int_equal(weft_tsqueue_new(NULL, 0), -EINVAL);
+    assert_int_equal(weft_tsqueue_new(0, NULL), -EINVAL);
     weft__fault_arm(WEFT__FAULT_ALLOC, 1);
-    assert_int_equal(weft_tsqueue_new(&q, 0), -ENOMEM);
+    assert_int_equal(weft_tsqueue_new(0, &q), -ENOMEM);
     weft__fault_arm(WEFT__FAULT_ALLOC, 0);
     assert_null(q);
-    assert_int_equal(weft_tsqueue_new(&q, 0), 0);
+    assert_int_equal(weft_tsqueue_new(0, &q), 0);
     void *item;
     assert_int_equal(weft_tsqueue_put(NULL, NULL, 1.0), -EINVAL);
     assert_int_equal(weft_tsqueue_put(q, NULL, NAN), -EINVAL);
@@ -670,7 +670,7 @@ static void test_errors(void **state)
     assert_int_equal(weft_tsqueue_put_nowait(NULL, NULL), -EINVAL);
     assert_int_equal(weft_tsqueue_get_nowait(NULL, &item), -EINVAL);
     assert_int_equal(weft_tsqueue_get_nowait(q, NULL), -EINVAL);
-    assert_int_equal(weft_tsqueue_close(NULL), -EINVAL);
+    assert_int_equal(weft_tsqueue_shutdown(NULL), -EINVAL);
     assert_int_equal(weft_tsqueue_size(NULL), 0);
     weft_tsqueue_free(NULL);
     /* The ring's first allocation fails: nothing was put. */
@@ -694,7 +694,7 @@ static void test_errors(void **state)
     }
     weft_tsqueue_free(q);
     /* A loop's callback cannot wait on a full queue. */
-    assert_int_equal(weft_tsqueue_new(&q, 1), 0);
+    assert_int_equal(weft_tsqueue_new(1, &q), 0);
     assert_int_equal(weft_tsqueue_put_nowait(q, (void *)1), 0);
     weft_loop_thread *lt;
     assert_int_equal(weft_loop_thread_start(&lt), 0);

@@ -57,7 +57,7 @@ WEFT_API void weft_event_free(weft_event *ev);
 /* asyncio.Condition on lock (NULL: the condition makes and owns its own,
  * reachable with weft_cond_lock). A lock passed in stays the caller's and
  * must outlive the condition. */
-WEFT_API WEFT_MUST_CHECK int weft_cond_new(weft_cond **out, weft_lock *lock);
+WEFT_API WEFT_MUST_CHECK int weft_cond_new(weft_lock *lock, weft_cond **out);
 WEFT_API weft_lock *weft_cond_lock(weft_cond *cond);
 /* The caller holds the lock (-EPERM otherwise). Releases it, waits for a
  * notify, re-acquires it; the lock is held again on return, WEFT_ECANCELED
@@ -78,7 +78,7 @@ WEFT_API void weft_cond_free(weft_cond *cond);
 /* asyncio.Semaphore(value) and asyncio.BoundedSemaphore(value): a bounded
  * semaphore refuses a release past its initial value with -EOVERFLOW.
  * Acquirers are served FIFO. release may be called from callbacks. */
-WEFT_API WEFT_MUST_CHECK int weft_sem_new(weft_sem **out, unsigned value);
+WEFT_API WEFT_MUST_CHECK int weft_sem_new(unsigned value, weft_sem **out);
 WEFT_API WEFT_MUST_CHECK int weft_sem_new_bounded(weft_sem **out, unsigned value);
 WEFT_API WEFT_MUST_CHECK int weft_sem_acquire(weft_sem *sem);
 /* 0, or -EAGAIN when acquire would wait. */
@@ -94,7 +94,7 @@ WEFT_API void weft_sem_free(weft_sem *sem);
  * (0 .. parties-1) once parties tasks have arrived, WEFT_EBROKEN if the
  * barrier is aborted or reset while it waits or is broken when it comes.
  * A cancelled waiter just leaves (the barrier waits for another party). */
-WEFT_API WEFT_MUST_CHECK int weft_barrier_new(weft_barrier **out, unsigned parties);
+WEFT_API WEFT_MUST_CHECK int weft_barrier_new(unsigned parties, weft_barrier **out);
 WEFT_API WEFT_MUST_CHECK int weft_barrier_wait(weft_barrier *barrier);
 /* Breaks the barrier: current and future waits return WEFT_EBROKEN. */
 WEFT_API int weft_barrier_abort(weft_barrier *barrier);
@@ -111,10 +111,10 @@ WEFT_API void weft_barrier_free(weft_barrier *barrier);
  * never owns or frees them). maxsize 0 means unbounded. A priority queue
  * gives the smallest item first by cmp(item_a, item_b) (items passed as
  * they were put, not pointers to them; order among equals unspecified). */
-WEFT_API WEFT_MUST_CHECK int weft_queue_new(weft_queue **out, size_t maxsize);
-WEFT_API WEFT_MUST_CHECK int weft_queue_new_lifo(weft_queue **out, size_t maxsize);
-WEFT_API WEFT_MUST_CHECK int weft_queue_new_priority(weft_queue **out, size_t maxsize,
-                                                     int (*cmp)(const void *a, const void *b));
+WEFT_API WEFT_MUST_CHECK int weft_queue_new(size_t maxsize, weft_queue **out);
+WEFT_API WEFT_MUST_CHECK int weft_queue_new_lifo(size_t maxsize, weft_queue **out);
+WEFT_API WEFT_MUST_CHECK int
+weft_queue_new_priority(size_t maxsize, int (*cmp)(const void *a, const void *b), weft_queue **out);
 /* Waits while the queue is full. WEFT_ESHUTDOWN once shut down; -ENOMEM if
  * the buffer could not grow. */
 WEFT_API WEFT_MUST_CHECK int weft_queue_put(weft_queue *q, void *item);

@@ -84,15 +84,15 @@ WEFT_API WEFT_MUST_CHECK int weft_call_sync(weft_loop *loop, weft_fn fn, void *a
  * and used without a loop; maxsize 0 means unbounded. 0, -EINVAL,
  * -ENOMEM. */
 typedef struct weft_tsqueue weft_tsqueue;
-WEFT_API WEFT_MUST_CHECK int weft_tsqueue_new(weft_tsqueue **out, size_t maxsize);
+WEFT_API WEFT_MUST_CHECK int weft_tsqueue_new(size_t maxsize, weft_tsqueue **out);
 /* Waits while the queue is full, at most timeout seconds (WEFT_FOREVER;
  * 0: do not wait): called from a task it parks the task, from a plain
- * thread it blocks the thread. 0, WEFT_ETIMEDOUT, WEFT_ESHUTDOWN (closed),
+ * thread it blocks the thread. 0, WEFT_ETIMEDOUT, WEFT_ESHUTDOWN (shut down),
  * WEFT_ECANCELED (the task was cancelled: the item was not put), -ENOMEM
  * (growing an unbounded queue), WEFT_ENOTASK (in a loop's callback, where
  * it cannot wait), -EINVAL. */
 WEFT_API WEFT_MUST_CHECK int weft_tsqueue_put(weft_tsqueue *q, void *item, double timeout);
-/* Waits while the queue is empty, as put does. WEFT_ESHUTDOWN once closed
+/* Waits while the queue is empty, as put does. WEFT_ESHUTDOWN once shut down
  * and drained. An item handed to a task is its own even if a cancel
  * arrives meanwhile: the get returns 0 and the cancel comes at the task's
  * next wait. */
@@ -103,9 +103,10 @@ WEFT_API int weft_tsqueue_put_nowait(weft_tsqueue *q, void *item);
 WEFT_API int weft_tsqueue_get_nowait(weft_tsqueue *q, void **item);
 /* Items in the queue now (a snapshot). */
 WEFT_API size_t weft_tsqueue_size(const weft_tsqueue *q);
-/* Closes for good: puts fail with WEFT_ESHUTDOWN, gets drain what is left
- * then fail with WEFT_ESHUTDOWN; every waiter is woken. 0 or -EINVAL. */
-WEFT_API int weft_tsqueue_close(weft_tsqueue *q);
+/* Shuts the queue down for good, without freeing it: puts fail with
+ * WEFT_ESHUTDOWN, gets drain what is left then fail with WEFT_ESHUTDOWN;
+ * every waiter is woken. 0 or -EINVAL. */
+WEFT_API int weft_tsqueue_shutdown(weft_tsqueue *q);
 /* Frees the queue (not its items). Only once no thread or task uses it. */
 WEFT_API void weft_tsqueue_free(weft_tsqueue *q);
 

@@ -98,12 +98,17 @@ void weft__timer_stop(weft_loop *loop, weft__timer *t);
 
 /* ------------------------------------------------------------ the ready queue */
 
-enum weft__runnable_kind { WEFT__RUN_TASK, WEFT__RUN_CALLBACK };
-
-typedef struct weft__runnable {
-    struct weft__runnable *next;
-    uint8_t kind;
-} weft__runnable;
+/* An entry of the ready queue (a task, a call_soon handle) carries the
+ * function that runs it, as libuv's watchers carry their callback: the
+ * loop calls fn(r, false) and knows nothing of kinds, so a new kind of
+ * runnable touches no scheduler code. fn(r, true) when a closing loop
+ * drops what is still queued: release, run nothing. */
+typedef struct weft__runnable weft__runnable;
+typedef void (*weft__run_fn)(weft__runnable *r, bool drop);
+struct weft__runnable {
+    weft__runnable *next;
+    weft__run_fn fn;
+};
 
 /* ------------------------------------------------------------------- waits */
 
@@ -115,12 +120,21 @@ typedef struct weft__runnable {
  * WEFT_ECANCELED; false when the site wakes it later itself (weft_await
  * waits for the awaited task to end). NULL means "wake now".
  *
- * what/obj: for task dumps (what the task waits on). */
+ * what/obj: for task dumps (what the task waits on, in words).
+ * kind: what weft_loop_stats counts the parked task as. */
+typedef enum weft__wait_kind {
+    WEFT__WAIT_OTHER, /* locks, queues, events, other threads, ... (0: the default) */
+    WEFT__WAIT_SLEEP, /* weft_sleep */
+    WEFT__WAIT_TASK,  /* other tasks: await, gather, wait, as_completed, a group */
+    WEFT__WAIT_IO,    /* sockets, pipes, DNS, processes, HTTP, Redis */
+} weft__wait_kind;
+
 typedef struct weft__wait weft__wait;
 struct weft__wait {
     bool (*cancel)(weft__wait *w);
     const char *what;
     const void *obj;
+    weft__wait_kind kind;
 };
 
 /* Parks the current task until weft__wake(task, code); returns code.
@@ -384,6 +398,9 @@ static inline weft_loop *weft__loop_expose(weft_loop *loop)
 
 /* The runner's loop, for weft's own code (not exposed). */
 weft_loop *weft__runner_loop(weft_runner *runner);
+/* Frees a runner whose run a test's failed assertion long-jumped out of,
+ * without resuming anything (tests/support/run.c). */
+void weft__runner_abandon(weft_runner *runner);
 
 /* Runs the loop until done(arg) is true. */
 int weft__loop_run_until(weft_loop *loop, bool (*done)(void *arg), void *arg);
@@ -449,14 +466,12 @@ bool weft__inbox_refusing(weft__inbox *ib);
 void *weft__sigint_install(weft_loop *loop);
 int weft__sigint_remove(void *watch, int rc);
 
-/* Timeout scopes, internal view (timeout.c). */
-void weft__task_close_scopes(weft_task *task);
-void weft__handle_run(weft_handle *handle);
 /* The earliest deadline of the task's open timeout scopes (ns), UINT64_MAX
- * if none (task dumps). */
+ * if none (timeout.c, for task dumps). */
 uint64_t weft__task_scope_deadline(const weft_task *task);
+
 /* The loop is closing: the call_soon/later handles still scheduled will
- * never run (runner close). */
+ * never run (handle.c, for the runner's close). */
 void weft__handles_close(weft_loop *loop);
 
 #endif

@@ -169,6 +169,7 @@ int weft_gather(weft_task **tasks, size_t n, int flags)
     *c = (collector){.self = weft__task_current(), .tasks = tasks, .n = n, .flags = flags};
     c->w.cancel = gather_cancel;
     c->w.what = "gather";
+    c->w.kind = WEFT__WAIT_TASK;
     c->w.obj = tasks;
     if ((rc = watch_all(c, gather_done)) != 0)
         return rc;
@@ -251,6 +252,7 @@ int weft_wait(weft_task **tasks, size_t n, int return_when, double timeout)
         .self = weft__task_current(), .tasks = tasks, .n = n, .return_when = return_when};
     c->w.cancel = wait_cancel;
     c->w.what = "wait";
+    c->w.kind = WEFT__WAIT_TASK;
     c->w.obj = tasks;
     if ((rc = watch_all(c, wait_done)) != 0)
         return rc;
@@ -309,6 +311,7 @@ int weft_as_completed_new(weft_task **tasks, size_t n, double timeout, weft_as_c
     c->n = n;
     c->w.cancel = as_completed_cancel;
     c->w.what = "as_completed";
+    c->w.kind = WEFT__WAIT_TASK;
     c->w.obj = tasks;
     c->order = weft__calloc(n ? n : 1, sizeof *c->order);
     if (c->order == NULL || (rc = watch_all(c, as_completed_done)) != 0) {

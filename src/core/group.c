@@ -159,6 +159,7 @@ int weft_group_wait(weft_group *g)
         g->waiting = true;
         g->w.cancel = group_wait_cancel;
         g->w.what = "task group";
+        g->w.kind = WEFT__WAIT_TASK;
         g->w.obj = g;
         /* Take back our own cancel of the parent first: from here on every
          * cancellation the wait sees comes from outside. */

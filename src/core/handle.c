@@ -25,7 +25,7 @@ static void handle_unref(weft_handle *h)
         free(h);
 }
 
-void weft__handle_run(weft_handle *h)
+static void handle_run(weft_handle *h)
 {
     if (h->state == H_SCHEDULED) {
         h->state = H_DONE;
@@ -35,9 +35,18 @@ void weft__handle_run(weft_handle *h)
     handle_unref(h);
 }
 
+/* call_soon: the ready queue runs it. A closing loop cancelled every
+ * handle first (weft__handles_close), so a drop only gives back the
+ * queue's reference. */
+static void handle_ready(weft__runnable *r, bool drop)
+{
+    (void)drop;
+    handle_run((weft_handle *)r);
+}
+
 static void handle_timer_fired(weft__timer *timer)
 {
-    weft__handle_run(WEFT_CONTAINER_OF(timer, weft_handle, timer));
+    handle_run(WEFT_CONTAINER_OF(timer, weft_handle, timer));
 }
 
 /* A loop takes callbacks from its own thread, running or not. */
@@ -69,7 +78,7 @@ static int schedule(weft_loop *loop, bool soon, uint64_t when, weft_cb cb, void 
     weft_handle *h = weft__malloc(sizeof *h);
     if (h == NULL)
         return -ENOMEM;
-    h->run.kind = WEFT__RUN_CALLBACK;
+    h->run.fn = handle_ready;
     h->loop = loop;
     h->cb = cb;
     h->arg = arg;

@@ -21,28 +21,6 @@
 /* Stacks kept per loop for reuse. */
 #define WEFT_STACK_POOL_CAP 1024
 
-__thread weft_loop *weft__tl_loop __attribute__((tls_model("initial-exec")));
-
-weft_loop *weft_loop_current(void)
-{
-    return weft__loop_expose(weft__tl_loop);
-}
-
-weft_task *weft_current(void)
-{
-    return weft__task_current();
-}
-
-int weft__check_loop(const weft_loop *obj_loop)
-{
-    if (WEFT_UNLIKELY(obj_loop != weft__tl_loop))
-        return weft__tl_loop == NULL && obj_loop != NULL &&
-                       pthread_equal(obj_loop->thread, pthread_self())
-                   ? WEFT_ENOTASK
-                   : WEFT_EFOREIGN;
-    return 0;
-}
-
 /* While held, the inbox's uv_async_t is referenced, so that uv_run sleeps
  * until another thread posts instead of returning at once. */
 void weft__loop_hold(weft_loop *loop)
@@ -55,20 +33,6 @@ void weft__loop_unhold(weft_loop *loop)
 {
     if (--loop->inbox.external_holds == 0)
         weft__inbox_ref(loop, false);
-}
-
-unsigned weft__fork_generation;
-
-static void forked_child(void)
-{
-    __atomic_add_fetch(&weft__fork_generation, 1, __ATOMIC_RELAXED);
-}
-
-/* At load time, so that objects made before any loop (executors) see forks
- * too. */
-__attribute__((constructor)) static void install_fork_hook(void)
-{
-    pthread_atfork(NULL, NULL, forked_child);
 }
 
 /* libuv runs due timers first in uv_run and only then computes how long to
@@ -120,10 +84,7 @@ static void run_ready(weft_loop *loop, unsigned budget)
         weft__runnable *r = weft__ready_pop(loop);
         if (r == NULL)
             return;
-        if (r->kind == WEFT__RUN_TASK)
-            weft__task_resume((weft_task *)r);
-        else
-            weft__handle_run((weft_handle *)r);
+        r->fn(r, false);
     }
 }
 

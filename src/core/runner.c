@@ -105,8 +105,7 @@ static void drain_ready(weft_loop *loop)
     weft__runnable *r;
     while ((r = loop->ready_head) != NULL) {
         loop->ready_head = r->next;
-        if (r->kind == WEFT__RUN_CALLBACK)
-            weft__handle_run((weft_handle *)r); /* cancelled by now: only drops it */
+        r->fn(r, true);
     }
     loop->ready_tail = NULL;
     loop->ready_count = 0;
@@ -135,6 +134,32 @@ void weft_runner_free(weft_runner *runner)
     weft__timers_init(loop, loop->now_ns);
     weft__loop_close(loop);
     free(runner);
+}
+
+/* A test's assertion failed inside a task and long-jumped out of the
+ * task's stack (cmocka), and so out of weft_runner_run: the loop still
+ * counts as running on this thread, its current task stopped half-way.
+ * Nothing of it can be resumed. Frees the runner the way a deadlock's
+ * leftovers are freed: every task abandoned as it is, its stack released,
+ * and freed, handles and all, since the code that held them is gone; then
+ * the thread may run a loop again. For tests/support (the next test must
+ * not fail with -EBUSY, nor the file leak what the failed one made). */
+void weft__runner_abandon(weft_runner *runner)
+{
+    weft_loop *loop = &runner->loop;
+    if (weft__tl_loop != loop) { /* it was not left running */
+        weft_runner_free(runner);
+        return;
+    }
+    for (weft__link *l = loop->tasks.next; l != &loop->tasks; l = l->next) {
+        weft_task *task = WEFT_CONTAINER_OF(l, weft_task, all);
+        task->handle_held = false; /* nobody will give it back */
+        task->refs = 0;
+    }
+    loop->runner.main_task = NULL;
+    loop->current = NULL;
+    weft_runner_free(runner); /* a loop current on this thread: nothing is resumed */
+    weft__tl_loop = NULL;
 }
 
 int weft_run(weft_fn main, void *arg)

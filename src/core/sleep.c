@@ -9,14 +9,15 @@
 /* Nothing of a sleep is on the task's stack (compact tasks): its timer is
  * the task's own deadline timer (weft__park_until), and its wait record is
  * the same for every sleep. Cancelling one wakes it at once. */
-static weft__wait sleep_wait = {.cancel = NULL, .what = "sleep"};
+static weft__wait sleep_wait = {.cancel = NULL, .what = "sleep", .kind = WEFT__WAIT_SLEEP};
 
 static bool yield_cancel(weft__wait *w)
 {
     (void)w;
     return true;
 }
-static weft__wait sleep_forever_wait = {.cancel = yield_cancel, .what = "sleep forever"};
+static weft__wait sleep_forever_wait = {
+    .cancel = yield_cancel, .what = "sleep forever", .kind = WEFT__WAIT_SLEEP};
 
 int weft_sleep(double seconds)
 {

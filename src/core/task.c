@@ -13,6 +13,14 @@
 
 /* ------------------------------------------------------------ life cycle */
 
+/* A task in the ready queue: the loop resumes it. Dropped (a closing
+ * loop), it stays as it is: the runner abandons the tasks left after. */
+static void task_ready(weft__runnable *r, bool drop)
+{
+    if (!drop)
+        weft__task_resume((weft_task *)r);
+}
+
 static void task_entry(void *arg)
 {
     weft_task *task = arg;
@@ -39,7 +47,7 @@ static int task_new(weft_loop *loop, weft_fn fn, void *arg, const weft_task_opts
             return -ENOMEM;
         }
     }
-    task->run.kind = WEFT__RUN_TASK;
+    task->run.fn = task_ready;
     task->state = WEFT_TASK_CREATED;
     task->must_cancel = false;
     task->handle_held = true;
@@ -122,7 +130,6 @@ void weft__task_finish(weft_task *task, int code)
     task->result = code;
     task->wait = NULL;
     task->must_cancel = false;
-    weft__task_close_scopes(task);
     weft__list_remove(&task->all);
     loop->task_count--;
     weft__link *l;
@@ -213,7 +220,7 @@ static void switch_away(weft_loop *loop, weft_task *self)
 {
     weft__runnable *r = loop->ready_head;
     weft_task *next = (weft_task *)r;
-    if (loop->budget > 0 && r != NULL && r->kind == WEFT__RUN_TASK &&
+    if (loop->budget > 0 && r != NULL && r->fn == task_ready &&
         next->state == WEFT_TASK_READY &&
         (WEFT_LIKELY((self->stack_kind | next->stack_kind) == WEFT__STACK_OWN) ||
          weft__compact_direct_ok(self, next))) {
@@ -451,6 +458,7 @@ static int await_task(weft_task *task, bool shield)
     *a = (awaiter){.self = weft__task_current(), .target = task, .shield = shield};
     a->w.cancel = awaiter_cancel;
     a->w.what = "task";
+    a->w.kind = WEFT__WAIT_TASK;
     a->w.obj = task;
     a->done.fn = awaiter_done;
     weft__task_on_done_by(task, &a->done, a->self);

@@ -23,7 +23,11 @@ struct weft_timeout {
     int *block_rc;         /* WEFT_TIMEOUT's rc, converted when the block ends */
     const char *site_file; /* where it was begun (the site macros), or NULL */
     int site_line;
+    /* The outermost scope only: closes those left open when the task ends. */
+    weft__done_cb on_task_end;
 };
+
+static void close_scopes_left_open(weft__done_cb *cb, weft_task *task);
 
 static void scope_fired(weft__timer *timer)
 {
@@ -65,6 +69,10 @@ static int scope_begin(uint64_t when, const char *file, int line, weft_timeout *
     scope->cancelling_at_entry = task->cancel_requests;
     scope_arm(scope, when);
     scope->outer = task->scopes;
+    if (scope->outer == NULL) {
+        scope->on_task_end.fn = close_scopes_left_open;
+        weft__task_on_done(task, &scope->on_task_end);
+    }
     task->scopes = scope;
     *out = scope;
     return 0;
@@ -170,6 +178,8 @@ int weft_timeout_end(weft_timeout *scope, int rc)
         return -EINVAL; /* not the innermost open scope */
     weft__timer_stop(task->loop, &scope->timer);
     task->scopes = scope->outer;
+    if (scope->outer == NULL)
+        weft__task_on_done_remove(&scope->on_task_end);
     if (scope->state == SCOPE_EXPIRING) {
         scope->state = SCOPE_EXPIRED;
         if ((unsigned)weft__task_uncancel(task) <= scope->cancelling_at_entry &&
@@ -180,11 +190,13 @@ int weft_timeout_end(weft_timeout *scope, int rc)
     return rc;
 }
 
-/* A task that ends with scopes still open: their timers must not fire on a
- * task that is gone. Debug mode says where each was begun: until the task
- * returned, any wait after the place it should have ended was cut short. */
-void weft__task_close_scopes(weft_task *task)
+/* A task that ends with scopes still open (the outermost scope's done
+ * callback): their timers must not fire on a task that is gone. Debug mode
+ * says where each was begun: until the task returned, any wait after the
+ * place it should have ended was cut short. */
+static void close_scopes_left_open(weft__done_cb *cb, weft_task *task)
 {
+    (void)cb; /* in the outermost scope, freed last */
     while (task->scopes) {
         weft_timeout *scope = task->scopes;
         if (WEFT__DEBUG_AIDS && WEFT_UNLIKELY(task->loop->dbg.debug))

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef WEFT_CTX_UCONTEXT
 #include <ucontext.h>
@@ -57,6 +58,14 @@ void *weft__ctx_saved_sp(const weft__ctx *ctx);
 /* First thing an entry function calls: completes the switch that started
  * it (ASan learns the stack it came from and stores it in from). */
 void weft__ctx_started(weft__ctx *from);
+
+/* The frame a parked context's switch saved: its frame pointer and return
+ * address, where a backtrace of the parked stack starts (machine.c).
+ * False when the backend cannot say (ucontext). */
+bool weft__ctx_parked_frame(const weft__ctx *ctx, uintptr_t *fp, uintptr_t *pc);
+/* The pc and sp a signal interrupted, from its handler's ucontext. */
+void *weft__ctx_signal_pc(const void *ucontext);
+uintptr_t weft__ctx_signal_sp(const void *ucontext);
 
 /* A spin-wait hint to the CPU (pause / yield) between two looks at a value
  * another thread will change. */

@@ -20,7 +20,7 @@ void weft__watchdog_unregister(weft_loop *loop);
 void weft__overflow_thread_init(weft_loop *loop);
 void weft__overflow_thread_fini(weft_loop *loop);
 
-/* Helpers shared by the reports (debug.c). */
+/* How the reports name things (describe.c). */
 /* `#3 "name"`, then " (fn, spawned at file:line)" when detail is set. */
 void weft__task_describe(const weft_task *task, bool detail, char *buf, size_t len);
 /* "sym+0x1c (module)" or "module+0x1234" for a code address. */
@@ -28,8 +28,8 @@ void weft__symbolize(const void *pc, char *buf, size_t len);
 /* Bytes of the task's stack touched so far (resident pages), 0 if unknown. */
 size_t weft__stack_used(const weft_task *task);
 
-/* dump.c: an unnamed frame of weft's own module (the task entry, the
- * context boot) that backtraces leave out below the task function. */
+/* An unnamed frame of weft's own module (the task entry, the context
+ * boot) that backtraces leave out below the task function. */
 bool weft__frame_is_entry(void *pc);
 
 /* The blocked-loop threshold in effect for loop, in seconds (watchdog.c). */

@@ -42,11 +42,8 @@ typedef struct dumper {
 __attribute__((no_sanitize_address)) static int parked_frames(const weft_task *task, void **pcs,
                                                               int max)
 {
-#if defined(WEFT_CTX_UCONTEXT)
-    (void)task, (void)pcs, (void)max;
-    return 0;
-#else
-    if (task->stack.lo == NULL || task->ctx.sp == NULL)
+    uintptr_t fp, pc;
+    if (task->stack.lo == NULL || !weft__ctx_parked_frame(&task->ctx, &fp, &pc))
         return 0;
     /* A compact task's frames are elsewhere while another task owns its
      * shared stack; a guarded one's stack is inaccessible while parked. */
@@ -54,14 +51,6 @@ __attribute__((no_sanitize_address)) static int parked_frames(const weft_task *t
         (task->stack_kind == WEFT__STACK_SHARED && task->shared->owner != task))
         return 0;
     const uintptr_t lo = (uintptr_t)task->stack.lo, hi = lo + task->stack.size;
-    const uintptr_t *sp = task->ctx.sp;
-#if defined(__x86_64__)
-    uintptr_t fp = sp[6], pc = sp[7]; /* the frame weft__ctx_swap pushed: rbp, return */
-#elif defined(__aarch64__)
-    uintptr_t fp = sp[10], pc = sp[11]; /* x29, x30 */
-#else
-    return 0;
-#endif
     int n = 0;
     while (n < max && pc != 0) {
         pcs[n++] = (void *)pc;
@@ -75,7 +64,6 @@ __attribute__((no_sanitize_address)) static int parked_frames(const weft_task *t
         fp = next;
     }
     return n;
-#endif
 }
 
 /* Does the address resolve to an exported name? weft's internals do not
@@ -84,16 +72,6 @@ static bool named_frame(void *pc)
 {
     Dl_info info;
     return dladdr((char *)pc - 1, &info) && info.dli_sname != NULL;
-}
-
-/* Is this the frame of weft's task entry (an unnamed frame in weft's own
- * module, below every task function)? */
-bool weft__frame_is_entry(void *pc)
-{
-    Dl_info mine, info;
-    if (!dladdr((void *)weft_tasks_dump, &mine) || !dladdr((char *)pc - 1, &info))
-        return false;
-    return info.dli_sname == NULL && info.dli_fbase == mine.dli_fbase;
 }
 
 static void print_frames(dumper *d, const char *prefix, void **pcs, int n)

@@ -76,19 +76,6 @@ static void put_hex(out *o, uintptr_t v)
         o->buf[o->len++] = d[--n];
 }
 
-static uintptr_t fault_sp(void *ucv)
-{
-    ucontext_t *uc = ucv;
-#if defined(__x86_64__)
-    return (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
-#elif defined(__aarch64__)
-    return (uintptr_t)uc->uc_mcontext.sp;
-#else
-    (void)uc;
-    return 0;
-#endif
-}
-
 /* task #<id> "<name>" (spawned at <file>:<line>) */
 static void put_task(out *o, const weft_task *t)
 {
@@ -176,7 +163,7 @@ static const weft_task *overflowed_task(siginfo_t *si, void *uc)
     if (t == NULL || t->stack.lo == NULL)
         return NULL;
     uintptr_t lo = (uintptr_t)t->stack.lo, page = weft__page_size();
-    uintptr_t addr = (uintptr_t)si->si_addr, sp = fault_sp(uc);
+    uintptr_t addr = (uintptr_t)si->si_addr, sp = weft__ctx_signal_sp(uc);
     if (addr >= lo - page && addr < lo)
         return t; /* in the guard page */
     if (sp < lo && sp + OVERFLOW_SLACK >= lo && addr < lo && addr + OVERFLOW_SLACK >= lo)

@@ -6,34 +6,6 @@
 
 #include "debug/debug.h"
 
-/* What a parked task waits on, from its wait's `what`: the core's own
- * names, and the words the I/O layers use for theirs. */
-static bool is_sleep(const char *what)
-{
-    return strncmp(what, "sleep", 5) == 0;
-}
-
-static bool is_task_wait(const char *what)
-{
-    static const char *const names[] = {"task", "gather", "wait", "as_completed", "task group"};
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
-        if (strcmp(what, names[i]) == 0)
-            return true;
-    return false;
-}
-
-static bool is_io(const char *what)
-{
-    static const char *const words[] = {"read", "write",   "connect", "accept",   "recv",
-                                        "send", "poll",    "dns",     "resolve",  "tls",
-                                        "http", "socket",  "stream",  "udp",      "tcp",
-                                        "pipe", "process", "io",      "shutdown", "getaddrinfo"};
-    for (size_t i = 0; i < sizeof words / sizeof *words; i++)
-        if (strstr(what, words[i]))
-            return true;
-    return false;
-}
-
 static void count_task(const weft_task *task, struct weft_loop_stats *st)
 {
     switch (task->state) {
@@ -50,15 +22,20 @@ static void count_task(const weft_task *task, struct weft_loop_stats *st)
         break;
     }
     st->tasks_waiting++;
-    const char *what = task->wait && task->wait->what ? task->wait->what : "";
-    if (is_sleep(what))
+    switch (task->wait ? task->wait->kind : WEFT__WAIT_OTHER) {
+    case WEFT__WAIT_SLEEP:
         st->tasks_sleeping++;
-    else if (is_task_wait(what))
+        return;
+    case WEFT__WAIT_TASK:
         st->tasks_awaiting++;
-    else if (is_io(what))
+        return;
+    case WEFT__WAIT_IO:
         st->tasks_io++;
-    else
-        st->tasks_other++;
+        return;
+    case WEFT__WAIT_OTHER:
+        break;
+    }
+    st->tasks_other++;
 }
 
 int weft_loop_stats(weft_loop *loop, struct weft_loop_stats *out)

@@ -78,19 +78,6 @@ static void chain_old(int sig, siginfo_t *si, void *uc)
     }
 }
 
-static void *interrupted_pc(void *ucv)
-{
-    ucontext_t *uc = ucv;
-#if defined(__x86_64__)
-    return (void *)uc->uc_mcontext.gregs[REG_RIP];
-#elif defined(__aarch64__)
-    return (void *)uc->uc_mcontext.pc;
-#else
-    (void)uc;
-    return NULL;
-#endif
-}
-
 /* Runs on the blocked loop's thread, on top of the blocked task. */
 static void sample_handler(int sig, siginfo_t *si, void *uc)
 {
@@ -105,11 +92,11 @@ static void sample_handler(int sig, siginfo_t *si, void *uc)
          * count yet; it is no longer blocked, and no unwinder can walk a
          * stack caught in the middle of the switch. */
         if (t && __atomic_load_n(&loop->switches, __ATOMIC_RELAXED) == d->sample_switches &&
-            !weft__ctx_pc_in_switch(interrupted_pc(uc))) {
+            !weft__ctx_pc_in_switch(weft__ctx_signal_pc(uc))) {
             /* Counted here, before the task can go on: weft_loop_stats
              * read right after the episode includes it. */
             __atomic_add_fetch(&d->blocked_reports, 1, __ATOMIC_RELAXED);
-            d->bt_pc = interrupted_pc(uc);
+            d->bt_pc = weft__ctx_signal_pc(uc);
             d->bt_n = backtrace(d->bt, WEFT__BT_MAX);
             d->bt_task_id = t->id;
             copy_name(d->bt_task_name, sizeof d->bt_task_name, t);

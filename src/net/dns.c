@@ -1,8 +1,13 @@
-/* dns: getaddrinfo without blocking the loop. libuv runs it on its thread
- * pool; a cancelled lookup returns at once and the request frees itself
- * when the worker is done with it. */
+/* dns: names and addresses. getaddrinfo without blocking the loop (libuv
+ * runs it on its thread pool; a cancelled lookup returns at once and the
+ * request frees itself when the worker is done with it), and an address
+ * as text. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
 
 #include "net/net.h"
 
@@ -58,6 +63,7 @@ int weft_getaddrinfo(const char *host, const char *service, const struct addrinf
     op->task = weft__task_current();
     op->w.cancel = dns_cancel;
     op->w.what = "getaddrinfo";
+    op->w.kind = WEFT__WAIT_IO;
     op->w.obj = op;
     rc = weft__park(&op->w);
     if (rc != 0)
@@ -75,4 +81,29 @@ int weft_getaddrinfo(const char *host, const char *service, const struct addrinf
 void weft_freeaddrinfo(struct addrinfo *ai)
 {
     uv_freeaddrinfo(ai);
+}
+
+char *weft_addr_format(const struct sockaddr_storage *addr, char *buf, size_t cap)
+{
+    if (buf == NULL || cap == 0)
+        return buf;
+    char host[INET6_ADDRSTRLEN] = "?";
+    if (addr == NULL) {
+        snprintf(buf, cap, "?");
+    } else if (addr->ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)addr;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+        snprintf(buf, cap, "%s:%u", host, ntohs(in->sin_port));
+    } else if (addr->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)addr;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+        snprintf(buf, cap, "[%s]:%u", host, ntohs(in6->sin6_port));
+    } else if (addr->ss_family == AF_UNIX) {
+        /* The kernel does not NUL-terminate a path that fills sun_path. */
+        const struct sockaddr_un *un = (const struct sockaddr_un *)addr;
+        snprintf(buf, cap, "%.*s", (int)strnlen(un->sun_path, sizeof un->sun_path), un->sun_path);
+    } else {
+        snprintf(buf, cap, "?");
+    }
+    return buf;
 }

@@ -177,7 +177,8 @@ int weft__stream_park_reader(weft_stream *s, weft__read_cond *cond)
     WEFT__PARK_RECORD(reader_wait, rw);
     if (rw == NULL)
         return -ENOMEM;
-    rw->w = (weft__wait){.cancel = reader_cancel, .what = "stream read", .obj = s};
+    rw->w = (weft__wait){
+        .cancel = reader_cancel, .what = "stream read", .obj = s, .kind = WEFT__WAIT_IO};
     rw->s = s;
     weft__read_cond *c = cond;
     if (WEFT__PARK_RECORD_MOVED(rw)) {
@@ -235,7 +236,10 @@ int weft__stream_wait_queue(weft_stream *s, size_t mark)
     WEFT__PARK_RECORD(drainer, d);
     if (d == NULL)
         return -ENOMEM;
-    *d = (drainer){.w = {.cancel = drainer_cancel, .what = "stream drain", .obj = s},
+    *d = (drainer){.w = {.cancel = drainer_cancel,
+                         .what = "stream drain",
+                         .obj = s,
+                         .kind = WEFT__WAIT_IO},
                    .task = weft__task_current(),
                    .mark = mark};
     weft__list_push_back(&s->drainers, &d->link);

@@ -82,28 +82,3 @@ int weft_tcp_serve(const char *host, int port, weft_stream_handler handler, void
     weft_freeaddrinfo(ai);
     return rc;
 }
-
-char *weft_addr_format(const struct sockaddr_storage *addr, char *buf, size_t cap)
-{
-    if (buf == NULL || cap == 0)
-        return buf;
-    char host[INET6_ADDRSTRLEN] = "?";
-    if (addr == NULL) {
-        snprintf(buf, cap, "?");
-    } else if (addr->ss_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)addr;
-        inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
-        snprintf(buf, cap, "%s:%u", host, ntohs(in->sin_port));
-    } else if (addr->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)addr;
-        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
-        snprintf(buf, cap, "[%s]:%u", host, ntohs(in6->sin6_port));
-    } else if (addr->ss_family == AF_UNIX) {
-        /* The kernel does not NUL-terminate a path that fills sun_path. */
-        const struct sockaddr_un *un = (const struct sockaddr_un *)addr;
-        snprintf(buf, cap, "%.*s", (int)strnlen(un->sun_path, sizeof un->sun_path), un->sun_path);
-    } else {
-        snprintf(buf, cap, "?");
-    }
-    return buf;
-}

@@ -71,26 +71,39 @@ static double handshake_timeout(const weft_tls_opts *opts)
     return t > 0 ? t : -1;
 }
 
-int weft_tls_client_ctx_new(const weft_tls_opts *opts, weft_tls_ctx **out)
+/* What client and server contexts share: the checks, the allocation, TLS
+ * 1.2 at least. 0 and *out, or an error with nothing to free. */
+static int ctx_new(const weft_tls_opts *opts, const SSL_METHOD *method, bool server,
+                   weft_tls_ctx **out)
 {
-    if (out == NULL)
-        return -EINVAL;
-    *out = NULL;
     if (handshake_timeout(opts) < 0)
         return -EINVAL;
     weft_tls_ctx *c = weft__calloc(1, sizeof *c);
     if (c == NULL)
         return -ENOMEM;
+    c->server = server;
     c->handshake_timeout = handshake_timeout(opts);
-    c->ctx = SSL_CTX_new(TLS_client_method());
+    c->ctx = SSL_CTX_new(method);
     if (c->ctx == NULL) {
         free(c);
         return -ENOMEM;
     }
     SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION);
+    *out = c;
+    return 0;
+}
+
+int weft_tls_client_ctx_new(const weft_tls_opts *opts, weft_tls_ctx **out)
+{
+    if (out == NULL)
+        return -EINVAL;
+    *out = NULL;
+    weft_tls_ctx *c;
+    int rc = ctx_new(opts, TLS_client_method(), false, &c);
+    if (rc != 0)
+        return rc;
     c->insecure = opts && opts->insecure;
     SSL_CTX_set_verify(c->ctx, c->insecure ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, NULL);
-    int rc = 0;
     if (opts && opts->ca_pem)
         rc = add_ca_pem(c->ctx, opts->ca_pem);
     else if (opts && opts->ca_file)
@@ -133,20 +146,10 @@ int weft_tls_server_ctx_new(const weft_tls_opts *opts, weft_tls_ctx **out)
     *out = NULL;
     if (opts == NULL || !((opts->cert_pem && opts->key_pem) || (opts->cert_file && opts->key_file)))
         return -EINVAL;
-    if (handshake_timeout(opts) < 0)
-        return -EINVAL;
-    weft_tls_ctx *c = weft__calloc(1, sizeof *c);
-    if (c == NULL)
-        return -ENOMEM;
-    c->server = true;
-    c->handshake_timeout = handshake_timeout(opts);
-    c->ctx = SSL_CTX_new(TLS_server_method());
-    if (c->ctx == NULL) {
-        free(c);
-        return -ENOMEM;
-    }
-    SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION);
-    int rc;
+    weft_tls_ctx *c;
+    int rc = ctx_new(opts, TLS_server_method(), true, &c);
+    if (rc != 0)
+        return rc;
     if (opts->cert_pem)
         rc = load_pem_cert_key(c->ctx, opts->cert_pem, opts->key_pem);
     else

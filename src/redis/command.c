@@ -45,7 +45,10 @@ static int admit(weft_redis *c, size_t n, uint64_t deadline)
     if (wt == NULL)
         return -ENOMEM;
     *wt = (weft__waiter){
-        .w = {.cancel = weft__waiter_cancel, .what = "redis wait for room", .obj = c},
+        .w = {.cancel = weft__waiter_cancel,
+              .what = "redis wait for room",
+              .obj = c,
+              .kind = WEFT__WAIT_IO},
         .task = weft__task_current(),
         .item = (void *)(uintptr_t)n};
     weft__list_push_back(&c->room.head, &wt->link);
@@ -100,7 +103,7 @@ static int await_replies(weft_redis *c, size_t n, weft_redis_reply **replies, ui
         memcpy(out, replies, n * sizeof *out);
     }
     *s = (weft__redis_slot){
-        .w = {.cancel = slot_cancel, .what = "redis read reply", .obj = c},
+        .w = {.cancel = slot_cancel, .what = "redis read reply", .obj = c, .kind = WEFT__WAIT_IO},
         .task = weft__task_current(),
         .conn = c,
         .replies = out,

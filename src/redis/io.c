@@ -34,7 +34,9 @@ int weft__redis_park_in(weft_task **slot, const char *what, const void *obj)
     WEFT__PARK_RECORD(slot_wait, sw);
     if (sw == NULL)
         return -ENOMEM;
-    *sw = (slot_wait){.w = {.cancel = slot_wait_cancel, .what = what, .obj = obj}, .slot = slot};
+    *sw = (slot_wait){
+        .w = {.cancel = slot_wait_cancel, .what = what, .obj = obj, .kind = WEFT__WAIT_IO},
+        .slot = slot};
     *slot = weft__task_current();
     return weft__park(&sw->w);
 }

@@ -204,7 +204,10 @@ static int wait_backoff(weft_redis_pool *pool)
     if (wt == NULL)
         return -ENOMEM;
     *wt = (weft__waiter){
-        .w = {.cancel = weft__waiter_cancel, .what = "redis reconnect backoff", .obj = pool},
+        .w = {.cancel = weft__waiter_cancel,
+              .what = "redis reconnect backoff",
+              .obj = pool,
+              .kind = WEFT__WAIT_IO},
         .task = weft__task_current()};
     weft__list_push_back(&pool->backoff.head, &wt->link);
     int rc = weft__park_until(&wt->w, pool->retry_at);

@@ -20,7 +20,7 @@ struct weft_barrier {
     weft__waitq blocked; /* came while the last round drained or reset */
 };
 
-int weft_barrier_new(weft_barrier **out, unsigned parties)
+int weft_barrier_new(unsigned parties, weft_barrier **out)
 {
     if (out == NULL || parties == 0 || parties > INT_MAX)
         return -EINVAL;

@@ -15,7 +15,7 @@ struct weft_cond {
     weft__waitq waiters;
 };
 
-int weft_cond_new(weft_cond **out, weft_lock *lock)
+int weft_cond_new(weft_lock *lock, weft_cond **out)
 {
     if (out == NULL)
         return -EINVAL;

@@ -149,18 +149,18 @@ static int queue_new(weft_queue **out, size_t maxsize, int kind,
     return 0;
 }
 
-int weft_queue_new(weft_queue **out, size_t maxsize)
+int weft_queue_new(size_t maxsize, weft_queue **out)
 {
     return queue_new(out, maxsize, FIFO, NULL);
 }
 
-int weft_queue_new_lifo(weft_queue **out, size_t maxsize)
+int weft_queue_new_lifo(size_t maxsize, weft_queue **out)
 {
     return queue_new(out, maxsize, LIFO, NULL);
 }
 
-int weft_queue_new_priority(weft_queue **out, size_t maxsize,
-                            int (*cmp)(const void *a, const void *b))
+int weft_queue_new_priority(size_t maxsize, int (*cmp)(const void *a, const void *b),
+                            weft_queue **out)
 {
     if (cmp == NULL) {
         if (out)

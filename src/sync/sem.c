@@ -36,7 +36,7 @@ static int sem_new(weft_sem **out, unsigned value, bool bounded)
     return 0;
 }
 
-int weft_sem_new(weft_sem **out, unsigned value)
+int weft_sem_new(unsigned value, weft_sem **out)
 {
     return sem_new(out, value, false);
 }

@@ -70,6 +70,7 @@ static inline int weft__waitq_park(weft__waitq *q, weft__waiter *wt, const char 
         return weft__waitq_park_moved(q, wt, what, obj);
     wt->w.cancel = weft__waiter_cancel;
     wt->w.what = what;
+    wt->w.kind = WEFT__WAIT_OTHER;
     wt->w.obj = obj;
     wt->task = weft__task_current();
     wt->cancelled = false;

@@ -26,6 +26,7 @@ int weft__waitq_park_moved(weft__waitq *q, weft__waiter *wt, const char *what, c
     *moved = *wt;
     moved->w.cancel = weft__waiter_cancel;
     moved->w.what = what;
+    moved->w.kind = WEFT__WAIT_OTHER;
     moved->w.obj = obj;
     moved->task = loop->current;
     moved->cancelled = false;

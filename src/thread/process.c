@@ -192,7 +192,8 @@ int weft_process_wait(weft_process *p, double timeout, int *returncode)
         if (ew == NULL)
             return -ENOMEM;
         *ew = (exit_waiter){.task = weft__task_current()};
-        ew->w = (weft__wait){.cancel = exit_waiter_cancel, .what = "process exit", .obj = p};
+        ew->w = (weft__wait){
+            .cancel = exit_waiter_cancel, .what = "process exit", .obj = p, .kind = WEFT__WAIT_IO};
         weft__list_push_back(&p->waiters, &ew->link);
         rc = weft__park_until(&ew->w, deadline);
         if (rc != 0)
@@ -289,7 +290,8 @@ int weft_process_read(weft_process *p, int fd, void *buf, size_t cap)
     rc = uv_read_start((uv_stream_t *)&pe->pipe, read_alloc, read_done);
     if (rc == 0) {
         pe->reader = weft__task_current();
-        pe->w = (weft__wait){.cancel = read_cancel, .what = "process read", .obj = p};
+        pe->w = (weft__wait){
+            .cancel = read_cancel, .what = "process read", .obj = p, .kind = WEFT__WAIT_IO};
         rc = weft__park(&pe->w);
         if (rc == 0 && bounce && pe->got > 0)
             memcpy(buf, bounce_buf, (size_t)pe->got);
@@ -343,7 +345,8 @@ int weft_process_write(weft_process *p, const void *buf, size_t len)
     if (wr == NULL)
         return -ENOMEM;
     *wr = (writer){.task = weft__task_current(), .p = p};
-    wr->w = (weft__wait){.cancel = write_cancel, .what = "process write", .obj = p};
+    wr->w = (weft__wait){
+        .cancel = write_cancel, .what = "process write", .obj = p, .kind = WEFT__WAIT_IO};
     /* libuv reads the bytes while the task is parked: a compact task's
      * may be its locals, which move then. They go from a copy. */
     weft__slab *slab = &weft__loop_current()->compact.slab;

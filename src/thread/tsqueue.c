@@ -18,7 +18,7 @@ struct weft_tsqueue {
     size_t maxsize;     /* 0: unbounded */
     weft__link getters; /* tsq_waiter, first come first served */
     weft__link putters;
-    bool closed;
+    bool shut_down;
     unsigned fork_gen; /* the threads that use it are gone in a forked child */
 };
 
@@ -27,7 +27,7 @@ struct weft_tsqueue {
 typedef struct tsq_waiter {
     weft__link link;    /* in q->getters or q->putters while it waits */
     void *item;         /* a put's item; a get's, once handed */
-    bool handed;        /* the waker settled it (item moved, or closed) ... */
+    bool handed;        /* the waker settled it (item moved, or shut down) ... */
     int code;           /* ... with this result: 0 or WEFT_ESHUTDOWN */
     pthread_cond_t *cv; /* a blocked thread; NULL for a task */
     /* A task's: */
@@ -50,7 +50,7 @@ static void cond_attr_init(void)
     pthread_condattr_setclock(&cond_attr, CLOCK_MONOTONIC);
 }
 
-int weft_tsqueue_new(weft_tsqueue **out, size_t maxsize)
+int weft_tsqueue_new(size_t maxsize, weft_tsqueue **out)
 {
     if (out == NULL)
         return -EINVAL;
@@ -174,7 +174,7 @@ static tsq_waiter *pop_waiter(weft__link *list)
 /* A put that does not wait: 0, -EAGAIN (full), WEFT_ESHUTDOWN, -ENOMEM. */
 static int try_put(weft_tsqueue *q, void *item)
 {
-    if (q->closed)
+    if (q->shut_down)
         return WEFT_ESHUTDOWN;
     tsq_waiter *g = pop_waiter(&q->getters); /* waiting getters: the ring is empty */
     if (g != NULL) {
@@ -195,7 +195,7 @@ static int try_put(weft_tsqueue *q, void *item)
 static int try_get(weft_tsqueue *q, void **item)
 {
     if (q->count == 0)
-        return q->closed ? WEFT_ESHUTDOWN : -EAGAIN;
+        return q->shut_down ? WEFT_ESHUTDOWN : -EAGAIN;
     *item = ring_pop(q);
     /* The freed slot goes to the first waiting putter, whose put is done. */
     tsq_waiter *p = pop_waiter(&q->putters);
@@ -402,14 +402,14 @@ int weft_tsqueue_get_nowait(weft_tsqueue *q, void **item)
     return rc;
 }
 
-int weft_tsqueue_close(weft_tsqueue *q)
+int weft_tsqueue_shutdown(weft_tsqueue *q)
 {
     if (q == NULL)
         return -EINVAL;
     if (WEFT_UNLIKELY(q->fork_gen != weft__fork_gen()))
         return WEFT_EFORKED;
     pthread_mutex_lock(&q->mu);
-    q->closed = true;
+    q->shut_down = true;
     /* Waiting getters imply an empty ring: nothing is left for them. */
     tsq_waiter *w;
     while ((w = pop_waiter(&q->getters)) != NULL)

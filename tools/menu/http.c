@@ -14,7 +14,7 @@
 #ifdef WEFT_HAVE_HTTP
 #include <curl/curl.h>
 
-#include "../../tests/http_server.c" /* the partner API, as the tests use it */
+#include "http_server.h" /* the partner API (tests/support), as the tests use it */
 
 #define HTTP_REQUESTS 10
 

@@ -6,7 +6,9 @@
 #ifndef WEFT_TEST_REDIS_TEST_H
 #define WEFT_TEST_REDIS_TEST_H
 
-#include "redis_server.c"
+#include "redis_server.h"
+#include "test_support.h"
+#include "weft.h"
 
 static redis_server srv;
 
@@ -27,7 +29,7 @@ static int redis_group_teardown(void **state)
     static void test_##fn(void **state)                                                            \
     {                                                                                              \
         (void)state;                                                                               \
-        assert_int_equal(weft_run(fn, NULL), 0);                                                   \
+        RUN_WITH(fn, NULL);                                                                        \
     }                                                                                              \
     extern int redis_loop_test_semicolon /* so that a use ends with ';' */
 

@@ -30,5 +30,8 @@ int redis_server_start(redis_server *srv);
 int redis_server_kill(redis_server *srv);
 int redis_server_restart(redis_server *srv);
 void redis_server_stop(redis_server *srv);
+/* A loopback TCP port free a moment ago (bound, read back, released), or
+ * -1: for a server that must not be found there. */
+int redis_free_port(void);
 
 #endif

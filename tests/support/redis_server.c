@@ -16,7 +16,7 @@
 
 extern char **environ;
 
-static int redis_free_port(void)
+int redis_free_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -53,7 +53,7 @@ static bool redis_server_up(const redis_server *srv)
 
 static void redis_server_pause(void)
 {
-    if (weft_current() != NULL)
+    if (weft_task_current() != NULL)
         WEFT_IGNORE(weft_sleep(0.01)); /* a cancelled pause just retries sooner */
     else
         usleep(10000);

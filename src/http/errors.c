@@ -1,10 +1,10 @@
-/* http_errors: every libcurl result as one of the codes http.h documents.
+/* errors: every libcurl result as one of the codes http.h documents.
  * The table in docs/http.md mirrors this switch; a code libcurl adds later
  * falls to -EIO, "libcurl failed in a way weft has no better code for". */
 #include <errno.h>
 #include <string.h>
 
-#include "http_internal.h"
+#include "http/http.h"
 
 /* The errno libcurl saw on the socket, or dflt. */
 static int os_error(weft_http_response *t, int dflt)

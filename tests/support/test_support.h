@@ -1,7 +1,33 @@
-/* test_support.h: what every test file may share. Include after cmocka.h
- * and weft.h. */
+/* test_support.h: what every test file may share. Include after cmocka.h.
+ * The functions live in tests/support/run.c (the library weft_test_support
+ * every test links). */
 #ifndef WEFT_TEST_SUPPORT_H
 #define WEFT_TEST_SUPPORT_H
+
+#include "weft.h"
+
+/* ------------------------------------------------------------------ run */
+
+/* A test body run as the main task: 0 on success. */
+typedef int (*test_body)(void);
+
+/* Runs fn(arg) as the main task of a fresh runner and returns its code.
+ * When the test before failed inside a task (its assertion long-jumped
+ * out of the loop), that test's runner is freed first, without resuming
+ * anything: a failure ends its own test alone. */
+int test_run(weft_fn fn, void *arg);
+/* The weft_fn that runs a test_body (arg). */
+int test_run_body(void *body);
+/* Frees the runner a failed test left behind, if any (test_run does it). */
+void test_recover(void);
+
+/* RUN(body): body is a test_body. RUN_WITH(fn, arg): fn is a weft_fn,
+ * for bodies that take a context (RUN_WITH(body, &(ctx){0})). Each checks
+ * that the main task returned 0. */
+#define RUN_WITH(fn, arg) assert_int_equal(test_run((fn), (arg)), 0)
+#define RUN(body)         RUN_WITH(test_run_body, (void *)(test_body)(body))
+
+/* ---------------------------------------------------------------- spawn */
 
 /* Spawns on the current loop and fails the test if that fails; the value
  * is the handle, the caller's to free. Macros, so that the spawn site the
@@ -22,10 +48,12 @@
         spawned_;                                                                                  \
     })
 
-/* Waits (bounded: 3 s) until cond holds, then checks it. */
+/* --------------------------------------------------------------- waiting */
+
+/* Waits (from a task; bounded: 5 s) until cond holds, then checks it. */
 #define WAIT_UNTIL(cond)                                                                           \
     do {                                                                                           \
-        for (int i_ = 0; i_ < 300 && !(cond); i_++)                                                \
+        for (int i_ = 0; i_ < 500 && !(cond); i_++)                                                \
             assert_int_equal(weft_sleep(0.01), 0);                                                 \
         assert_true(cond);                                                                         \
     } while (0)

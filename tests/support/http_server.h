@@ -19,7 +19,8 @@
  *   close=1       answer "Connection: close" and close
  * It counts requests and connections; http_server_fail_next makes the next
  * n requests answer a given status whatever they ask (for retries).
- * Uses weft's public API only: included (as a .c) by tests and examples. */
+ * Uses weft's public API only: built once as the weft_partner library,
+ * which the tests, tools/weft-menu and examples/partner_client link. */
 #ifndef WEFT_TEST_HTTP_SERVER_H
 #define WEFT_TEST_HTTP_SERVER_H
 

@@ -1,4 +1,4 @@
-/* http_headers: the header list of a response (and, apart, its trailers).
+/* headers: the header list of a response (and, apart, its trailers).
  * Entries are copied into blocks that are never moved or reallocated, so a
  * pointer the caller got from weft_http_response_header stays valid until
  * the response is freed, whatever arrives later; an index of (name, value)
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "http_internal.h"
+#include "http/http.h"
 
 struct weft__http_hblock {
     struct weft__http_hblock *next; /* older blocks */

@@ -1,4 +1,4 @@
-/* http_curl: libcurl's multi-socket API driven by weft's loop. libcurl says
+/* curl: libcurl's multi-socket API driven by weft's loop. libcurl says
  * which sockets to watch (one uv_poll_t each, on the loop's libuv loop) and
  * when to call it back (one weft__timer); our callbacks run on the
  * scheduler's stack, feed events to curl_multi_socket_action, and wake the
@@ -11,7 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "http_internal.h"
+#include "http/http.h"
 
 static void drain(weft_http_session *s);
 

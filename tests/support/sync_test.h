@@ -19,9 +19,9 @@
 #include "weft.h"
 #include "test_support.h"
 
-/* Each test runs its body as the main task of a fresh loop; the body
- * returns 0 when its own checks passed. */
-#define RUN(body) assert_int_equal(weft_run(body, NULL), 0)
+/* Each test runs its body, a weft_fn, as the main task of a fresh loop
+ * (RUN_WITH(body, NULL), test_support.h); the body returns 0 when its own
+ * checks passed. */
 
 static inline weft_task *spawn(weft_fn fn, void *arg)
 {

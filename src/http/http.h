@@ -1,8 +1,12 @@
-/* http_internal.h: what the HTTP client's files share — the session (one
- * libcurl multi handle driven by weft's loop), the transfer behind each
- * response, and the glue between them (http_curl.c). */
-#ifndef WEFT_HTTP_INTERNAL_H
-#define WEFT_HTTP_INTERNAL_H
+/* http: the HTTP client layer, aiohttp's ClientSession on libcurl's
+ * multi-socket API, built on net and core. What its files share: the
+ * session (one libcurl multi handle driven by weft's loop, session.c and
+ * curl.c), the transfer behind each response (request.c), and the glue
+ * between them. Its contract for callers is weft/http.h: every wait is a
+ * weft__park on the response (cancellable at any point), and libcurl's
+ * codes never leave the layer (errors.c maps them). */
+#ifndef WEFT__LAYER_HTTP_H
+#define WEFT__LAYER_HTTP_H
 
 #include <curl/curl.h>
 
@@ -29,7 +33,7 @@ typedef struct weft__http_sock {
     CURL *easy;       /* the transfer that last asked for events (compared, never used) */
 } weft__http_sock;
 
-/* http_headers.c: a header list whose entries never move (see there). */
+/* headers.c: a header list whose entries never move (see there). */
 typedef struct weft__http_hblock weft__http_hblock;
 typedef struct weft__http_hdrs {
     weft__http_hblock *blocks;
@@ -118,19 +122,37 @@ enum {
     WEFT__HTTP_H1 = 2,    /* its last transfer spoke HTTP/1.x */
 };
 
-/* http_curl.c: the multi handle's glue */
+/* curl.c: the multi handle's glue */
 int weft__http_multi_init(weft_http_session *s);
 void weft__http_multi_cleanup(weft_http_session *s);
 int weft__http_start(weft_http_session *s, weft_http_response *t);
 /* CURLMOPT_SOCKETFUNCTION (the tests call it as a misbehaving libcurl
  * would). */
 int weft__http_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp);
-/* http_session.c, http_request.c: checks and header lines both use */
+/* session.c: a timeout struct with no negative or NaN field. */
 bool weft__http_timeout_valid(const weft_http_timeout *t);
+/* header_list.c: a header name without ':', CR or LF, a value without CR
+ * or LF. */
 bool weft__http_header_valid(const weft_http_header *h);
 /* Appends "Name: value" ("Name:" for a NULL value, which removes a header
  * libcurl would add; "Name;" for an empty one). -EINVAL, -ENOMEM. */
 int weft__http_append_header(struct curl_slist **list, const weft_http_header *h);
+/* The session's defaults the request does not override, then the
+ * request's own; *out stays NULL for a request with none of its own. */
+int weft__http_build_headers(weft_http_session *s, const weft_http_req *req,
+                             struct curl_slist **out);
+/* url.c: sets the request's URL on its easy handle; *https says the scheme. */
+int weft__http_set_url(weft_http_response *t, weft_http_session *s, const weft_http_req *req,
+                       bool *https);
+/* callbacks.c: libcurl's CURLOPT_HEADERFUNCTION and CURLOPT_WRITEFUNCTION. */
+size_t weft__http_header_cb(char *line, size_t size, size_t n, void *arg);
+size_t weft__http_write_cb(char *data, size_t size, size_t n, void *arg);
+/* easy.c: an easy handle configured for the session (from its pool), NULL
+ * without memory; and back to the pool (dirty: reset it first). */
+CURL *weft__http_easy_get(weft_http_session *s);
+void weft__http_easy_put(weft_http_session *s, CURL *e, bool dirty);
+/* response.c: frees a response, removing its transfer from libcurl first. */
+void weft__http_response_release(weft_http_response *t);
 /* Points the easy handle's socket open/close hooks at the session. */
 void weft__http_easy_hooks(weft_http_session *s, CURL *easy);
 /* Removes a transfer from libcurl (closing its connection if it is not
@@ -139,7 +161,7 @@ void weft__http_finish(weft_http_response *t, int rc);
 /* Wakes the waiting task if what it waits for has happened. */
 void weft__http_poke(weft_http_response *t);
 int weft__http_map_error(weft_http_response *t, CURLcode cc);
-/* http_curl.c: a connection whose last response did not end cleanly at
+/* curl.c: a connection whose last response did not end cleanly at
  * its framed end must not serve another request. */
 void weft__http_check_reuse(weft_http_session *s, weft_http_response *t);
 void weft__http_forbid_reuse(weft_http_session *s, curl_socket_t fd);

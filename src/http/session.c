@@ -1,4 +1,4 @@
-/* http_session: aiohttp's ClientSession — a libcurl multi handle (which
+/* session: aiohttp's ClientSession — a libcurl multi handle (which
  * owns the connection pool: keep-alive, connection limits, HTTP/2
  * multiplexing) plus the defaults every request starts from (base URL,
  * headers, user agent, timeouts, TLS trust). */
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http_internal.h"
+#include "http/http.h"
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static CURLcode global_rc = CURLE_FAILED_INIT;

@@ -1,4 +1,4 @@
-/* http_retry: the talk's retry loop as a helper — try a request up to N
+/* retry: the talk's retry loop as a helper — try a request up to N
  * times, sleeping between tries (fixed or exponential backoff, with
  * jitter), on the statuses and errors the caller names, and call a hook
  * after each failure (where the talk logs its warning). */
@@ -6,7 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "http_internal.h"
+#include "http/http.h"
 
 static const int default_statuses[] = {429, 500, 502, 503, 504};
 
