@@ -33,7 +33,6 @@
 
 static const weft_task_opts compact = {.stack_mode = WEFT_STACK_COMPACT};
 
-
 static bool running_under_valgrind(void)
 {
 #ifdef WEFT_HAVE_VALGRIND_H

@@ -220,8 +220,7 @@ static void switch_away(weft_loop *loop, weft_task *self)
 {
     weft__runnable *r = loop->ready_head;
     weft_task *next = (weft_task *)r;
-    if (loop->budget > 0 && r != NULL && r->fn == task_ready &&
-        next->state == WEFT_TASK_READY &&
+    if (loop->budget > 0 && r != NULL && r->fn == task_ready && next->state == WEFT_TASK_READY &&
         (WEFT_LIKELY((self->stack_kind | next->stack_kind) == WEFT__STACK_OWN) ||
          weft__compact_direct_ok(self, next))) {
         weft__ready_pop(loop);

@@ -236,12 +236,10 @@ int weft__stream_wait_queue(weft_stream *s, size_t mark)
     WEFT__PARK_RECORD(drainer, d);
     if (d == NULL)
         return -ENOMEM;
-    *d = (drainer){.w = {.cancel = drainer_cancel,
-                         .what = "stream drain",
-                         .obj = s,
-                         .kind = WEFT__WAIT_IO},
-                   .task = weft__task_current(),
-                   .mark = mark};
+    *d = (drainer){
+        .w = {.cancel = drainer_cancel, .what = "stream drain", .obj = s, .kind = WEFT__WAIT_IO},
+        .task = weft__task_current(),
+        .mark = mark};
     weft__list_push_back(&s->drainers, &d->link);
     return weft__park(&d->w);
 }

@@ -177,7 +177,8 @@ int weft_udp_recv_from(weft_udp *u, void *buf, size_t n, struct sockaddr_storage
     WEFT__PARK_RECORD(recv_wait, rw);
     if (rw == NULL)
         return -ENOMEM;
-    rw->w = (weft__wait){.cancel = recv_cancel, .what = "udp recv", .obj = u, .kind = WEFT__WAIT_IO};
+    rw->w =
+        (weft__wait){.cancel = recv_cancel, .what = "udp recv", .obj = u, .kind = WEFT__WAIT_IO};
     rw->u = u;
     /* A compact task's buffers may be its locals, which move while it is
      * parked: the datagram lands in a bounce buffer of the slab. */

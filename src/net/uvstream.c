@@ -470,7 +470,8 @@ int weft__uvstream_connect(weft_stream *s, const struct sockaddr *addr, const ch
     if (cw == NULL)
         return -ENOMEM; /* the caller closes the handle: libuv cancels the request */
     *cw = (connect_wait){
-        .w = {.cancel = connect_cancel, .what = "connect", .obj = s, .kind = WEFT__WAIT_IO}, .u = u};
+        .w = {.cancel = connect_cancel, .what = "connect", .obj = s, .kind = WEFT__WAIT_IO},
+        .u = u};
     u->connector = weft__task_current();
     return weft__park(&cw->w);
 }

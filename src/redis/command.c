@@ -44,13 +44,12 @@ static int admit(weft_redis *c, size_t n, uint64_t deadline)
     WEFT__PARK_RECORD(weft__waiter, wt);
     if (wt == NULL)
         return -ENOMEM;
-    *wt = (weft__waiter){
-        .w = {.cancel = weft__waiter_cancel,
-              .what = "redis wait for room",
-              .obj = c,
-              .kind = WEFT__WAIT_IO},
-        .task = weft__task_current(),
-        .item = (void *)(uintptr_t)n};
+    *wt = (weft__waiter){.w = {.cancel = weft__waiter_cancel,
+                               .what = "redis wait for room",
+                               .obj = c,
+                               .kind = WEFT__WAIT_IO},
+                         .task = weft__task_current(),
+                         .item = (void *)(uintptr_t)n};
     weft__list_push_back(&c->room.head, &wt->link);
     int rc = weft__park_until(&wt->w, deadline);
     if (rc != 0 && c->err == 0)

@@ -203,12 +203,11 @@ static int wait_backoff(weft_redis_pool *pool)
     WEFT__PARK_RECORD(weft__waiter, wt);
     if (wt == NULL)
         return -ENOMEM;
-    *wt = (weft__waiter){
-        .w = {.cancel = weft__waiter_cancel,
-              .what = "redis reconnect backoff",
-              .obj = pool,
-              .kind = WEFT__WAIT_IO},
-        .task = weft__task_current()};
+    *wt = (weft__waiter){.w = {.cancel = weft__waiter_cancel,
+                               .what = "redis reconnect backoff",
+                               .obj = pool,
+                               .kind = WEFT__WAIT_IO},
+                         .task = weft__task_current()};
     weft__list_push_back(&pool->backoff.head, &wt->link);
     int rc = weft__park_until(&wt->w, pool->retry_at);
     return rc == WEFT_ETIMEDOUT ? 0 : rc; /* the deadline is the backoff's end */
