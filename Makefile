@@ -121,13 +121,13 @@ install:
 # qemu-user 7.2 hangs in every pthread_create and in a forked child on this
 # host's kernel, so the build leaves out the always-on debugging aids (their
 # watchdog is a thread) and two checks are skipped; all of them run natively.
-AARCH64_TESTS = ctx_selftest|test_core|test_combinators
+AARCH64_TESTS = ctx_selftest|test_core|test_combinators|test_compact
 aarch64:
 	@$(DEPS) aarch64
 	$(call configure,build-aarch64,-DCMAKE_BUILD_TYPE=Debug -DWEFT_WITH_TLS=OFF -DWEFT_WITH_HTTP=OFF \
 		-DWEFT_DEBUG_AIDS=OFF \
 		-DWEFT_BUILD_EXAMPLES=OFF -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake)
-	$(CMAKE) --build build-aarch64 -j $(JOBS) --target weft_ctx_tests test_core test_combinators
+	$(CMAKE) --build build-aarch64 -j $(JOBS) --target weft_ctx_tests test_core test_combinators test_compact
 	$(call runtests,build-aarch64,WEFT_TEST_NO_THREADS=1 WEFT_TEST_NO_FORK=1) -R '$(AARCH64_TESTS)'
 
 FORMAT_FILES = $(wildcard include/*.h include/weft/*.h src/*.c src/*.h src/*/*.c src/*/*.h fuzz/*.c \

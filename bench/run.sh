@@ -23,6 +23,7 @@
 #                      otherwise the peers' figures are the medians of ../shared/peers/results.tsv
 #   PEERS              peers to compare with (default: asyncio asyncio-deb uvloop node go tokio)
 #   W1_SIZES           default "10000 100000 1000000"
+#   W1_MODES           the tasks' stack modes, default "private compact"
 #   BENCH_RAISE_LIMITS=1  as root: if W1 cannot map its stacks (WEFT_ESTACK), raise
 #                      vm.max_map_count for the run, retry, and put the old value back
 #   WEFT_SHARED_DIR    the shared dir (default: the first ../shared above the repo root, or
@@ -42,6 +43,7 @@ RESULTS=${RESULTS:-$ROOT/bench/results.tsv}
 LOGDIR=${LOGDIR:-$ROOT/bench/logs}
 LIMIT=${LIMIT:-180}
 W1_SIZES=${W1_SIZES:-"10000 100000 1000000"}
+W1_MODES=${W1_MODES:-"private compact"}
 W3_BATCH=10000
 W4_SECS=${W4_SECS:-10}
 W4_PORT=${W4_PORT:-9411}
@@ -114,9 +116,11 @@ run_simple() {
 # W1 at large N needs a stack mapping per task. Where the kernel lacks
 # MADV_GUARD_INSTALL each stack takes two mappings and vm.max_map_count
 # (65530 by default) stops it near 32,000 tasks: w1_sleepers then exits 3.
+# W1 runs in both stack modes: private (a stack each) and compact (shared
+# stacks, issue 15); the table compares each with the peers.
 run_w1() {
-    local n=$1
-    run_simple w1 w1_sleepers "$n" "$n"
+    local n=$1 mode=${2:-private}
+    run_simple w1 w1_sleepers "$n $mode" "$n" "$mode"
     [ "$RC" = 3 ] || return 0
     grep '^w1:' "$OUT" >&2
     local need=$((2 * n + 65536)) old
@@ -126,7 +130,7 @@ run_w1() {
     if [ "${BENCH_RAISE_LIMITS:-0}" = 1 ] && [ "$(id -u)" = 0 ] && [ "$old" != "?" ] && [ "$old" -lt "$need" ]; then
         note "  raising vm.max_map_count to $need for one retry"
         if sysctl -q -w vm.max_map_count="$need"; then
-            run_simple w1 w1_sleepers "$n" "$n"
+            run_simple w1 w1_sleepers "$n $mode" "$n" "$mode"
             sysctl -q -w vm.max_map_count="$old"
             note "  vm.max_map_count is back at $old"
         fi
@@ -248,7 +252,7 @@ have() { [ -x "$BIN/$1" ] || { note "$2 skipped: $BIN/$1 not built${3:+ ($3)}"; 
 run_weft() { # WORKLOAD
     local n
     case $1 in
-    w1) have w1_sleepers W1 && for n in $W1_SIZES; do run_w1 "$n"; done ;;
+    w1) have w1_sleepers W1 && for n in $W1_SIZES; do for m in $W1_MODES; do run_w1 "$n" "$m"; done; done ;;
     w2) have w2_pingpong W2 "needs include/weft/sync.h" && for n in 1 2; do run_simple w2 w2_pingpong 1000000 1000000; done ;;
     w3) have w3_spawn W3 && for n in 1 2; do run_simple w3 w3_spawn "1000000/$W3_BATCH" 1000000 "$W3_BATCH"; done ;;
     w4) have w4_echo_server W4 && for n in 1 2; do run_w4 100; done ;;
@@ -334,9 +338,10 @@ table() {
                 if (!(wk in vals)) { printf "  %-12s %12s\n", "weft", "FAIL"; continue }
                 wm = median(wk); wr = med3(wk, rsss)
                 printf "  %-12s %12s %8s %9.2f %12d %8s  this run\n", "weft", wm, "", med3(wk, walls), wr, ""
+                pparam = param; sub(/ (private|compact)$/, "", pparam) # W1 "N mode": the peers have N
                 for (i = 1; i <= np; i++) {
-                    p = plist[i]; src = "now"; k = src SUBSEP p SUBSEP wl SUBSEP param
-                    if (!(k in vals)) { src = "stored"; k = src SUBSEP p SUBSEP wl SUBSEP param }
+                    p = plist[i]; src = "now"; k = src SUBSEP p SUBSEP wl SUBSEP pparam
+                    if (!(k in vals)) { src = "stored"; k = src SUBSEP p SUBSEP wl SUBSEP pparam }
                     if (!(k in vals)) continue
                     pm = median(k); pr = med3(k, rsss)
                     ratio = thr ? (pm > 0 ? wm / pm : 0) : (wm > 0 ? pm / wm : 0)

@@ -172,13 +172,36 @@ typedef enum weft_task_state {
     WEFT_TASK_DONE         /* finished: weft_task_result() is its code */
 } weft_task_state;
 
+/* Where a task's stack lives (docs/guide.md, "Compact tasks").
+ * PRIVATE: its own stack with a guard page (a touched page or more per
+ * parked task). COMPACT: one of the loop's shared stacks, its used bytes
+ * (a few hundred) copied aside when another task needs that stack. The
+ * one rule of compact tasks: never let another task write to a compact
+ * task's locals while it waits (pass heap memory to children instead);
+ * debug mode (WEFT_DEBUG=1) turns a breach into a report naming both. */
+typedef enum weft_stack_mode {
+    WEFT_STACK_DEFAULT = 0, /* the loop's (weft_loop_set_stack_mode; WEFT_STACK_MODE) */
+    WEFT_STACK_PRIVATE,
+    WEFT_STACK_COMPACT
+} weft_stack_mode;
+
 typedef struct weft_task_opts {
-    const char *name;  /* copied; NULL gives "Task-<id>" */
-    size_t stack_size; /* bytes; 0 gives WEFT_DEFAULT_STACK_SIZE */
+    const char *name;           /* copied; NULL gives "Task-<id>" */
+    size_t stack_size;          /* bytes; 0 gives WEFT_DEFAULT_STACK_SIZE */
+    weft_stack_mode stack_mode; /* compact with stack_size above the default: private */
 } weft_task_opts;
 
+/* The stack mode of tasks spawned with WEFT_STACK_DEFAULT on loop (NULL:
+ * the current one): PRIVATE unless the environment has
+ * WEFT_STACK_MODE=compact. The runner's main task is always private.
+ * 0, or -EINVAL (mode), WEFT_ENOTASK, WEFT_EFOREIGN (another thread). */
+WEFT_API int weft_loop_set_stack_mode(weft_loop *loop, weft_stack_mode mode);
+/* The loop's default mode (PRIVATE or COMPACT), or WEFT_ENOTASK. */
+WEFT_API int weft_loop_stack_mode(const weft_loop *loop);
+
 /* asyncio.create_task: schedule fn(arg) as a task on the current loop.
- * 0, or -EINVAL (fn NULL, opts->stack_size above SIZE_MAX / 2), -ENOMEM,
+ * 0, or -EINVAL (fn NULL, opts->stack_size above SIZE_MAX / 2, stack_mode
+ * not one of weft_stack_mode), -ENOMEM,
  * WEFT_ENOTASK (no loop runs on this thread), WEFT_EFORKED; on failure
  * nothing was scheduled.
  *

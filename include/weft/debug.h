@@ -74,6 +74,12 @@ struct weft_loop_stats {
     size_t stacks_pooled;     /* kept for reuse */
     size_t timers;            /* armed timers (sleeps, deadlines, call_later) */
     int debug;                /* debug mode is on */
+    /* compact tasks (weft_stack_mode) */
+    size_t compact_saved;       /* parked compact tasks whose bytes are saved aside */
+    size_t compact_saved_bytes; /* those bytes (before rounding to the slab's classes) */
+    uint64_t compact_evictions; /* stacks saved since the loop was made */
+    size_t compact_slab_in_use; /* slab bytes handed out: saved stacks and wait records */
+    size_t compact_slab_mapped; /* slab bytes mapped (kept until the loop closes) */
 };
 
 /* Fills *out for loop (NULL: the current loop); the struct is named by its

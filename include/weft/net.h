@@ -40,9 +40,10 @@ typedef struct weft_net_opts {
     int nagle;         /* 1: leave Nagle's algorithm on (TCP_NODELAY is set by default) */
     int keepalive;     /* seconds of idle before TCP keepalive probes; 0: off */
     /* serve only */
-    int backlog;         /* listen() backlog; 0: 511 */
-    int max_connections; /* live handlers at most; more wait in the backlog; 0: no limit */
-    size_t stack_size;   /* handler task stack; 0: WEFT_DEFAULT_STACK_SIZE */
+    int backlog;                /* listen() backlog; 0: 511 */
+    int max_connections;        /* live handlers at most; more wait in the backlog; 0: no limit */
+    size_t stack_size;          /* handler task stack; 0: WEFT_DEFAULT_STACK_SIZE */
+    weft_stack_mode stack_mode; /* handler tasks'; WEFT_STACK_DEFAULT: the loop's */
     /* 1: SO_REUSEPORT, set before bind: several servers (on the loops of
      * a group, or in several processes) listen on one TCP port and the
      * kernel spreads connections over them. Where the system refuses it

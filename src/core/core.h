@@ -24,6 +24,7 @@
 #include <uv.h>
 
 #include "base/base.h"
+#include "core/compact.h"
 #include "ctx/ctx.h"
 #include "ctx/stack.h"
 #include "weft.h"
@@ -177,27 +178,33 @@ struct weft_task {
     bool handle_held;   /* the spawner's handle is still held (weft_task_free drops it) */
     uint8_t refs;       /* holders: the spawner's handle, a group; freed at 0 once ended */
     bool observed;      /* awaited, gathered or its result read (debug-mode reports) */
+    uint8_t stack_kind; /* weft__stack_kind (compact.h) */
     int result;
     int wake_code;
     unsigned cancel_requests; /* asyncio's cancelling() */
+    uint32_t saved_size;      /* compact: bytes of its stack saved in `saved` */
     weft_loop *loop;
     weft__wait *wait; /* what it is parked on, or NULL */
     weft_fn fn;
     void *arg;
     weft__ctx ctx;
-    weft__stack stack;
+    weft__stack stack; /* compact: the shared stack's bounds while it owns them */
     size_t stack_size;
+    /* compact tasks (compact.h): their shared stack, and their bytes while
+     * another task has it */
+    weft__shared_stack *shared;
+    void *saved;
     weft__link done_cbs;         /* weft__done_cb, run when the task ends */
     weft__link all;              /* the loop's list of live tasks */
     struct weft_timeout *scopes; /* innermost open timeout scope */
+    weft__timer deadline;        /* weft__park_until's (and so weft_sleep's) */
     uint64_t id;
-    char *name;          /* NULL: "Task-<id>", formatted into name_buf on demand */
+    char *name;          /* NULL: "Task-<id>", made on demand (weft_task_name) */
     uint64_t created_ns; /* the loop's clock at the turn it was spawned (dumps) */
     /* The fields above are the ones a spawn writes: they fit in three cache
      * lines. Below, what only the spawn macros and the reports touch. */
     const char *site_file; /* where it was spawned (the spawn macros), or NULL */
     int site_line;
-    char name_buf[24];
 };
 
 /* ------------------------------------------------------------------- loop */
@@ -252,7 +259,8 @@ struct weft_loop {
     weft__loop_gather gather;
     weft__loop_inbox inbox;
     weft__loop_debug dbg;
-    weft__timers timers; /* last: 21 KiB of wheel slots, away from the hot fields */
+    weft__compact compact; /* shared stacks and the slab (compact tasks) */
+    weft__timers timers;   /* last: 21 KiB of wheel slots, away from the hot fields */
 };
 
 /* A counter another thread samples: a relaxed store is a plain move. */
@@ -346,6 +354,31 @@ void weft__task_resume(weft_task *task);
 /* Cancel every live task of the loop (closing). */
 void weft__loop_cancel_all(weft_loop *loop);
 void weft__task_release_stack(weft_task *task);
+/* Task structs (task_mem.c): per thread, from pre-faulted huge-page chunks,
+ * freed ones kept on a list for the next spawns (inline: W3's spawn path). */
+weft_task *weft__task_alloc_slow(void);
+void weft__task_dealloc(weft_task *task);
+#if defined(WEFT_ASAN) || defined(__SANITIZE_ADDRESS__)
+static inline weft_task *weft__task_alloc(void)
+{
+    return weft__task_alloc_slow();
+}
+#else
+typedef struct weft__task_free_list {
+    weft_task *head; /* linked through the tasks' arg field */
+    size_t count;
+} weft__task_free_list;
+extern __thread weft__task_free_list weft__tl_free_tasks __attribute__((tls_model("initial-exec")));
+static inline weft_task *weft__task_alloc(void)
+{
+    weft_task *t = weft__tl_free_tasks.head;
+    if (WEFT_UNLIKELY(t == NULL) || weft__fault_hit(WEFT__FAULT_ALLOC))
+        return weft__task_alloc_slow();
+    weft__tl_free_tasks.head = t->arg;
+    weft__tl_free_tasks.count--;
+    return t;
+}
+#endif
 void weft__task_free_ended(weft_task *task);
 
 /* Keep the loop from concluding "deadlock" while a wakeup can come from

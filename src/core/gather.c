@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "core/core.h"
+#include "core/park_record.h"
 
 /* Checks a task array: the caller may wait, and every task is of its loop. */
 static int check_tasks(weft_task **tasks, size_t n)
@@ -32,6 +33,7 @@ typedef struct collector collector;
 typedef struct watch {
     weft__done_cb cb;
     collector *c;
+    weft_task *task; /* a copy: the caller's array may be on a parked compact task's stack */
 } watch;
 
 struct collector {
@@ -105,6 +107,7 @@ static int watch_all(collector *c, void (*fn)(weft__done_cb *, weft_task *))
     for (size_t i = 0; i < c->n; i++) {
         watch *w = &c->watches[i];
         w->c = c;
+        w->task = c->tasks[i];
         w->cb.fn = fn;
         weft__list_init(&w->cb.link);
         if (c->tasks[i]->state == WEFT_TASK_DONE)
@@ -138,7 +141,7 @@ static bool gather_cancel(weft__wait *w)
     collector *c = WEFT_CONTAINER_OF(w, collector, w);
     c->cancelled = true;
     for (size_t i = 0; i < c->n; i++)
-        weft__task_cancel(c->tasks[i]);
+        weft__task_cancel(c->watches[i].task);
     return false;
 }
 
@@ -160,20 +163,23 @@ int weft_gather(weft_task **tasks, size_t n, int flags)
     bool collect = flags & WEFT_RETURN_EXCEPTIONS;
     if (!collect && (rc = first_error_of(tasks, n)) != 0)
         return rc;
-    collector c = {.self = weft__task_current(), .tasks = tasks, .n = n, .flags = flags};
-    c.w.cancel = gather_cancel;
-    c.w.what = "gather";
-    c.w.kind = WEFT__WAIT_TASK;
-    c.w.obj = tasks;
-    if ((rc = watch_all(&c, gather_done)) != 0)
+    WEFT__PARK_RECORD(collector, c);
+    if (c == NULL)
+        return -ENOMEM;
+    *c = (collector){.self = weft__task_current(), .tasks = tasks, .n = n, .flags = flags};
+    c->w.cancel = gather_cancel;
+    c->w.what = "gather";
+    c->w.kind = WEFT__WAIT_TASK;
+    c->w.obj = tasks;
+    if ((rc = watch_all(c, gather_done)) != 0)
         return rc;
-    if (c.pending > 0)
-        weft__park(&c.w);
-    unwatch_all(&c);
-    watches_give_back(&c);
-    if (c.cancelled)
+    if (c->pending > 0)
+        weft__park(&c->w);
+    unwatch_all(c);
+    watches_give_back(c);
+    if (c->cancelled)
         return WEFT_ECANCELED;
-    return collect ? 0 : c.first_error;
+    return collect ? 0 : c->first_error;
 }
 
 /* ------------------------------------------------------------------- wait */
@@ -239,22 +245,25 @@ int weft_wait(weft_task **tasks, size_t n, int return_when, double timeout)
     uint64_t deadline;
     if (weft__deadline_after(timeout, &deadline) != 0)
         return -EINVAL;
-    collector c = {
+    WEFT__PARK_RECORD(collector, c);
+    if (c == NULL)
+        return -ENOMEM;
+    *c = (collector){
         .self = weft__task_current(), .tasks = tasks, .n = n, .return_when = return_when};
-    c.w.cancel = wait_cancel;
-    c.w.what = "wait";
-    c.w.kind = WEFT__WAIT_TASK;
-    c.w.obj = tasks;
-    if ((rc = watch_all(&c, wait_done)) != 0)
+    c->w.cancel = wait_cancel;
+    c->w.what = "wait";
+    c->w.kind = WEFT__WAIT_TASK;
+    c->w.obj = tasks;
+    if ((rc = watch_all(c, wait_done)) != 0)
         return rc;
     bool ready =
-        c.pending < n && (return_when == WEFT_FIRST_COMPLETED ||
-                          (return_when == WEFT_FIRST_EXCEPTION && any_exception(tasks, n)));
+        c->pending < n && (return_when == WEFT_FIRST_COMPLETED ||
+                           (return_when == WEFT_FIRST_EXCEPTION && any_exception(tasks, n)));
     rc = 0;
-    if (c.pending > 0 && !ready)
-        rc = weft__park_until(&c.w, deadline);
-    unwatch_all(&c);
-    watches_give_back(&c);
+    if (c->pending > 0 && !ready)
+        rc = weft__park_until(&c->w, deadline);
+    unwatch_all(c);
+    watches_give_back(c);
     if (rc == WEFT_ECANCELED || rc == -ENOMEM)
         return rc;
     return count_done(tasks, n); /* a timeout is not an error for asyncio.wait */

@@ -57,6 +57,7 @@ int weft__loop_init(weft_loop *loop)
     loop->thread = pthread_self();
     loop->fork_gen = weft__fork_gen();
     weft__stack_pool_init(&loop->stacks, WEFT_DEFAULT_STACK_SIZE, WEFT_STACK_POOL_CAP);
+    weft__compact_init(loop);
     weft__list_init(&loop->tasks);
     weft__list_init(&loop->handles);
     loop->next_task_id = 1;
@@ -218,6 +219,7 @@ void weft__loop_close(weft_loop *loop)
     while (uv_run(&loop->uv, UV_RUN_DEFAULT) != 0) {
     }
     uv_loop_close(&loop->uv);
+    weft__compact_destroy(loop);
     weft__stack_pool_destroy(&loop->stacks);
     free(loop->gather.scratch);
     loop->gather.scratch = NULL;

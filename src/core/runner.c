@@ -61,7 +61,10 @@ int weft_runner_run(weft_runner *runner, weft_fn main, void *arg)
     if (loop->running || weft__loop_current() != NULL)
         return -EBUSY;
     weft_task *task;
-    int rc = weft__task_spawn_on(loop, main, arg, NULL, &task);
+    /* Private whatever the loop's default: main's locals are the program's
+     * to share with its children, as a thread's are. */
+    const weft_task_opts main_opts = {.stack_mode = WEFT_STACK_PRIVATE};
+    int rc = weft__task_spawn_on(loop, main, arg, &main_opts, &task);
     if (rc != 0)
         return rc;
     loop->deadlocked = false;

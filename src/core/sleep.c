@@ -6,30 +6,18 @@
 
 #include "core/core.h"
 
-typedef struct sleeper {
-    weft__timer timer;
-    weft__wait w;
-    weft_task *task;
-} sleeper;
-
-static void sleeper_wake(weft__timer *timer)
-{
-    sleeper *s = WEFT_CONTAINER_OF(timer, sleeper, timer);
-    weft__wake(s->task, 0);
-}
-
-static bool sleeper_cancel(weft__wait *w)
-{
-    sleeper *s = WEFT_CONTAINER_OF(w, sleeper, w);
-    weft__timer_stop(s->task->loop, &s->timer);
-    return true;
-}
+/* Nothing of a sleep is on the task's stack (compact tasks): its timer is
+ * the task's own deadline timer (weft__park_until), and its wait record is
+ * the same for every sleep. Cancelling one wakes it at once. */
+static weft__wait sleep_wait = {.cancel = NULL, .what = "sleep", .kind = WEFT__WAIT_SLEEP};
 
 static bool yield_cancel(weft__wait *w)
 {
     (void)w;
     return true;
 }
+static weft__wait sleep_forever_wait = {
+    .cancel = yield_cancel, .what = "sleep forever", .kind = WEFT__WAIT_SLEEP};
 
 int weft_sleep(double seconds)
 {
@@ -41,20 +29,10 @@ int weft_sleep(double seconds)
     weft_task *task = weft__task_current();
     if (seconds <= 0)
         return weft__task_yield(task);
-    sleeper s = {.task = task};
     uint64_t deadline;
     weft__deadline_after(seconds, &deadline);
-    if (deadline == UINT64_MAX) { /* sleep forever: only a cancel ends it */
-        s.w.cancel = yield_cancel;
-        s.w.what = "sleep forever";
-        s.w.kind = WEFT__WAIT_SLEEP;
-        return weft__park(&s.w);
-    }
-    weft__timer_init(&s.timer, sleeper_wake);
-    weft__timer_start(task->loop, &s.timer, deadline);
-    s.w.cancel = sleeper_cancel;
-    s.w.what = "sleep";
-    s.w.kind = WEFT__WAIT_SLEEP;
-    s.w.obj = &s.timer;
-    return weft__park(&s.w);
+    if (deadline == UINT64_MAX) /* sleep forever: only a cancel ends it */
+        return weft__park(&sleep_forever_wait);
+    rc = weft__park_until(&sleep_wait, deadline);
+    return rc == WEFT_ETIMEDOUT ? 0 : rc;
 }

@@ -9,71 +9,9 @@
 #include <unistd.h>
 
 #include "core/core.h"
+#include "core/park_record.h"
 
 /* ------------------------------------------------------------ life cycle */
-
-/* Freed task structs are kept per thread for the next spawn: spawning and
- * gathering ten thousand tasks at a time otherwise walks malloc's slow
- * paths (the struct is too big for its fast bins) and makes the heap shrink
- * and grow again. Bounded; a thread's cache is freed when the thread ends. */
-#if defined(WEFT_ASAN) || defined(__SANITIZE_ADDRESS__)
-#define TASK_CACHE_MAX 0 /* let ASan see every use of a freed task handle */
-#else
-#define TASK_CACHE_MAX 16384 /* a gather of 10,000 at a time fits */
-#endif
-
-typedef struct task_cache {
-    weft_task *head; /* linked through the tasks' arg field */
-    size_t count;
-} task_cache;
-
-static __thread task_cache tl_cache __attribute__((tls_model("initial-exec")));
-static pthread_key_t cache_key;
-static pthread_once_t cache_key_once = PTHREAD_ONCE_INIT;
-
-static void cache_drain(void *unused)
-{
-    (void)unused;
-    while (tl_cache.head) {
-        weft_task *t = tl_cache.head;
-        tl_cache.head = t->arg;
-        free(t);
-    }
-    tl_cache.count = 0;
-}
-
-static void cache_key_make(void)
-{
-    pthread_key_create(&cache_key, cache_drain);
-}
-
-static weft_task *task_alloc(void)
-{
-    weft_task *t = tl_cache.head;
-    if (t) {
-        if (weft__fault_hit(WEFT__FAULT_ALLOC))
-            return NULL;
-        tl_cache.head = t->arg;
-        tl_cache.count--;
-        return t;
-    }
-    return weft__malloc(sizeof *t);
-}
-
-static void task_dealloc(weft_task *t)
-{
-    if (tl_cache.count >= TASK_CACHE_MAX) {
-        free(t);
-        return;
-    }
-    if (tl_cache.count == 0) { /* (re)registers this thread's destructor */
-        pthread_once(&cache_key_once, cache_key_make);
-        pthread_setspecific(cache_key, &tl_cache);
-    }
-    t->arg = tl_cache.head;
-    tl_cache.head = t;
-    tl_cache.count++;
-}
 
 /* A task in the ready queue: the loop resumes it. Dropped (a closing
  * loop), it stays as it is: the runner abandons the tasks left after. */
@@ -95,16 +33,17 @@ static void task_entry(void *arg)
 static int task_new(weft_loop *loop, weft_fn fn, void *arg, const weft_task_opts *opts,
                     const char *file, int line, weft_task **out)
 {
-    if (fn == NULL || (opts && opts->stack_size > WEFT__STACK_SIZE_MAX))
+    if (fn == NULL || (opts && (opts->stack_size > WEFT__STACK_SIZE_MAX ||
+                                (unsigned)opts->stack_mode > WEFT_STACK_COMPACT)))
         return -EINVAL;
-    weft_task *task = task_alloc();
+    weft_task *task = weft__task_alloc();
     if (task == NULL)
         return -ENOMEM;
     task->name = NULL;
     if (opts && opts->name) {
         task->name = weft__strdup(opts->name);
         if (task->name == NULL) {
-            task_dealloc(task);
+            weft__task_dealloc(task);
             return -ENOMEM;
         }
     }
@@ -121,6 +60,12 @@ static int task_new(weft_loop *loop, weft_fn fn, void *arg, const weft_task_opts
     task->fn = fn;
     task->arg = arg;
     task->stack.lo = NULL;
+    /* Private unless asked otherwise: decided here without a call, on the
+     * spawn path W3 measures. */
+    task->stack_kind = WEFT_LIKELY(loop->compact.default_mode == WEFT_STACK_PRIVATE &&
+                                   (opts == NULL || opts->stack_mode != WEFT_STACK_COMPACT))
+                           ? WEFT__STACK_OWN
+                           : weft__compact_kind_for(loop, opts);
     task->stack_size = opts && opts->stack_size ? opts->stack_size : WEFT_DEFAULT_STACK_SIZE;
     weft__list_init(&task->done_cbs);
     weft__list_push_back(&loop->tasks, &task->all);
@@ -198,7 +143,9 @@ void weft__task_finish(weft_task *task, int code)
 
 void weft__task_release_stack(weft_task *task)
 {
-    if (task->stack.lo != NULL)
+    if (WEFT_UNLIKELY(task->stack_kind != WEFT__STACK_OWN))
+        weft__compact_release(task);
+    else if (task->stack.lo != NULL)
         weft__stack_put(&task->loop->stacks, &task->stack);
 }
 
@@ -209,7 +156,7 @@ void weft__task_free_ended(weft_task *task)
     if (WEFT_UNLIKELY(weft__link_linked(&task->all)) && weft__debug_task_freed(task))
         return; /* kept for the report at loop close */
     free(task->name);
-    task_dealloc(task);
+    weft__task_dealloc(task);
 }
 
 /* After a task ended: its stack goes back to the pool (never while running
@@ -230,7 +177,9 @@ void weft__task_resume(weft_task *task)
             task_after_end(task);
             return;
         }
-        int rc = weft__stack_get(&loop->stacks, task->stack_size, &task->stack);
+        int rc = task->stack_kind == WEFT__STACK_OWN
+                     ? weft__stack_get(&loop->stacks, task->stack_size, &task->stack)
+                     : weft__compact_start(task);
         if (rc != 0) {
             task->stack.lo = NULL;
             weft__task_finish(task, rc);
@@ -240,6 +189,12 @@ void weft__task_resume(weft_task *task)
         if (WEFT__DEBUG_AIDS && WEFT_UNLIKELY(loop->dbg.debug))
             weft__debug_stack_taken(task);
         weft__ctx_make(&task->ctx, task->stack.lo, task->stack.size, task_entry, task);
+    } else if (WEFT_UNLIKELY(task->stack_kind != WEFT__STACK_OWN) &&
+               weft__compact_enter(task) != 0) {
+        /* Out of memory for the bytes of the task on its shared stack:
+         * try again after the others (they may free some). */
+        weft__ready_push(loop, &task->run);
+        return;
     }
     task->state = WEFT_TASK_RUNNING;
     loop->current = task;
@@ -251,6 +206,8 @@ void weft__task_resume(weft_task *task)
     loop->current = NULL;
     if (back->state == WEFT_TASK_DONE)
         task_after_end(back);
+    else if (WEFT_UNLIKELY(back->stack_kind != WEFT__STACK_OWN))
+        weft__compact_left(back);
 }
 
 /* Leaves the running task (already parked, or queued by a yield) for the
@@ -262,11 +219,12 @@ void weft__task_resume(weft_task *task)
 static void switch_away(weft_loop *loop, weft_task *self)
 {
     weft__runnable *r = loop->ready_head;
-    if (loop->budget > 0 && r != NULL && r->fn == task_ready &&
-        ((weft_task *)r)->state == WEFT_TASK_READY) {
+    weft_task *next = (weft_task *)r;
+    if (loop->budget > 0 && r != NULL && r->fn == task_ready && next->state == WEFT_TASK_READY &&
+        (WEFT_LIKELY((self->stack_kind | next->stack_kind) == WEFT__STACK_OWN) ||
+         weft__compact_direct_ok(self, next))) {
         weft__ready_pop(loop);
         loop->budget--;
-        weft_task *next = (weft_task *)r;
         next->state = WEFT_TASK_RUNNING;
         loop->current = next;
         weft__counter_bump(&loop->switches);
@@ -351,18 +309,18 @@ int weft__task_yield(weft_task *task)
     return 0;
 }
 
-typedef struct park_deadline {
-    weft__timer timer;
-    weft_task *task;
-    weft__wait *w;
-} park_deadline;
-
+/* The deadline of weft__park_until is a timer in the task itself: a task
+ * parks in one place at a time, and nothing of it is on the task's stack
+ * (compact tasks, compact.h), nor needs allocating. */
 static void park_deadline_fired(weft__timer *timer)
 {
-    park_deadline *pd = WEFT_CONTAINER_OF(timer, park_deadline, timer);
-    if (pd->w->cancel)
-        pd->w->cancel(pd->w);
-    weft__wake(pd->task, WEFT_ETIMEDOUT);
+    weft_task *task = WEFT_CONTAINER_OF(timer, weft_task, deadline);
+    if (task->state != WEFT_TASK_WAITING)
+        return; /* woken already (a cancel): it stops this timer when it runs */
+    weft__wait *w = task->wait;
+    if (w->cancel)
+        w->cancel(w);
+    weft__wake(task, WEFT_ETIMEDOUT);
 }
 
 int weft__park_until(weft__wait *w, uint64_t deadline)
@@ -370,11 +328,11 @@ int weft__park_until(weft__wait *w, uint64_t deadline)
     if (deadline == UINT64_MAX)
         return weft__park(w);
     weft_loop *loop = weft__loop_current();
-    park_deadline pd = {.task = loop->current, .w = w};
-    weft__timer_init(&pd.timer, park_deadline_fired);
-    weft__timer_start(loop, &pd.timer, deadline);
+    weft__timer *timer = &loop->current->deadline;
+    weft__timer_init(timer, park_deadline_fired);
+    weft__timer_start(loop, timer, deadline);
     int rc = weft__park(w);
-    weft__timer_stop(loop, &pd.timer);
+    weft__timer_stop(loop, timer);
     return rc;
 }
 
@@ -493,15 +451,18 @@ static int await_task(weft_task *task, bool shield)
         return task->result;
     if (task == weft__task_current())
         return -EDEADLK;
-    awaiter a = {.self = weft__task_current(), .target = task, .shield = shield};
-    a.w.cancel = awaiter_cancel;
-    a.w.what = "task";
-    a.w.kind = WEFT__WAIT_TASK;
-    a.w.obj = task;
-    a.done.fn = awaiter_done;
-    weft__task_on_done_by(task, &a.done, a.self);
-    weft__park(&a.w);
-    return a.cancelled ? WEFT_ECANCELED : a.result;
+    WEFT__PARK_RECORD(awaiter, a);
+    if (a == NULL)
+        return -ENOMEM;
+    *a = (awaiter){.self = weft__task_current(), .target = task, .shield = shield};
+    a->w.cancel = awaiter_cancel;
+    a->w.what = "task";
+    a->w.kind = WEFT__WAIT_TASK;
+    a->w.obj = task;
+    a->done.fn = awaiter_done;
+    weft__task_on_done_by(task, &a->done, a->self);
+    weft__park(&a->w);
+    return a->cancelled ? WEFT_ECANCELED : a->result;
 }
 
 int weft_await(weft_task *task)
@@ -547,9 +508,14 @@ const char *weft_task_name(const weft_task *task)
         return NULL;
     if (task->name)
         return task->name;
-    weft_task *t = (weft_task *)task; /* the default name is made on first use */
-    snprintf(t->name_buf, sizeof t->name_buf, "Task-%" PRIu64, t->id);
-    return t->name_buf;
+    /* The default name is made on first use, on the heap: a million parked
+     * tasks nobody names should not carry a buffer each. Out of memory,
+     * the generic name is all there is. */
+    weft_task *t = (weft_task *)task;
+    char buf[32];
+    snprintf(buf, sizeof buf, "Task-%" PRIu64, t->id);
+    t->name = weft__strdup(buf);
+    return t->name ? t->name : "Task";
 }
 
 int weft_task_set_name(weft_task *task, const char *name)

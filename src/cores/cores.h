@@ -58,8 +58,13 @@ int weft__latch_wait(weft__latch *l);
  * error, WEFT_ECANCELED if the task was cancelled first). Returns 0,
  * WEFT_ECANCELED (the caller was cancelled; the work was done), -EDEADLK,
  * -ENOMEM. */
+/* Nothing the other loops touch may be on the caller's stack: a compact
+ * task's stack is another task's while it waits (docs/guide.md, "A million
+ * tasks"). The latch and the jobs are on the heap; arg is passed as it is
+ * when arg_size is 0 (it is then the caller's to keep off its stack), or
+ * copied to the heap for the jobs to read when arg_size is its size. */
 typedef int (*weft__on_loop_fn)(int index, void *arg);
 int weft__group_on_loops(weft_loop_group *g, int index, bool as_task, weft__on_loop_fn fn,
-                         void *arg, int *rcs);
+                         void *arg, size_t arg_size, int *rcs);
 
 #endif

@@ -107,7 +107,7 @@ static int start_loops(weft_loop_group *g)
     int *rcs = weft__calloc((size_t)g->n, sizeof *rcs);
     if (rcs == NULL)
         return -ENOMEM;
-    int rc = weft__group_on_loops(g, -1, false, setup_on_loop, g, rcs);
+    int rc = weft__group_on_loops(g, -1, false, setup_on_loop, g, 0, rcs);
     for (int i = 0; rc == 0 && i < g->n; i++)
         rc = rcs[i];
     free(rcs);

@@ -146,35 +146,45 @@ static void job_fail(weft__msg *m, int code)
     weft__latch_count_down(job->latch);
 }
 
+/* What the other loops touch while the caller waits, in one heap block. */
+typedef struct on_loops {
+    weft__latch latch;
+    void *arg; /* the caller's, or the copy after the jobs */
+    loop_job jobs[];
+} on_loops;
+
 int weft__group_on_loops(weft_loop_group *g, int index, bool as_task, weft__on_loop_fn fn,
-                         void *arg, int *rcs)
+                         void *arg, size_t arg_size, int *rcs)
 {
     weft_loop *here = weft__loop_current();
     if (here != NULL && here->current == NULL)
         return -EDEADLK;
     int first = index < 0 ? 0 : index, count = index < 0 ? g->n : 1;
-    loop_job *jobs = weft__calloc((size_t)count, sizeof *jobs);
-    if (jobs == NULL)
+    size_t jobs_size = sizeof(on_loops) + (size_t)count * sizeof(loop_job);
+    on_loops *ol = weft__calloc(1, jobs_size + arg_size);
+    if (ol == NULL)
         return -ENOMEM;
-    weft__latch latch;
-    weft__latch_init(&latch, count);
+    ol->arg = arg;
+    if (arg_size > 0)
+        ol->arg = memcpy((char *)ol + jobs_size, arg, arg_size);
+    weft__latch_init(&ol->latch, count);
     for (int k = 0; k < count; k++) {
-        loop_job *job = &jobs[k];
+        loop_job *job = &ol->jobs[k];
         *job = (loop_job){.msg = {.run = job_run, .fail = job_fail},
-                          .latch = &latch,
+                          .latch = &ol->latch,
                           .fn = fn,
-                          .arg = arg,
+                          .arg = ol->arg,
                           .index = first + k,
                           .as_task = as_task};
         int rc = weft__inbox_post(g->loops[first + k]->inbox.box, &job->msg);
         if (rc != 0)
             job_fail(&job->msg, rc);
     }
-    int rc = weft__latch_wait(&latch);
-    weft__latch_destroy(&latch);
+    int rc = weft__latch_wait(&ol->latch);
+    weft__latch_destroy(&ol->latch);
     for (int k = 0; k < count; k++)
-        rcs[k] = jobs[k].rc;
-    free(jobs);
+        rcs[k] = ol->jobs[k].rc;
+    free(ol);
     return rc;
 }
 
@@ -217,7 +227,7 @@ int weft_loop_group_stats(weft_loop_group *g, int index, struct weft_loop_stats 
         return -EINVAL;
     struct weft_loop_stats *all = weft__calloc((size_t)g->n, sizeof *all);
     int *rcs = weft__calloc((size_t)g->n, sizeof *rcs);
-    int rc = all && rcs ? weft__group_on_loops(g, -1, false, stats_on_loop, all, rcs) : -ENOMEM;
+    int rc = all && rcs ? weft__group_on_loops(g, -1, false, stats_on_loop, all, 0, rcs) : -ENOMEM;
     for (int i = 0; rc == 0 && i < g->n; i++)
         rc = rcs[i];
     if (rc == 0 && index >= 0) {
@@ -254,7 +264,7 @@ int weft_loop_group_dump(weft_loop_group *g, FILE *out)
     dump_req req = {.out = out, .n = g->n};
     int total = 0, cancelled = 0;
     for (int i = 0; i < g->n; i++) {
-        int rc, code = weft__group_on_loops(g, i, false, dump_on_loop, &req, &rc);
+        int rc, code = weft__group_on_loops(g, i, false, dump_on_loop, &req, sizeof req, &rc);
         if (code == WEFT_ECANCELED)
             cancelled = code; /* the dump goes on: it is short */
         else if (code != 0)
@@ -362,7 +372,7 @@ int weft_loop_group_dump_on_signal(weft_loop_group *g, int signum, FILE *out)
     if (g == NULL || signum < 0 || signum >= NSIG)
         return -EINVAL;
     dump_signal_req req = {.g = g, .signum = signum, .out = out};
-    int rc, code = weft__group_on_loops(g, 0, false, dump_signal_set, &req, &rc);
+    int rc, code = weft__group_on_loops(g, 0, false, dump_signal_set, &req, sizeof req, &rc);
     return code != 0 ? code : rc;
 }
 

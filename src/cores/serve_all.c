@@ -150,9 +150,9 @@ static int spread_close(weft_spread_server *ss, int *rcs)
 {
     int n = ss->g->n, rc = 0, code;
     if (!ss->reuse_port && ss->servers[0] != NULL &&
-        (code = weft__group_on_loops(ss->g, 0, false, stop_handoff, ss, rcs)) != 0)
+        (code = weft__group_on_loops(ss->g, 0, false, stop_handoff, ss, 0, rcs)) != 0)
         rc = code;
-    code = weft__group_on_loops(ss->g, -1, true, close_here, ss, rcs);
+    code = weft__group_on_loops(ss->g, -1, true, close_here, ss, 0, rcs);
     if (rc == 0)
         rc = code != 0 ? code : first_error(rcs, n);
     free(ss->servers);
@@ -169,18 +169,18 @@ static int spread_start(weft_spread_server *ss, weft_spread_server **out)
         free(ss);
         return -ENOMEM;
     }
-    int rc = weft__group_on_loops(ss->g, 0, true, start_first, ss, rcs);
+    int rc = weft__group_on_loops(ss->g, 0, true, start_first, ss, 0, rcs);
     int cancelled = rc == WEFT_ECANCELED ? rc : 0;
     if (rc == 0 || cancelled)
         rc = rcs[0];
     if (rc == 0) {
-        rc = weft__group_on_loops(ss->g, -1, true, start_rest, ss, rcs);
+        rc = weft__group_on_loops(ss->g, -1, true, start_rest, ss, 0, rcs);
         cancelled = rc == WEFT_ECANCELED ? rc : cancelled;
         if (rc == 0 || rc == WEFT_ECANCELED)
             rc = first_error(rcs, n);
     }
     if (rc == 0 && !ss->reuse_port) {
-        rc = weft__group_on_loops(ss->g, 0, false, set_handoff, ss, rcs);
+        rc = weft__group_on_loops(ss->g, 0, false, set_handoff, ss, 0, rcs);
         cancelled = rc == WEFT_ECANCELED ? rc : cancelled;
     }
     if (rc != 0 || cancelled) {
@@ -280,7 +280,7 @@ int weft_spread_server_stats(weft_spread_server *ss, int index, struct weft_serv
     struct weft_server_stats *all = weft__calloc((size_t)n, sizeof *all);
     int *rcs = weft__calloc((size_t)n, sizeof *rcs);
     void *args[2] = {ss, all};
-    int rc = all && rcs ? weft__group_on_loops(ss->g, -1, false, stats_here, args, rcs) : -ENOMEM;
+    int rc = all && rcs ? weft__group_on_loops(ss->g, -1, false, stats_here, args, sizeof args, rcs) : -ENOMEM;
     if (rc == 0)
         rc = first_error(rcs, n);
     if (rc == 0 && index >= 0) {

@@ -20,6 +20,11 @@ void weft__ctx_swap(void **save_sp, void *new_sp);
 extern const char weft__ctx_swap_end[];
 #define weft__ctx_swap_impl(from, to) weft__ctx_swap(&(from)->sp, (to)->sp)
 
+void *weft__ctx_saved_sp(const weft__ctx *ctx)
+{
+    return ctx->sp; /* the frame weft__ctx_swap pushed is the lowest data */
+}
+
 bool weft__ctx_pc_in_switch(const void *pc)
 {
     const char *p = pc;
@@ -67,10 +72,10 @@ static void weft__ctx_make_impl(weft__ctx *ctx, void *lo, size_t size, weft__ctx
 
 void weft__ctx_make(weft__ctx *ctx, void *lo, size_t size, weft__ctx_entry entry, void *arg)
 {
+#ifdef WEFT_CTX_ASAN
     ctx->stack_lo = lo;
     ctx->stack_size = size;
     ctx->asan_fake_stack = NULL;
-#ifdef WEFT_CTX_ASAN
     /* A reused stack still carries the poisoned redzones of the frames of
      * the context that last ran on it and never returned. */
     __asan_unpoison_memory_region(lo, size);

@@ -22,11 +22,14 @@ typedef struct weft__ctx {
 #else
     void *sp; /* saved stack pointer; the registers live on the stack */
 #endif
+#if defined(WEFT_ASAN) || defined(__SANITIZE_ADDRESS__)
     /* The stack this context runs on (NULL/0 for a thread's own stack until
-     * ASan tells us), for the sanitizer's fiber annotations. */
+     * ASan tells us), for the sanitizer's fiber annotations. Only there:
+     * a million parked tasks are memory first. */
     const void *stack_lo;
     size_t stack_size;
     void *asan_fake_stack;
+#endif
 } weft__ctx;
 
 typedef void (*weft__ctx_entry)(void *arg);
@@ -47,6 +50,10 @@ void weft__ctx_exit(weft__ctx *from, weft__ctx *to);
  * stack, and its unwind information cannot say which, so a handler must
  * not unwind (backtrace() crashes there). */
 bool weft__ctx_pc_in_switch(const void *pc);
+
+/* The stack pointer a parked context will resume with: the bytes from it
+ * up to the top of its stack are all it needs (compact tasks save them). */
+void *weft__ctx_saved_sp(const weft__ctx *ctx);
 
 /* First thing an entry function calls: completes the switch that started
  * it (ASan learns the stack it came from and stores it in from). */

@@ -4,12 +4,15 @@
  * (Linux 6.13+): it costs no extra mapping, so a million stacks fit in the
  * default vm.max_map_count. Elsewhere it is an mprotect'd page, which splits
  * the mapping in two, and the map count limits live tasks to about 32,000;
- * WEFT_ESTACK says which setting lifts that. */
+ * WEFT_ESTACK says which setting lifts that (compact tasks take no mapping
+ * each: a million of them fit either way). WEFT_STACK_GUARD=mprotect
+ * forces the old path. */
 #include "ctx/stack.h"
 
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -71,7 +74,10 @@ static int install_guard(void *base, size_t page)
     static int use_madv_guard = -1; /* -1: not probed yet; loops on other threads may race */
     int use = __atomic_load_n(&use_madv_guard, __ATOMIC_RELAXED);
     if (use < 0) {
-        use = madv_guard_works();
+        /* WEFT_STACK_GUARD=mprotect takes the path of kernels before 6.13
+         * on any kernel, so that it can be tested where the new one exists. */
+        const char *env = getenv("WEFT_STACK_GUARD");
+        use = env != NULL && strcmp(env, "mprotect") == 0 ? 0 : madv_guard_works();
         __atomic_store_n(&use_madv_guard, use, __ATOMIC_RELAXED);
     }
     if (use)

@@ -13,8 +13,8 @@ typedef struct weft__stack_arena weft__stack_arena;
 typedef struct weft__stack {
     void *lo;                 /* lowest usable byte (just above the guard page) */
     size_t size;              /* usable bytes */
-    unsigned vg_id;           /* Valgrind's id for the registered stack */
     weft__stack_arena *arena; /* where it came from; NULL: its own mapping */
+    unsigned vg_id;           /* Valgrind's id for the registered stack */
     unsigned slot;            /* its place in the arena */
 } weft__stack;
 

@@ -2,6 +2,7 @@
  * Slower (swapcontext saves the signal mask with a system call) but
  * portable. Chosen at configure time with -DWEFT_CTX=ucontext. */
 #ifdef WEFT_CTX_UCONTEXT
+#define _GNU_SOURCE /* REG_RSP */
 #include "ctx/ctx.h"
 
 #include <signal.h>
@@ -37,6 +38,20 @@ void weft__ctx_swap_impl(weft__ctx *from, weft__ctx *to)
     tl_switching = 1;
     swapcontext(&from->uc, &to->uc);
     tl_switching = 0;
+}
+
+/* swapcontext saved the caller's stack pointer in the context (on x86_64
+ * the one after its return address: setcontext pushes that address back
+ * below it, a write, never a read of what was there). */
+void *weft__ctx_saved_sp(const weft__ctx *ctx)
+{
+#if defined(__x86_64__)
+    return (void *)(uintptr_t)ctx->uc.uc_mcontext.gregs[REG_RSP];
+#elif defined(__aarch64__)
+    return (void *)(uintptr_t)ctx->uc.uc_mcontext.sp;
+#else
+#error "compact tasks need the saved stack pointer of a ucontext on this CPU"
+#endif
 }
 
 bool weft__ctx_pc_in_switch(const void *pc)

@@ -42,6 +42,12 @@ typedef struct dumper {
 __attribute__((no_sanitize_address)) static int parked_frames(const weft_task *task, void **pcs,
                                                               int max)
 {
+    /* A compact task's frames are elsewhere while another task owns its
+     * shared stack; a guarded one's stack is inaccessible while parked:
+     * even the frame the switch saved is not to be read. */
+    if (task->stack_kind == WEFT__STACK_GUARDED ||
+        (task->stack_kind == WEFT__STACK_SHARED && task->shared->owner != task))
+        return 0;
     uintptr_t fp, pc;
     if (task->stack.lo == NULL || !weft__ctx_parked_frame(&task->ctx, &fp, &pc))
         return 0;
@@ -103,8 +109,8 @@ static void describe_wait(const dumper *d, const weft_task *t, char *buf, size_t
     const weft__wait *w = t->wait;
     const char *what = w && w->what ? w->what : "?";
     size_t first, kids = children_of(d, t, &first);
-    if (strcmp(what, "sleep") == 0 && w->obj) {
-        const weft__timer *timer = w->obj;
+    if (strcmp(what, "sleep") == 0) {
+        const weft__timer *timer = &t->deadline; /* weft_sleep parks until it */
         double left = timer->when > d->now ? (double)(timer->when - d->now) / 1e9 : 0;
         snprintf(buf, len, "sleep, wakes in %.3f s", left);
     } else if (strcmp(what, "task") == 0 && w->obj) {

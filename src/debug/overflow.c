@@ -76,26 +76,46 @@ static void put_hex(out *o, uintptr_t v)
         o->buf[o->len++] = d[--n];
 }
 
+/* task #<id> "<name>" (spawned at <file>:<line>) */
+static void put_task(out *o, const weft_task *t)
+{
+    put(o, "task #");
+    put_u(o, t->id);
+    put(o, " \"");
+    if (t->name)
+        put(o, t->name);
+    else {
+        put(o, "Task-");
+        put_u(o, t->id);
+    }
+    put(o, "\"");
+    if (t->site_file) {
+        put(o, " (spawned at ");
+        put(o, t->site_file);
+        put(o, ":");
+        put_u(o, (uint64_t)t->site_line);
+        put(o, ")");
+    }
+}
+
+static void put_out(const out *o)
+{
+    const char *p = o->buf;
+    size_t left = o->len;
+    while (left > 0) {
+        ssize_t w = write(STDERR_FILENO, p, left);
+        if (w <= 0)
+            break;
+        p += w;
+        left -= (size_t)w;
+    }
+}
+
 static void write_report(const weft_task *t, uintptr_t addr)
 {
     out o = {.len = 0};
-    put(&o, "weft: error: overflow: task #");
-    put_u(&o, t->id);
-    put(&o, " \"");
-    if (t->name)
-        put(&o, t->name);
-    else {
-        put(&o, "Task-");
-        put_u(&o, t->id);
-    }
-    put(&o, "\"");
-    if (t->site_file) {
-        put(&o, " (spawned at ");
-        put(&o, t->site_file);
-        put(&o, ":");
-        put_u(&o, (uint64_t)t->site_line);
-        put(&o, ")");
-    }
+    put(&o, "weft: error: overflow: ");
+    put_task(&o, t);
     put(&o, " overflowed its stack of ");
     put_u(&o, t->stack.size);
     put(&o, " bytes (fault at ");
@@ -108,15 +128,31 @@ static void write_report(const weft_task *t, uintptr_t addr)
         t->stack.size <= WEFT__STACK_SIZE_MAX / 4 ? t->stack.size * 4 : WEFT__STACK_SIZE_MAX;
     put_u(&o, (uint64_t)bigger);
     put(&o, " with weft_spawn_opts(), or recurse less.\n");
-    const char *p = o.buf;
-    size_t left = o.len;
-    while (left > 0) {
-        ssize_t w = write(STDERR_FILENO, p, left);
-        if (w <= 0)
-            break;
-        p += w;
-        left -= (size_t)w;
+    put_out(&o);
+}
+
+/* Debug mode: a compact task's stack is inaccessible while it is parked
+ * (compact.h). A fault there is the one rule of compact tasks broken: the
+ * running task (or a callback) touched a parked compact task's locals
+ * through a pointer it was given. */
+static void write_parked_report(const weft_loop *loop, const weft_task *parked, uintptr_t addr)
+{
+    out o = {.len = 0};
+    put(&o, "weft: error: compact: ");
+    if (loop->current) {
+        put_task(&o, loop->current);
+        put(&o, " touched the stack");
+    } else {
+        put(&o, "a callback of the loop touched the stack");
     }
+    put(&o, " of parked compact ");
+    put_task(&o, parked);
+    put(&o, " at ");
+    put_hex(&o, addr);
+    put(&o, ". A compact task's locals move while it waits: give other tasks heap memory, "
+            "not pointers to its locals, or spawn it with .stack_mode = WEFT_STACK_PRIVATE "
+            "(docs/guide.md, \"A million tasks\").\n");
+    put_out(&o);
 }
 
 /* Is this fault the current task running off its stack? */
@@ -138,7 +174,13 @@ static const weft_task *overflowed_task(siginfo_t *si, void *uc)
 static void segv_handler(int sig, siginfo_t *si, void *uc)
 {
     const weft_task *t = overflowed_task(si, uc);
-    if (t == NULL) { /* not ours: whoever handled SIGSEGV before us does */
+    weft_loop *loop = weft__loop_current();
+    const weft_task *parked =
+        t == NULL && loop ? weft__compact_guarded_owner(loop, (uintptr_t)si->si_addr) : NULL;
+    if (parked != NULL) {
+        if (weft_log_enabled(WEFT_LOG_ERROR))
+            write_parked_report(loop, parked, (uintptr_t)si->si_addr);
+    } else if (t == NULL) { /* not ours: whoever handled SIGSEGV before us does */
         if (old_action.sa_flags & SA_SIGINFO) {
             if (old_action.sa_sigaction) {
                 old_action.sa_sigaction(sig, si, uc);
@@ -159,9 +201,16 @@ static void segv_handler(int sig, siginfo_t *si, void *uc)
     sigaction(SIGSEGV, &again, NULL);
 }
 
+/* At every loop's start: ours unless someone installed a handler since
+ * (a test harness does, per test); then ours again, passing on to theirs
+ * what is not ours. */
 static void install_once(void)
 {
     pthread_mutex_lock(&install_lock);
+    struct sigaction cur;
+    if (installed && sigaction(SIGSEGV, NULL, &cur) == 0 &&
+        !((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == segv_handler))
+        installed = false;
     if (!installed) {
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);

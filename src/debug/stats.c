@@ -61,5 +61,10 @@ int weft_loop_stats(weft_loop *loop, struct weft_loop_stats *out)
     out->stacks_pooled = loop->stacks.count;
     out->timers = weft__timers_count(loop);
     out->debug = loop->dbg.debug;
+    out->compact_saved = loop->compact.saved_count;
+    out->compact_saved_bytes = loop->compact.saved_bytes;
+    out->compact_evictions = loop->compact.evictions;
+    out->compact_slab_in_use = loop->compact.slab.in_use;
+    out->compact_slab_mapped = loop->compact.slab.mapped;
     return 0;
 }

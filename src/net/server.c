@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "net/net.h"
+#include "core/park_record.h"
 
 /* Connections taken per readiness callback: then the loop runs others
  * (the poll is level-triggered and calls again). */
@@ -178,7 +179,8 @@ static void conn_start(weft_server *srv, int fd)
         return;
     }
     weft_task_opts topts = {.name = srv->kind == WEFT__UV_TCP ? "tcp handler" : "unix handler",
-                            .stack_size = srv->opts.stack_size};
+                            .stack_size = srv->opts.stack_size,
+                            .stack_mode = srv->opts.stack_mode};
     if (weft__uvstream_adopt(c->s, fd, &srv->opts) != 0 ||
         weft__task_spawn_on(srv->loop, conn_main, c, &topts, &c->task) != 0) {
         weft__uvstream_discard(c->s);
@@ -475,10 +477,13 @@ static int wait_handlers(weft_server *srv, uint64_t deadline)
 {
     if (srv->stats.live == 0)
         return 0;
-    close_wait cw = {.w = {.cancel = close_wait_cancel, .what = "server close", .obj = srv},
-                     .srv = srv};
+    WEFT__PARK_RECORD(close_wait, cw);
+    if (cw == NULL)
+        return -ENOMEM;
+    *cw = (close_wait){.w = {.cancel = close_wait_cancel, .what = "server close", .obj = srv},
+                       .srv = srv};
     srv->closer = weft__task_current();
-    return weft__park_until(&cw.w, deadline);
+    return weft__park_until(&cw->w, deadline);
 }
 
 int weft_server_close(weft_server *srv, double grace)

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "net/net.h"
+#include "core/park_record.h"
 
 /* ------------------------------------------------------------ internals */
 
@@ -24,6 +25,8 @@ int weft__net_opts_check(const weft_net_opts *o)
     if (o->write_high > 0 && o->write_low > o->write_high)
         return -EINVAL;
     if (!(o->read_timeout >= 0)) /* negative or NaN */
+        return -EINVAL;
+    if ((unsigned)o->stack_mode > WEFT_STACK_COMPACT)
         return -EINVAL;
     return o->stack_size > WEFT__STACK_SIZE_MAX ? -EINVAL : 0;
 }
@@ -158,6 +161,7 @@ void weft__stream_wake_reader(weft_stream *s, bool force)
 typedef struct reader_wait {
     weft__wait w;
     weft_stream *s;
+    weft__read_cond cond; /* a compact task's condition, off its stack */
 } reader_wait;
 
 static bool reader_cancel(weft__wait *w)
@@ -171,15 +175,30 @@ static bool reader_cancel(weft__wait *w)
 
 int weft__stream_park_reader(weft_stream *s, weft__read_cond *cond)
 {
-    reader_wait rw = {
-        .w = {.cancel = reader_cancel, .what = "stream read", .obj = s, .kind = WEFT__WAIT_IO},
-        .s = s};
+    WEFT__PARK_RECORD(reader_wait, rw);
+    if (rw == NULL)
+        return -ENOMEM;
+    rw->w = (weft__wait){
+        .cancel = reader_cancel, .what = "stream read", .obj = s, .kind = WEFT__WAIT_IO};
+    rw->s = s;
+    weft__read_cond *c = cond;
+    if (WEFT__PARK_RECORD_MOVED(rw)) {
+        /* A compact task: the loop reads the condition while it is parked,
+         * and its buffer may be one of its locals: no direct read. */
+        rw->cond = *cond;
+        rw->cond.direct = NULL;
+        rw->cond.direct_cap = 0;
+        c = &rw->cond;
+    }
     s->reader = weft__task_current();
-    s->cond = cond;
-    s->direct = cond->direct;
-    s->direct_cap = cond->direct_cap;
+    s->cond = c;
+    s->direct = c->direct;
+    s->direct_cap = c->direct_cap;
     /* On WEFT_ECLOSED s may be gone: do not touch it. */
-    return weft__park_until(&rw.w, cond->deadline);
+    int rc = weft__park_until(&rw->w, c->deadline);
+    if (c != cond)
+        cond->scanned = c->scanned; /* direct_got stays 0: the bytes are buffered */
+    return rc;
 }
 
 typedef struct drainer {
@@ -215,12 +234,15 @@ int weft__stream_wait_queue(weft_stream *s, size_t mark)
         return s->werr;
     if (s->wqueued <= mark)
         return 0;
-    drainer d = {
+    WEFT__PARK_RECORD(drainer, d);
+    if (d == NULL)
+        return -ENOMEM;
+    *d = (drainer){
         .w = {.cancel = drainer_cancel, .what = "stream drain", .obj = s, .kind = WEFT__WAIT_IO},
         .task = weft__task_current(),
         .mark = mark};
-    weft__list_push_back(&s->drainers, &d.link);
-    return weft__park(&d.w);
+    weft__list_push_back(&s->drainers, &d->link);
+    return weft__park(&d->w);
 }
 
 static int check_stream(const weft_stream *s)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "net/net.h"
+#include "core/park_record.h"
 
 struct weft_udp {
     uv_udp_t h;
@@ -149,6 +150,7 @@ static void recv_cb(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
 typedef struct recv_wait {
     weft__wait w;
     weft_udp *u;
+    struct sockaddr_storage from; /* a compact task's, off its stack */
 } recv_wait;
 
 static bool recv_cancel(weft__wait *w)
@@ -172,16 +174,37 @@ int weft_udp_recv_from(weft_udp *u, void *buf, size_t n, struct sockaddr_storage
         return WEFT_ECLOSED;
     if (u->receiver)
         return -EBUSY;
-    u->buf = buf;
+    WEFT__PARK_RECORD(recv_wait, rw);
+    if (rw == NULL)
+        return -ENOMEM;
+    rw->w =
+        (weft__wait){.cancel = recv_cancel, .what = "udp recv", .obj = u, .kind = WEFT__WAIT_IO};
+    rw->u = u;
+    /* A compact task's buffers may be its locals, which move while it is
+     * parked: the datagram lands in a bounce buffer of the slab. */
+    bool bounce = WEFT__PARK_RECORD_MOVED(rw);
+    weft__slab *slab = &u->loop->compact.slab;
+    char *bounce_buf = bounce ? weft__slab_alloc(slab, n) : NULL;
+    if (bounce && bounce_buf == NULL)
+        return -ENOMEM;
+    u->buf = bounce ? bounce_buf : buf;
     u->cap = n;
-    u->from = from;
+    u->from = bounce && from ? &rw->from : from;
     int r = uv_udp_recv_start(&u->h, recv_alloc, recv_cb);
-    if (r != 0)
+    if (r != 0) {
+        weft__slab_free(slab, bounce_buf, n);
         return weft__uv_err(r);
+    }
     u->receiver = weft__task_current();
-    recv_wait rw = {
-        .w = {.cancel = recv_cancel, .what = "udp recv", .obj = u, .kind = WEFT__WAIT_IO}, .u = u};
-    return weft__park(&rw.w);
+    rc = weft__park(&rw->w);
+    if (bounce) { /* u may be gone (closed): only the bounce buffer is read */
+        if (rc > 0)
+            memcpy(buf, bounce_buf, (size_t)rc);
+        if (rc >= 0 && from)
+            *from = rw->from;
+        weft__slab_free(slab, bounce_buf, n);
+    }
+    return rc;
 }
 
 static void udp_closed(uv_handle_t *h)

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "net/net.h"
+#include "core/park_record.h"
 
 typedef struct uvstream {
     weft_stream s;
@@ -465,11 +466,14 @@ int weft__uvstream_connect(weft_stream *s, const struct sockaddr *addr, const ch
     } else {
         uv_pipe_connect(&u->connect_req, &u->h.pipe, path, connect_cb);
     }
-    u->connector = weft__task_current();
-    connect_wait cw = {
+    WEFT__PARK_RECORD(connect_wait, cw);
+    if (cw == NULL)
+        return -ENOMEM; /* the caller closes the handle: libuv cancels the request */
+    *cw = (connect_wait){
         .w = {.cancel = connect_cancel, .what = "connect", .obj = s, .kind = WEFT__WAIT_IO},
         .u = u};
-    return weft__park(&cw.w);
+    u->connector = weft__task_current();
+    return weft__park(&cw->w);
 }
 
 int weft__uvstream_dial(weft__uv_kind kind, const struct sockaddr *addr, const char *path,

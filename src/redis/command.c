@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "redis/redis_internal.h"
+#include "core/park_record.h"
 
 /* ------------------------------------------------------------ room */
 
@@ -40,14 +41,17 @@ static int admit(weft_redis *c, size_t n, uint64_t deadline)
         c->in_flight += n;
         return 0;
     }
-    weft__waiter wt = {.w = {.cancel = weft__waiter_cancel,
-                             .what = "redis wait for room",
-                             .obj = c,
-                             .kind = WEFT__WAIT_IO},
-                       .task = weft__task_current(),
-                       .item = (void *)(uintptr_t)n};
-    weft__list_push_back(&c->room.head, &wt.link);
-    int rc = weft__park_until(&wt.w, deadline);
+    WEFT__PARK_RECORD(weft__waiter, wt);
+    if (wt == NULL)
+        return -ENOMEM;
+    *wt = (weft__waiter){.w = {.cancel = weft__waiter_cancel,
+                               .what = "redis wait for room",
+                               .obj = c,
+                               .kind = WEFT__WAIT_IO},
+                         .task = weft__task_current(),
+                         .item = (void *)(uintptr_t)n};
+    weft__list_push_back(&c->room.head, &wt->link);
+    int rc = weft__park_until(&wt->w, deadline);
     if (rc != 0 && c->err == 0)
         room_wake(c); /* a big batch that left may have held back smaller ones */
     return rc;
@@ -84,20 +88,38 @@ static bool slot_cancel(weft__wait *w)
 /* Links a slot for n replies (their commands are in c->out) and waits. */
 static int await_replies(weft_redis *c, size_t n, weft_redis_reply **replies, uint64_t deadline)
 {
-    weft__redis_slot s = {
+    WEFT__PARK_RECORD(weft__redis_slot, s);
+    if (s == NULL)
+        return -ENOMEM;
+    /* The reader fills the replies while the caller is parked: a compact
+     * caller's array may be its local, which moves then. They go to a
+     * copy in the slab, handed over after. */
+    weft__slab *slab = &weft__loop_current()->compact.slab;
+    weft_redis_reply **out = replies;
+    if (WEFT__PARK_RECORD_MOVED(s)) {
+        if ((out = weft__slab_alloc(slab, n * sizeof *out)) == NULL)
+            return -ENOMEM;
+        memcpy(out, replies, n * sizeof *out);
+    }
+    *s = (weft__redis_slot){
         .w = {.cancel = slot_cancel, .what = "redis read reply", .obj = c, .kind = WEFT__WAIT_IO},
         .task = weft__task_current(),
         .conn = c,
-        .replies = replies,
+        .replies = out,
         .want = n,
         .skip = c->skip_tail,
     };
     c->skip_tail = 0;
-    weft__list_push_back(&c->pending, &s.link);
+    weft__list_push_back(&c->pending, &s->link);
     weft__redis_kick_writer(c);
     /* a reader paused by a full subscription must read on to this reply */
     weft__redis_wake_in(&c->reader_paused, 0);
-    return weft__park_until(&s.w, deadline);
+    int rc = weft__park_until(&s->w, deadline);
+    if (out != replies) {
+        memcpy(replies, out, n * sizeof *out);
+        weft__slab_free(slab, out, n * sizeof *out);
+    }
+    return rc;
 }
 
 int weft__redis_deliver(weft_redis *c, weft_redis_reply *reply)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "redis/redis_internal.h"
+#include "core/park_record.h"
 
 #define IO_STACK    (64u * 1024u)
 #define SPARE_KEEP  (1u << 20)  /* a write buffer grown past this is given back */
@@ -30,11 +31,14 @@ static bool slot_wait_cancel(weft__wait *w)
 
 int weft__redis_park_in(weft_task **slot, const char *what, const void *obj)
 {
-    slot_wait sw = {
+    WEFT__PARK_RECORD(slot_wait, sw);
+    if (sw == NULL)
+        return -ENOMEM;
+    *sw = (slot_wait){
         .w = {.cancel = slot_wait_cancel, .what = what, .obj = obj, .kind = WEFT__WAIT_IO},
         .slot = slot};
     *slot = weft__task_current();
-    return weft__park(&sw.w);
+    return weft__park(&sw->w);
 }
 
 void weft__redis_wake_in(weft_task **slot, int code)

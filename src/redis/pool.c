@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "redis/redis_internal.h"
+#include "core/park_record.h"
 
 typedef struct shared_slot {
     weft_redis *conn;    /* NULL until connected */
@@ -151,11 +152,14 @@ static int take_place(weft_redis_pool *pool, weft_redis **handed)
         pool->total++;
         return 0;
     }
-    room_waiter rw = {.acquire = handed != NULL};
-    rw.wt.item = &rw;
-    int rc = weft__waitq_park(&pool->room, &rw.wt, "redis pool wait for a connection", pool);
+    WEFT__PARK_RECORD(room_waiter, rw); /* a release writes rw->conn */
+    if (rw == NULL)
+        return -ENOMEM;
+    *rw = (room_waiter){.acquire = handed != NULL};
+    rw->wt.item = rw;
+    int rc = weft__waitq_park(&pool->room, &rw->wt, "redis pool wait for a connection", pool);
     if (rc == 1)
-        *handed = rw.conn;
+        *handed = rw->conn;
     return rc;
 }
 
@@ -163,11 +167,13 @@ static int take_place(weft_redis_pool *pool, weft_redis **handed)
 static bool hand_over(weft_redis_pool *pool, weft_redis *c)
 {
     for (weft__link *l = pool->room.head.next; l != &pool->room.head; l = l->next) {
-        room_waiter *rw = WEFT_CONTAINER_OF(l, room_waiter, wt.link);
+        /* Through item, not the link: a compact task's waiter is a copy. */
+        weft__waiter *wt = WEFT_CONTAINER_OF(l, weft__waiter, link);
+        room_waiter *rw = wt->item;
         if (rw->acquire) {
             weft__list_remove(l);
             rw->conn = c;
-            weft__waiter_wake(&rw->wt, 1);
+            weft__waiter_wake(wt, 1);
             return true;
         }
     }
@@ -194,13 +200,16 @@ static int wait_backoff(weft_redis_pool *pool)
 {
     if (pool->retry_at <= weft__now_ns())
         return 0;
-    weft__waiter wt = {.w = {.cancel = weft__waiter_cancel,
-                             .what = "redis reconnect backoff",
-                             .obj = pool,
-                             .kind = WEFT__WAIT_IO},
-                       .task = weft__task_current()};
-    weft__list_push_back(&pool->backoff.head, &wt.link);
-    int rc = weft__park_until(&wt.w, pool->retry_at);
+    WEFT__PARK_RECORD(weft__waiter, wt);
+    if (wt == NULL)
+        return -ENOMEM;
+    *wt = (weft__waiter){.w = {.cancel = weft__waiter_cancel,
+                               .what = "redis reconnect backoff",
+                               .obj = pool,
+                               .kind = WEFT__WAIT_IO},
+                         .task = weft__task_current()};
+    weft__list_push_back(&pool->backoff.head, &wt->link);
+    int rc = weft__park_until(&wt->w, pool->retry_at);
     return rc == WEFT_ETIMEDOUT ? 0 : rc; /* the deadline is the backoff's end */
 }
 

@@ -47,11 +47,17 @@ static inline void weft__waiter_wake(weft__waiter *wt, int code)
 }
 
 bool weft__waiter_cancel(weft__wait *w);
+/* weft__waitq_park for a compact task: its waiter moves to the slab while
+ * it is parked (compact.h: nothing others write may stay on its stack),
+ * and what the waker left in it is copied back. -ENOMEM if the slab has
+ * no room. */
+int weft__waitq_park_moved(weft__waitq *q, weft__waiter *wt, const char *what, const void *obj);
 
 /* Links the current task at the back of q and parks it; returns the wake
  * code, or WEFT_ECANCELED once unlinked (WEFT_EFORKED in a forked child,
- * without parking). wt lives on the caller's stack; wt->item and
- * wt->shielded are the caller's to set before. Inline: one call less
+ * without parking). wt lives on the caller's stack (a compact task's is
+ * moved while it is parked, see below); wt->item and wt->shielded are the
+ * caller's to set before, wt->item and wt->cancelled to read after. Inline: one call less
  * between a wait site and the stack switch, one return less mispredicted
  * when the task resumes. */
 static inline int weft__waitq_park(weft__waitq *q, weft__waiter *wt, const char *what,
@@ -60,6 +66,8 @@ static inline int weft__waitq_park(weft__waitq *q, weft__waiter *wt, const char 
     int rc = weft__check_task();
     if (WEFT_UNLIKELY(rc != 0))
         return rc;
+    if (WEFT_UNLIKELY(weft__task_current()->stack_kind != WEFT__STACK_OWN))
+        return weft__waitq_park_moved(q, wt, what, obj);
     wt->w.cancel = weft__waiter_cancel;
     wt->w.what = what;
     wt->w.kind = WEFT__WAIT_OTHER;

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "thread/thread.h"
+#include "core/park_record.h"
 
 long weft__cfuture_spin_ns = WEFT__CFUTURE_SPIN_NS;
 
@@ -337,7 +338,7 @@ static void waiter_cb(cf_cb *cb, weft_cfuture *cf)
 
 /* The awaiting task is cancelled: unlink and cancel the future, as
  * asyncio's wrap_future does. If the wake-up is already on its way we must
- * let it arrive (it points into our stack). */
+ * let it arrive (it points into our waiter record). */
 static bool waiter_cancel(weft__wait *wait)
 {
     cf_waiter *w = WEFT_CONTAINER_OF(wait, cf_waiter, w);
@@ -362,19 +363,22 @@ int weft_cfuture_await(weft_cfuture *cf)
     if (cf_is_done(cf))
         return cf->result;
     weft_loop *loop = weft__loop_current();
-    cf_waiter w = {.cf = cf, .inbox = loop->inbox.box};
-    w.cb.fn = waiter_cb;
-    weft__wake_msg_init(&w.wake, loop->current);
-    w.w = (weft__wait){.cancel = waiter_cancel, .what = "cfuture", .obj = cf};
+    WEFT__PARK_RECORD(cf_waiter, w); /* the slab's for a compact task */
+    if (w == NULL)
+        return -ENOMEM;
+    *w = (cf_waiter){.cf = cf, .inbox = loop->inbox.box};
+    w->cb.fn = waiter_cb;
+    weft__wake_msg_init(&w->wake, loop->current);
+    w->w = (weft__wait){.cancel = waiter_cancel, .what = "cfuture", .obj = cf};
     pthread_mutex_lock(&cf->mu);
     if (cf->done) {
         pthread_mutex_unlock(&cf->mu);
         return cf->result;
     }
-    weft__list_push_back(&cf->cbs, &w.cb.link);
+    weft__list_push_back(&cf->cbs, &w->cb.link);
     pthread_mutex_unlock(&cf->mu);
     weft__loop_hold(loop);
-    weft__park(&w.w);
+    weft__park(&w->w);
     weft__loop_unhold(loop);
-    return w.cancelled ? WEFT_ECANCELED : cf->result;
+    return w->cancelled ? WEFT_ECANCELED : cf->result;
 }

@@ -5,9 +5,11 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 
 #include "thread/thread.h"
+#include "core/park_record.h"
 
 typedef struct pipe_end {
     uv_pipe_t pipe;
@@ -187,11 +189,14 @@ int weft_process_wait(weft_process *p, double timeout, int *returncode)
     if (weft__deadline_after(timeout, &deadline) != 0)
         return -EINVAL;
     if (!p->exited) {
-        exit_waiter ew = {.task = weft__task_current()};
-        ew.w = (weft__wait){
+        WEFT__PARK_RECORD(exit_waiter, ew);
+        if (ew == NULL)
+            return -ENOMEM;
+        *ew = (exit_waiter){.task = weft__task_current()};
+        ew->w = (weft__wait){
             .cancel = exit_waiter_cancel, .what = "process exit", .obj = p, .kind = WEFT__WAIT_IO};
-        weft__list_push_back(&p->waiters, &ew.link);
-        rc = weft__park_until(&ew.w, deadline);
+        weft__list_push_back(&p->waiters, &ew->link);
+        rc = weft__park_until(&ew->w, deadline);
         if (rc != 0)
             return rc;
     }
@@ -272,15 +277,27 @@ int weft_process_read(weft_process *p, int fd, void *buf, size_t cap)
         return -EBUSY;
     if (cap > INT32_MAX)
         cap = INT32_MAX; /* the count must fit the int we return */
-    pe->buf = buf;
+    /* A compact task's buffer may be one of its locals, which move while
+     * it is parked: the bytes land in a bounce buffer (a short read). */
+    weft_loop *loop = weft__loop_current();
+    bool bounce = loop->current->stack_kind != WEFT__STACK_OWN;
+    if (bounce && cap > WEFT__SLAB_MAX)
+        cap = WEFT__SLAB_MAX;
+    char *bounce_buf = bounce ? weft__slab_alloc(&loop->compact.slab, cap) : NULL;
+    if (bounce && bounce_buf == NULL)
+        return -ENOMEM;
+    pe->buf = bounce ? bounce_buf : buf;
     pe->cap = cap;
     rc = uv_read_start((uv_stream_t *)&pe->pipe, read_alloc, read_done);
-    if (rc != 0)
-        return rc;
-    pe->reader = weft__task_current();
-    pe->w = (weft__wait){
-        .cancel = read_cancel, .what = "process read", .obj = p, .kind = WEFT__WAIT_IO};
-    rc = weft__park(&pe->w);
+    if (rc == 0) {
+        pe->reader = weft__task_current();
+        pe->w = (weft__wait){
+            .cancel = read_cancel, .what = "process read", .obj = p, .kind = WEFT__WAIT_IO};
+        rc = weft__park(&pe->w);
+        if (rc == 0 && bounce && pe->got > 0)
+            memcpy(buf, bounce_buf, (size_t)pe->got);
+    }
+    weft__slab_free(&loop->compact.slab, bounce_buf, cap);
     return rc != 0 ? rc : (int)pe->got;
 }
 
@@ -323,17 +340,29 @@ int weft_process_write(weft_process *p, const void *buf, size_t len)
         return -EINVAL;
     if (len == 0)
         return 0;
-    writer wr = {.task = weft__task_current(), .p = p};
-    wr.w = (weft__wait){
-        .cancel = write_cancel, .what = "process write", .obj = p, .kind = WEFT__WAIT_IO};
-    uv_buf_t b = uv_buf_init((char *)buf, (unsigned)len);
     if (len > UINT32_MAX)
         return -EINVAL;
-    rc = uv_write(&wr.req, (uv_stream_t *)&pe->pipe, &b, 1, write_done);
-    if (rc != 0)
-        return rc;
-    rc = weft__park(&wr.w);
-    return wr.cancelled ? WEFT_ECANCELED : rc;
+    WEFT__PARK_RECORD(writer, wr);
+    if (wr == NULL)
+        return -ENOMEM;
+    *wr = (writer){.task = weft__task_current(), .p = p};
+    wr->w = (weft__wait){
+        .cancel = write_cancel, .what = "process write", .obj = p, .kind = WEFT__WAIT_IO};
+    /* libuv reads the bytes while the task is parked: a compact task's
+     * may be its locals, which move then. They go from a copy. */
+    weft__slab *slab = &weft__loop_current()->compact.slab;
+    char *copy = NULL;
+    if (WEFT__PARK_RECORD_MOVED(wr)) {
+        if ((copy = weft__slab_alloc(slab, len)) == NULL)
+            return -ENOMEM;
+        memcpy(copy, buf, len);
+    }
+    uv_buf_t b = uv_buf_init(copy ? copy : (char *)buf, (unsigned)len);
+    rc = uv_write(&wr->req, (uv_stream_t *)&pe->pipe, &b, 1, write_done);
+    if (rc == 0)
+        rc = weft__park(&wr->w);
+    weft__slab_free(slab, copy, len);
+    return wr->cancelled ? WEFT_ECANCELED : rc;
 }
 
 int weft_process_close_stdin(weft_process *p)

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "thread/thread.h"
+#include "core/park_record.h"
 
 typedef struct worker {
     weft__link link; /* in pool->idle while idle */
@@ -22,6 +23,7 @@ typedef struct worker {
     bool reaped; /* waitpid already collected it: never kill that pid again */
     uv_write_t wreq;
     uint32_t hdr_out[2]; /* name length, input length */
+    int32_t reply[2];    /* the reply's header (here, not on a compact caller's stack) */
     /* the read in progress */
     weft_task *reader;
     weft__wait w;
@@ -310,13 +312,16 @@ static int acquire(weft_procpool *pool, uint64_t deadline, worker **out)
     }
     if (pool->alive == 0)
         return -EAGAIN; /* every replacement failed */
-    pool_waiter pw = {.task = weft__task_current()};
-    pw.w = (weft__wait){.cancel = pool_waiter_cancel, .what = "procpool worker", .obj = pool};
-    weft__list_push_back(&pool->queue, &pw.link);
-    int rc = weft__park_until(&pw.w, deadline);
+    WEFT__PARK_RECORD(pool_waiter, pw);
+    if (pw == NULL)
+        return -ENOMEM;
+    *pw = (pool_waiter){.task = weft__task_current()};
+    pw->w = (weft__wait){.cancel = pool_waiter_cancel, .what = "procpool worker", .obj = pool};
+    weft__list_push_back(&pool->queue, &pw->link);
+    int rc = weft__park_until(&pw->w, deadline);
     if (rc != 0)
         return rc;
-    *out = pw.given;
+    *out = pw->given;
     return 0;
 }
 
@@ -336,28 +341,43 @@ int weft_procpool_submit(weft_procpool *pool, const char *name, const void *in, 
         return -EINVAL;
     *out = NULL;
     *out_len = 0;
-    worker *w;
+    worker *w = NULL; /* set by acquire when it returns 0 */
     if ((rc = acquire(pool, deadline, &w)) != 0)
         return rc;
     /* The request's buffers stay valid: we wait for the reply, and a
      * worker we give up on has its pipe closed, which ends the write. */
     w->hdr_out[0] = (uint32_t)strlen(name);
     w->hdr_out[1] = (uint32_t)in_len;
+    /* A compact task's buffers may be its locals, which move while it is
+     * parked and libuv writes them: they go from a copy. */
+    char *copy = NULL;
+    if (weft__task_current()->stack_kind != WEFT__STACK_OWN) {
+        if ((copy = weft__malloc((size_t)w->hdr_out[0] + in_len + 1)) == NULL) {
+            worker_release(pool, w);
+            return -ENOMEM;
+        }
+        memcpy(copy, name, w->hdr_out[0]);
+        if (in_len)
+            memcpy(copy + w->hdr_out[0], in, in_len);
+        name = copy;
+        in = copy + w->hdr_out[0];
+    }
     uv_buf_t bufs[3] = {uv_buf_init((char *)w->hdr_out, sizeof w->hdr_out),
                         uv_buf_init((char *)name, w->hdr_out[0]),
                         uv_buf_init((char *)in, (unsigned)in_len)};
     unsigned nbufs = in_len ? 3 : 2; /* libuv would write an empty one on its own */
     rc = uv_write(&w->wreq, (uv_stream_t *)&w->pipe, bufs, nbufs, write_cb);
-    int32_t reply[2];
+    int32_t *reply = w->reply;
     char *body = NULL;
     if (rc == 0)
-        rc = read_exact(w, reply, sizeof reply, deadline);
+        rc = read_exact(w, reply, sizeof w->reply, deadline);
     else
         rc = WEFT_ECRASHED;
     if (rc == 0 && reply[1] != 0) {
         body = weft__malloc((uint32_t)reply[1]);
         rc = body ? read_exact(w, body, (uint32_t)reply[1], deadline) : -ENOMEM;
     }
+    free(copy);
     if (rc != 0) { /* died, timed out, cancelled: its state is unknown */
         free(body);
         worker_destroy(pool, w);
@@ -367,10 +387,11 @@ int weft_procpool_submit(weft_procpool *pool, const char *name, const void *in, 
                            WEFT_CONTAINER_OF(weft__list_pop_front(&pool->idle), worker, link));
         return rc;
     }
-    worker_release(pool, w);
     *out = body;
     *out_len = (uint32_t)reply[1];
-    return reply[0];
+    int code = reply[0];
+    worker_release(pool, w); /* (it may take the next job at once) */
+    return code;
 }
 
 void weft_procpool_free(weft_procpool *pool)

@@ -227,9 +227,30 @@ static void waiter_timeout(weft__timer *t)
         weft__wake(w->task, WEFT_ETIMEDOUT);
 }
 
+static int wait_task_at(weft_tsqueue *q, tsq_waiter *w, weft__link *list, uint64_t deadline);
+
 /* Called with mu held and w filled in; links w, parks, returns the result
- * with mu released. */
+ * with mu released. A compact task's waiter is moved to the slab while it
+ * is parked (compact.h), and what the waker left in it copied back. */
 static int wait_task(weft_tsqueue *q, tsq_waiter *w, weft__link *list, uint64_t deadline)
+{
+    weft_loop *loop = weft__loop_current();
+    if (WEFT_LIKELY(loop->current->stack_kind == WEFT__STACK_OWN))
+        return wait_task_at(q, w, list, deadline);
+    tsq_waiter *moved = weft__slab_alloc(&loop->compact.slab, sizeof *moved);
+    if (moved == NULL) {
+        pthread_mutex_unlock(&q->mu);
+        return -ENOMEM;
+    }
+    *moved = *w;
+    int rc = wait_task_at(q, moved, list, deadline);
+    w->item = moved->item;
+    w->code = moved->code;
+    weft__slab_free(&loop->compact.slab, moved, sizeof *moved);
+    return rc;
+}
+
+static int wait_task_at(weft_tsqueue *q, tsq_waiter *w, weft__link *list, uint64_t deadline)
 {
     weft_loop *loop = weft__loop_current();
     w->task = loop->current;
