@@ -340,6 +340,17 @@ static int task_count(weft_celery_request *req, void *user)
     return weft_celery_return(req, json_integer(i));
 }
 
+/* The queue's length, or -1 while the pool reconnects after the restart. */
+static long long queue_len(weft_redis_pool *pool)
+{
+    weft_redis_reply *r;
+    if (weft_redis_pool_commandf(pool, &r, "LLEN celery") != 0)
+        return -1;
+    long long n = weft_redis_reply_integer(r);
+    weft_redis_reply_free(r);
+    return n;
+}
+
 static int broker_restart(void *arg)
 {
     (void)arg;
@@ -362,7 +373,19 @@ static int broker_restart(void *arg)
     WEFT_IGNORE(weft_redis_pool_commandf(pool, NULL, "SHUTDOWN SAVE"));
     assert_int_equal(weft_sleep(0.3), 0);
     assert_int_equal(redis_server_restart(&srv), 0);
+    /* The queue drains and nothing runs any more. A message that Redis
+     * popped for a reply the shutdown never sent is gone: kombu's BRPOP has
+     * the same window (docs/celery.md, "Acks"); at most the free slots of
+     * one take (concurrency) can be in it. Everything else runs once and
+     * its result arrives. */
+    CELERY_WAIT_UNTIL((weft_celery_worker_stats(w, &st), st.running + st.scheduled == 0 &&
+                                                             queue_len(pool) == 0));
+    int lost = 0;
     for (int i = 0; i < 300; i++) {
+        if (runs[i] == 0) {
+            lost++;
+            continue;
+        }
         json_t *res = NULL;
         int rc = weft_celery_result_get(c, ids[i], 30, &res);
         for (int k = 0; k < 20 && rc != 0 && rc != WEFT_ETIMEDOUT; k++) { /* the client's pool */
@@ -373,11 +396,12 @@ static int broker_restart(void *arg)
         assert_int_equal(json_integer_value(res), i);
         json_decref(res);
     }
+    assert_true((size_t)lost <= o.concurrency);
     assert_int_equal(weft_celery_worker_shutdown(w, false), 0);
     assert_int_equal(weft_await(run), 0);
     weft_task_free(run);
     for (int i = 0; i < 300; i++)
-        assert_int_equal(runs[i], 1);
+        assert_true(runs[i] <= 1); /* never twice */
     weft_celery_worker_free(w);
     weft_celery_client_close(c);
     weft_redis_pool_close(pool);
