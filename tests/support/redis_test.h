@@ -21,6 +21,7 @@ static int redis_group_setup(void **state)
 static int redis_group_teardown(void **state)
 {
     (void)state;
+    test_recover(); /* a last test that failed inside a task */
     redis_server_stop(&srv);
     return 0;
 }
