@@ -565,10 +565,11 @@ static void test_out_of_fds_without_reserve(void **state)
 /* W8's partner server: its handlers sleep (?delay=0.1) for peers that are
  * gone (a killed worker) when the server is closed. Past the grace,
  * closing cancels each sleeping handler, and the sleep deadlines of those
- * still queued pass before they run (a turn runs WEFT_TASKS_PER_POLL): the expired deadline must not wake a handler the cancel woke
- * already. It did (weft__park_until's timer did not look at the task's
- * state): the handler was queued twice, ran to its end, and was switched to
- * again after it had exited (ctx.c's unreachable). */
+ * still queued pass before they run (a turn runs WEFT_TASKS_PER_POLL): the
+ * expired deadline must not wake a handler the cancel woke already. It did
+ * (weft__park_until's timer did not look at the task's state): the handler
+ * was queued twice, ran to its end, and was switched to again after it had
+ * exited (ctx.c's unreachable). */
 #define SLEEPERS 200 /* more than a turn runs (WEFT_TASKS_PER_POLL) */
 
 static int sleepy_handler(weft_stream *s, void *arg)
@@ -578,7 +579,7 @@ static int sleepy_handler(weft_stream *s, void *arg)
     int rc = weft_stream_readline(s, line, sizeof line);
     if (rc > 0)
         rc = weft_sleep(0.1);
-    usleep(2000); /* some work after the wait: cancelled handlers outlast their deadlines */
+    usleep(2000);  /* some work after the wait: cancelled handlers outlast their deadlines */
     h->nresults++; /* ended once: counted once */
     return rc;
 }
