@@ -560,6 +560,63 @@ static void test_out_of_fds_without_reserve(void **state)
     RUN_WITH(t_no_reserve, &(hostile){0});
 }
 
+/* ------------------------------------------------------------ close under sleeping handlers */
+
+/* W8's partner server: its handlers sleep (?delay=0.1) for peers that are
+ * gone (a killed worker) when the server is closed. Past the grace,
+ * closing cancels each sleeping handler, and the sleep deadlines of those
+ * still queued pass before they run (a turn runs WEFT_TASKS_PER_POLL): the
+ * expired deadline must not wake a handler the cancel woke already. It did
+ * (weft__park_until's timer did not look at the task's state): the handler
+ * was queued twice, ran to its end, and was switched to again after it had
+ * exited (ctx.c's unreachable). */
+#define SLEEPERS 200 /* more than a turn runs (WEFT_TASKS_PER_POLL) */
+
+static int sleepy_handler(weft_stream *s, void *arg)
+{
+    hostile *h = arg;
+    char line[16];
+    int rc = weft_stream_readline(s, line, sizeof line);
+    if (rc > 0)
+        rc = weft_sleep(0.1);
+    usleep(2000);  /* some work after the wait: cancelled handlers outlast their deadlines */
+    h->nresults++; /* ended once: counted once */
+    return rc;
+}
+
+static int t_close_under_sleeping_handlers(void *arg)
+{
+    hostile *h = arg;
+    serve(h, sleepy_handler, NULL);
+    int fds[SLEEPERS];
+    for (int i = 0; i < SLEEPERS; i++) {
+        fds[i] = raw_connect(h->port);
+        assert_int_equal(send(fds[i], "s\n", 2, 0), 2);
+    }
+    WAIT_UNTIL(weft_server_live(h->srv) == SLEEPERS);
+    assert_int_equal(weft_sleep(0.01), 0); /* every handler is asleep */
+    for (int i = 0; i < SLEEPERS; i++)
+        close(fds[i]); /* the peers are gone */
+    /* The grace ends before the handlers' deadlines: every handler is
+     * cancelled, and more of them than a turn runs are still queued when
+     * their deadlines pass. */
+    capture_start(WEFT_LOG_ERROR); /* debug builds report a second wake, and drop it */
+    assert_int_equal(weft_server_close(h->srv, 0.02), 0);
+    assert_int_equal(h->nresults, SLEEPERS);
+    /* The loop goes on: a handler queued twice would run again here. */
+    assert_int_equal(weft_sleep(0.02), 0);
+    capture_stop();
+    assert_int_equal(count_of(cap_buf, "woken while not parked"), 0);
+    assert_int_equal(h->nresults, SLEEPERS);
+    return 0;
+}
+
+static void test_close_under_sleeping_handlers(void **state)
+{
+    (void)state;
+    RUN_WITH(t_close_under_sleeping_handlers, &(hostile){0});
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -573,6 +630,7 @@ int main(void)
         cmocka_unit_test(test_connection_flood_past_limit),
         cmocka_unit_test(test_resource_flood),
         cmocka_unit_test(test_out_of_fds_without_reserve),
+        cmocka_unit_test(test_close_under_sleeping_handlers),
     };
 #ifdef WEFT_HAVE_TLS
     return cmocka_run_group_tests(tests, test_cert_setup, test_cert_teardown);

@@ -279,6 +279,18 @@ int weft__park(weft__wait *w)
 
 void weft__wake(weft_task *task, int code)
 {
+#ifndef NDEBUG
+    /* A task is woken once per park: a second wake would queue it twice,
+     * and a wake after its end would switch to a finished context (ctx.c's
+     * unreachable). Debug builds name the culprit's victim and drop it. */
+    if (WEFT_UNLIKELY(task->state != WEFT_TASK_WAITING)) {
+        weft_log(WEFT_LOG_ERROR, "task",
+                 "bug: task #%" PRIu64 " \"%s\" woken while not parked (state %d, code %d): "
+                 "wake ignored",
+                 (uint64_t)task->id, task->name ? task->name : "", (int)task->state, code);
+        return;
+    }
+#endif
     task->wait = NULL;
     task->wake_code = code;
     task->state = WEFT_TASK_READY;
