@@ -1,7 +1,8 @@
 /* A Celery worker on every core (issue 17): a group of two loops, each
  * running its own weft_celery_worker with its own Redis connections on the
  * same queue (kombu's queue semantics let several consumers share it).
- * weft's client, on loop 0, sends 200 add tasks; every result arrives,
+ * weft's client on loop 0, then Celery's own Python client, each send 200
+ * add tasks; every result arrives,
  * each task ran exactly once, both loops ran some, and a warm shutdown of
  * every worker (sent to each loop) ends the run. State shared between the
  * loops is static, never a task's locals (compact stacks). */
@@ -24,6 +25,8 @@ static int ran_on[LOOPS];   /* tasks run, per loop (counted by the task) */
 static int main_rc[LOOPS];  /* each main's first failure, for the report */
 static char ids[TASKS][37]; /* the task ids the client sent */
 static json_int_t results[TASKS];
+static bool python_client; /* the second test: Python's Celery sends */
+static int python_status = -1;
 
 /* add with a short wait, counting the loop it ran on: the wait keeps a
  * worker's few slots busy long enough for the other worker to take some. */
@@ -47,21 +50,9 @@ static int shutdown_here(void *arg)
     return weft_celery_worker_shutdown(workers[(intptr_t)arg], false);
 }
 
-/* Loop 0's client: waits for every worker, sends the tasks, reads every
- * result, then asks each loop for its worker's warm shutdown. */
-static int drive(void)
+/* weft's client: sends the tasks and reads every result. */
+static int weft_client_adds(void)
 {
-    for (int t = 0; t < 3000; t++) {
-        int ready = 0;
-        for (int i = 0; i < LOOPS; i++)
-            ready += __atomic_load_n(&workers[i], __ATOMIC_ACQUIRE) != NULL;
-        if (ready == LOOPS)
-            break;
-        if (weft_sleep(0.01) != 0)
-            return WEFT_ECANCELED;
-    }
-    if (weft_sleep(0.2) != 0) /* let every worker reach its BRPOP */
-        return WEFT_ECANCELED;
     weft_celery_client *c;
     int rc = weft_celery_client_new(celery_url(), NULL, &c);
     if (rc != 0)
@@ -78,6 +69,50 @@ static int drive(void)
         json_decref(res);
     }
     weft_celery_client_close(c);
+    return rc;
+}
+
+/* Celery's own client (tests/celery/py_client.py adds): it checks the
+ * results itself; its exit status is kept for the test thread. */
+static int python_client_adds(void)
+{
+    static char count[16];
+    snprintf(count, sizeof count, "%d", TASKS);
+    static char *argv[6];
+    argv[0] = CELERY_PYTHON;
+    argv[1] = (char *)celery_script("py_client.py");
+    argv[2] = (char *)celery_url();
+    argv[3] = "adds";
+    argv[4] = count;
+    argv[5] = NULL;
+    static weft_process_opts po;
+    po.argv = argv;
+    weft_process *p;
+    int rc = weft_process_spawn(&po, &p);
+    if (rc != 0)
+        return rc;
+    rc = weft_process_wait(p, 120, &python_status);
+    weft_process_free(p);
+    return rc;
+}
+
+/* Loop 0's driver: waits for every worker, has a client send the tasks
+ * and read every result, then asks each loop for its worker's warm
+ * shutdown. */
+static int drive(void)
+{
+    for (int t = 0; t < 3000; t++) {
+        int ready = 0;
+        for (int i = 0; i < LOOPS; i++)
+            ready += __atomic_load_n(&workers[i], __ATOMIC_ACQUIRE) != NULL;
+        if (ready == LOOPS)
+            break;
+        if (weft_sleep(0.01) != 0)
+            return WEFT_ECANCELED;
+    }
+    if (weft_sleep(0.2) != 0) /* let every worker reach its BRPOP */
+        return WEFT_ECANCELED;
+    int rc = python_client ? python_client_adds() : weft_client_adds();
     for (intptr_t i = 0; i < LOOPS; i++) {
         int s = weft_loop_group_call(weft_loop_group_current(), (int)i, shutdown_here, (void *)i);
         if (rc == 0)
@@ -113,9 +148,15 @@ static int cores_main(void *arg)
     return main_rc[i] = rc;
 }
 
-static void test_worker_on_every_loop(void **state)
+static void run_workers_on_every_loop(bool python)
 {
-    (void)state;
+    memset(workers, 0, sizeof workers);
+    memset(final_stats, 0, sizeof final_stats);
+    memset(ran_on, 0, sizeof ran_on);
+    memset(main_rc, 0, sizeof main_rc);
+    memset(results, 0, sizeof results);
+    python_client = python;
+    python_status = -1;
     (void)celery_url(); /* fills its static buffer before the loops read it */
     weft_loop_group_opts go = {.loops = LOOPS};
     int rc = weft_run_loops(cores_main, NULL, &go);
@@ -123,8 +164,11 @@ static void test_worker_on_every_loop(void **state)
         if (main_rc[i] != 0)
             fprintf(stderr, "loop %d: %s\n", i, weft_strerror(main_rc[i]));
     assert_int_equal(rc, 0);
-    for (int k = 0; k < TASKS; k++)
-        assert_int_equal(results[k], 2 * k);
+    if (python)
+        assert_int_equal(python_status, 0); /* Python checked every result */
+    else
+        for (int k = 0; k < TASKS; k++)
+            assert_int_equal(results[k], 2 * k);
     uint64_t received = 0, succeeded = 0;
     for (int i = 0; i < LOOPS; i++) {
         fprintf(stderr, "loop %d ran %d tasks (received %llu)\n", i, ran_on[i],
@@ -138,10 +182,23 @@ static void test_worker_on_every_loop(void **state)
     assert_int_equal(succeeded, TASKS);
 }
 
+static void test_weft_client_to_every_loop(void **state)
+{
+    (void)state;
+    run_workers_on_every_loop(false);
+}
+
+static void test_python_client_to_every_loop(void **state)
+{
+    (void)state;
+    run_workers_on_every_loop(true);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_worker_on_every_loop),
+        cmocka_unit_test(test_weft_client_to_every_loop),
+        cmocka_unit_test(test_python_client_to_every_loop),
     };
     return cmocka_run_group_tests(tests, redis_group_setup, redis_group_teardown);
 }
