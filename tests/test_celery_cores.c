@@ -2,9 +2,9 @@
  * running its own weft_celery_worker with its own Redis connections on the
  * same queue (kombu's queue semantics let several consumers share it).
  * weft's client on loop 0, then Celery's own Python client, each send 200
- * add tasks; every result arrives,
- * each task ran exactly once, both loops ran some, and a warm shutdown of
- * every worker (sent to each loop) ends the run. State shared between the
+ * add tasks; every result arrives, each task ran exactly once, both loops
+ * ran some, and a warm shutdown of every worker (sent to each loop) ends
+ * the run. State shared between the
  * loops is static, never a task's locals (compact stacks). */
 /* weft:timeout=300 */
 #include <stdarg.h>
