@@ -92,6 +92,15 @@ def send_only():
         print(app.send_task(task, args=(i,)).id, flush=True)
 
 
-modes = {"interop": interop, "send": send_only}
+def adds():
+    """Sends n t.cores_add(i, i) at once, then checks every result (the
+    workers on every loop of tests/test_celery_cores.c)."""
+    n = int(sys.argv[3])
+    rs = [app.send_task("t.cores_add", args=(i, i)) for i in range(n)]
+    got = [r.get(timeout=TIMEOUT) for r in rs]
+    check(got == [2 * i for i in range(n)], f"{n} adds returned {got!r}")
+
+
+modes = {"interop": interop, "send": send_only, "adds": adds}
 modes[mode]()
 print("OK", flush=True)
