@@ -1,6 +1,6 @@
 /* fuzz_celery_message: hostile bytes through the Celery layer's parsers.
  * The first byte picks the parser, the rest is its input:
- *   0x00  base64: what decodes must encode back to the same text
+ *   0x00  base64: what decodes must encode and decode back to the same bytes
  *   0x01  ISO 8601: a time that parses, written back and parsed again,
  *         gives the same instant (to the microsecond)
  *   else  a task message (the whole input): refused with WEFT_EPROTOCOL
@@ -33,9 +33,18 @@ static void check_base64(const char *in, size_t len)
         return;
     if (rc != 0)
         fail("base64: unexpected code");
+    /* The decoder is as lenient as Python's: the unused low bits of a last
+     * group need not be zero ("dbG=" reads as "dbE="), so the text may not
+     * come back; the bytes must. */
     char *back = weft__b64_encode(out, n);
-    if (back != NULL && (strlen(back) != len || memcmp(back, in, len) != 0))
-        fail("base64: decode then encode changed the text");
+    if (back != NULL) {
+        char *again = NULL;
+        size_t m = 0;
+        if (weft__b64_decode(back, strlen(back), &again, &m) != 0 || m != n ||
+            (n > 0 && memcmp(again, out, n) != 0))
+            fail("base64: encode then decode changed the bytes");
+        free(again);
+    }
     free(back);
     free(out);
 }
