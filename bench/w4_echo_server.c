@@ -62,7 +62,8 @@ static int serve_on_loops(int loops)
     weft_loop_group *g;
     weft_spread_server *srv;
     int rc = weft_loop_group_new(&o, &g);
-    if (rc == 0 && (rc = weft_loop_group_serve_tcp(g, "127.0.0.1", port, echo, NULL, NULL, &srv)) != 0)
+    if (rc == 0 &&
+        (rc = weft_loop_group_serve_tcp(g, "127.0.0.1", port, echo, NULL, NULL, &srv)) != 0)
         weft_loop_group_free(g);
     if (rc != 0) {
         fprintf(stderr, "w4_echo_server: %s\n", weft_strerror(rc));

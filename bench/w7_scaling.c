@@ -176,8 +176,9 @@ int main(int argc, char **argv)
         int (*measured)(void *) = kernel;
         kernel = spin_kernel;
         double c1, c2, s1 = throughput(1, &c1), s2 = throughput(loops, &c2);
-        printf("W7 control (plain C loop, no weft): %.2fx at %d loops: what the machine gives now\n",
-               s2 / s1, loops);
+        printf(
+            "W7 control (plain C loop, no weft): %.2fx at %d loops: what the machine gives now\n",
+            s2 / s1, loops);
         kernel = measured;
     }
     printf("METRIC %.3f x\n", many / one);

@@ -378,8 +378,8 @@ static int broker_restart(void *arg)
      * the same window (docs/celery.md, "Acks"); at most the free slots of
      * one take (concurrency) can be in it. Everything else runs once and
      * its result arrives. */
-    CELERY_WAIT_UNTIL((weft_celery_worker_stats(w, &st), st.running + st.scheduled == 0 &&
-                                                             queue_len(pool) == 0));
+    CELERY_WAIT_UNTIL(
+        (weft_celery_worker_stats(w, &st), st.running + st.scheduled == 0 && queue_len(pool) == 0));
     int lost = 0;
     for (int i = 0; i < 300; i++) {
         if (runs[i] == 0) {

@@ -580,7 +580,7 @@ static void test_dump_on_signal(void **state)
     assert_true(file_has(path, "--- loop 0 of 2 ---", "--- loop 1 of 2 ---"));
     assert_true(file_has(path, "--- loop 1 of 2 ---", "loop thread stop"));
     assert_int_equal(weft_loop_group_dump_on_signal(g, SIGUSR2, out), 0); /* replaced */
-    weft_loop_group_free(g); /* stops it */
+    weft_loop_group_free(g);                                              /* stops it */
     fclose(out);
     unlink(path);
 }
@@ -648,7 +648,8 @@ static int main_one_blocks(void *arg)
 static void test_watchdog_covers_every_loop(void **state)
 {
     (void)state;
-    if (RUNNING_ON_VALGRIND) /* the watchdog samples with signals Valgrind holds back (test_debug skips too) */
+    if (RUNNING_ON_VALGRIND) /* the watchdog samples with signals Valgrind holds back (test_debug
+                                skips too) */
         skip();
     capture_start(WEFT_LOG_WARN);
     weft_loop_group_opts o = {.loops = 2, .block_threshold = 0.05};

@@ -47,7 +47,8 @@ typedef struct target {
 
 static int open_client(const target *t, weft_stream **s)
 {
-    return t->path ? weft_unix_connect(t->path, NULL, s) : weft_tcp_connect("127.0.0.1", t->port, NULL, s);
+    return t->path ? weft_unix_connect(t->path, NULL, s)
+                   : weft_tcp_connect("127.0.0.1", t->port, NULL, s);
 }
 
 /* Holds CLIENTS connections open at once, asks each which loop serves
@@ -261,8 +262,7 @@ static int main_reuse(void *arg)
     int port = weft_server_port(a);
     assert_int_equal(weft_tcp_serve("127.0.0.1", port, who_handler, NULL, &o, &b), 0);
     weft_net_opts plain = {0};
-    assert_int_equal(weft_tcp_serve("127.0.0.1", port, who_handler, NULL, &plain, &c),
-                     -EADDRINUSE);
+    assert_int_equal(weft_tcp_serve("127.0.0.1", port, who_handler, NULL, &plain, &c), -EADDRINUSE);
     weft_net_opts bad = {.reuse_port = 2};
     assert_int_equal(weft_tcp_serve("127.0.0.1", 0, who_handler, NULL, &bad, &c), -EINVAL);
     assert_int_equal(weft_server_close(a, 0), 0);

@@ -1,4 +1,5 @@
-/* weft:private-only: dumps show a parked task's frames, which a compact task keeps aside (or, in debug mode, behind PROT_NONE) while it waits. */
+/* weft:private-only: dumps show a parked task's frames, which a compact task keeps aside (or, in
+ * debug mode, behind PROT_NONE) while it waits. */
 /* Debugging aids: the log hook, loop statistics, task dumps (each kind of
  * wait the core has), dumps on a signal, blocked-loop reports, debug mode's
  * leak reports and the stack overflow report (in a child process). Each

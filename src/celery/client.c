@@ -11,7 +11,6 @@
 
 #include "celery/celery_internal.h"
 
-
 struct weft_celery_client {
     weft_redis_pool *broker, *backend;
 };

@@ -14,7 +14,6 @@
 
 #include "celery/celery_internal.h"
 
-
 /* ------------------------------------------------------ task's view */
 
 json_t *weft_celery_args(const weft_celery_request *req)

@@ -18,7 +18,7 @@ struct weft_loop_group {
     weft_loop_thread **threads;
     weft_loop **loops;
     weft_loop_group_opts opts;
-    bool running;                 /* atomic: a weft_loop_group_run is under way */
+    bool running;                          /* atomic: a weft_loop_group_run is under way */
     struct group_dump_signal *dump_signal; /* loop 0's thread only */
 };
 
@@ -31,8 +31,8 @@ void weft__group_dump_signal_stop(weft_loop_group *g);
  * semaphore, which a signal handler may also post). */
 typedef struct weft__latch {
     pthread_mutex_t mu;
-    int pending;   /* under mu */
-    sem_t sem;     /* thread mode: posted when pending reaches 0 */
+    int pending;        /* under mu */
+    sem_t sem;          /* thread mode: posted when pending reaches 0 */
     weft__inbox *inbox; /* task mode: the waiter's loop's, which wake is posted to */
     weft__wake_msg wake;
     weft__wait w;

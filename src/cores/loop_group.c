@@ -362,9 +362,10 @@ int weft_loop_group_run(weft_loop_group *g, weft_fn main, void *arg)
     bool catching = signals_install(&run);
     /* Every slot is ready before the first main can fail and cancel them. */
     for (int i = 0; i < g->n; i++)
-        run.slots[i] = (main_slot){.start = {.run = start_run, .fail = start_fail, .submission = true},
-                                   .run = &run,
-                                   .loop = g->loops[i]};
+        run.slots[i] =
+            (main_slot){.start = {.run = start_run, .fail = start_fail, .submission = true},
+                        .run = &run,
+                        .loop = g->loops[i]};
     for (int i = 0; i < g->n; i++)
         if (weft__inbox_post(run.slots[i].loop->inbox.box, &run.slots[i].start) != 0)
             start_fail(&run.slots[i].start, WEFT_ECLOSED);
@@ -394,8 +395,7 @@ int weft_run_loops(weft_fn main, void *arg, const weft_loop_group_opts *opts)
 
 /* ------------------------------------------------------------ work between loops */
 
-int weft_loop_group_submit(weft_loop_group *g, int index, weft_fn fn, void *arg,
-                           weft_cfuture **out)
+int weft_loop_group_submit(weft_loop_group *g, int index, weft_fn fn, void *arg, weft_cfuture **out)
 {
     if (out)
         *out = NULL;

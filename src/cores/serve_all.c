@@ -61,9 +61,8 @@ static bool hand_off(void *ctx, int fd)
     handoff_msg *h = weft__malloc(sizeof *h);
     if (h == NULL)
         return false;
-    *h = (handoff_msg){.msg = {.run = handoff_run, .fail = handoff_fail},
-                       .to = ss->servers[to],
-                       .fd = fd};
+    *h = (handoff_msg){
+        .msg = {.run = handoff_run, .fail = handoff_fail}, .to = ss->servers[to], .fd = fd};
     if (weft__inbox_post(ss->g->loops[to]->inbox.box, &h->msg) != 0) {
         free(h);
         return false;
@@ -195,8 +194,7 @@ static int spread_start(weft_spread_server *ss, weft_spread_server **out)
 
 /* The checks both kinds share, and the server, not started yet. */
 static int spread_new(weft_loop_group *g, weft_stream_handler handler, void *arg,
-                      const weft_net_opts *opts, weft_spread_server **out,
-                      weft_spread_server **ssp)
+                      const weft_net_opts *opts, weft_spread_server **out, weft_spread_server **ssp)
 {
     if (out == NULL)
         return -EINVAL;
@@ -280,7 +278,8 @@ int weft_spread_server_stats(weft_spread_server *ss, int index, struct weft_serv
     struct weft_server_stats *all = weft__calloc((size_t)n, sizeof *all);
     int *rcs = weft__calloc((size_t)n, sizeof *rcs);
     void *args[2] = {ss, all};
-    int rc = all && rcs ? weft__group_on_loops(ss->g, -1, false, stats_here, args, sizeof args, rcs) : -ENOMEM;
+    int rc = all && rcs ? weft__group_on_loops(ss->g, -1, false, stats_here, args, sizeof args, rcs)
+                        : -ENOMEM;
     if (rc == 0)
         rc = first_error(rcs, n);
     if (rc == 0 && index >= 0) {

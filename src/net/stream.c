@@ -17,8 +17,7 @@ int weft__net_opts_check(const weft_net_opts *o)
 {
     if (o == NULL)
         return 0;
-    if (o->keepalive < 0 || o->backlog < 0 || o->max_connections < 0 ||
-        (unsigned)o->reuse_port > 1)
+    if (o->keepalive < 0 || o->backlog < 0 || o->max_connections < 0 || (unsigned)o->reuse_port > 1)
         return -EINVAL;
     if (o->read_buffer > INT_MAX || o->read_limit > INT_MAX)
         return -EINVAL; /* reads count in int */

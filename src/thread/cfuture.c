@@ -319,7 +319,7 @@ int weft_cfuture_add_done_callback(weft_cfuture *cf, weft_cfuture_cb fn, void *a
 /* ------------------------------------------------ await from a task */
 
 typedef struct cf_waiter {
-    cf_cb cb;      /* in cf->cbs until the future is done */
+    cf_cb cb;            /* in cf->cbs until the future is done */
     weft__wake_msg wake; /* then posted to the awaiting task's loop */
     weft__wait w;
     weft__inbox *inbox; /* the awaiting loop's (it is held while we park) */

@@ -32,7 +32,7 @@ typedef struct tsq_waiter {
     pthread_cond_t *cv; /* a blocked thread; NULL for a task */
     /* A task's: */
     weft_task *task;
-    weft__inbox *inbox; /* its loop's, held while it parks */
+    weft__inbox *inbox;  /* its loop's, held while it parks */
     weft__wake_msg wake; /* the wake-up from another thread */
     weft__wait w;
     weft__timer timer; /* its timeout */

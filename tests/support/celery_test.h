@@ -113,7 +113,8 @@ static int task_stubborn(weft_celery_request *req, void *user)
     return weft_celery_return(req, json_true());
 }
 
-__attribute__((unused)) static void register_test_tasks(weft_celery_worker *w, const weft_celery_task_opts *opts)
+__attribute__((unused)) static void register_test_tasks(weft_celery_worker *w,
+                                                        const weft_celery_task_opts *opts)
 {
     assert_int_equal(weft_celery_worker_register(w, "t.add", task_add, NULL, opts), 0);
     assert_int_equal(weft_celery_worker_register(w, "t.echo", task_echo, NULL, opts), 0);
