@@ -435,6 +435,68 @@ static void test_local_hazard_named_in_debug_mode(void **state)
     assert_non_null(strstr(text, "test_compact.c:"));
 }
 
+/* ------------------------------------------------------------- dumps */
+
+/* Exported, so that the dump can name it in the sleepers' backtraces. */
+int compact_dump_sleeper(void *arg)
+{
+    (void)arg;
+    int rc = weft_sleep(60);
+    return rc == WEFT_ECANCELED ? 0 : -EPROTO;
+}
+
+static size_t count_of(const char *text, const char *what)
+{
+    size_t n = 0;
+    for (const char *p = text; (p = strstr(p, what)) != NULL; p += strlen(what))
+        n++;
+    return n;
+}
+
+enum { DUMPED = 12 };
+
+/* A dump shows each parked compact task's frames, also when they are not
+ * on a stack: evicted (their bytes saved aside, another task on their
+ * shared stack) or, in debug mode, made inaccessible while parked. */
+static int dump_compact_sleepers(void *arg)
+{
+    bool debug = arg != NULL;
+    assert_int_equal(weft_loop_set_debug(weft_loop_current(), debug), 0);
+    weft_task *t[DUMPED];
+    for (int i = 0; i < DUMPED; i++)
+        t[i] = SPAWN_OPTS(compact_dump_sleeper, NULL, &compact);
+    WAIT_UNTIL(stats().tasks_sleeping == DUMPED);
+    if (!debug)
+        assert_true(stats().compact_saved >= DUMPED - 4); /* most are evicted */
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    assert_non_null(f);
+    assert_true(weft_tasks_dump(f) > DUMPED);
+    fclose(f);
+#ifndef WEFT_CTX_UCONTEXT
+    if (count_of(text, "compact_dump_sleeper+0x") != DUMPED)
+        print_message("%s", text);
+    assert_int_equal(count_of(text, "compact_dump_sleeper+0x"), DUMPED);
+    assert_int_equal(count_of(text, "weft_sleep+0x"), DUMPED);
+#endif
+    free(text);
+    for (int i = 0; i < DUMPED; i++)
+        weft_cancel(t[i]);
+    assert_int_equal(weft_gather(t, DUMPED, 0), 0);
+    for (int i = 0; i < DUMPED; i++)
+        weft_task_free(t[i]);
+    assert_int_equal(weft_loop_set_debug(weft_loop_current(), 0), 0);
+    return 0;
+}
+
+static void test_dump_shows_parked_compact_frames(void **state)
+{
+    (void)state;
+    RUN_WITH(dump_compact_sleepers, NULL);
+    RUN_WITH(dump_compact_sleepers, "debug");
+}
+
 /* Without debug mode the same program is not caught (the write lands in
  * whatever task's frames are on the shared stack then): the reason debug
  * mode exists. Here, only that it does not report. */
@@ -454,6 +516,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_modes),
         cmocka_unit_test(test_overflow_on_shared_stack_reported),
         cmocka_unit_test(test_local_hazard_named_in_debug_mode),
+        cmocka_unit_test(test_dump_shows_parked_compact_frames),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -61,8 +61,11 @@ void weft__ctx_started(weft__ctx *from);
 
 /* The frame a parked context's switch saved: its frame pointer and return
  * address, where a backtrace of the parked stack starts (machine.c).
- * False when the backend cannot say (ucontext). */
-bool weft__ctx_parked_frame(const weft__ctx *ctx, uintptr_t *fp, uintptr_t *pc);
+ * `words` is where the bytes at the saved stack pointer can be read now:
+ * the context's own stack (weft__ctx_saved_sp), or a copy of them (a
+ * compact task's saved stack). False when the backend cannot say
+ * (ucontext). */
+bool weft__ctx_parked_frame(const void *words, uintptr_t *fp, uintptr_t *pc);
 /* The pc and sp a signal interrupted, from its handler's ucontext. */
 void *weft__ctx_signal_pc(const void *ucontext);
 uintptr_t weft__ctx_signal_sp(const void *ucontext);

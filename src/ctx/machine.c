@@ -10,14 +10,14 @@
 
 #include "ctx/ctx.h"
 
-__attribute__((no_sanitize_address)) bool weft__ctx_parked_frame(const weft__ctx *ctx,
-                                                                 uintptr_t *fp, uintptr_t *pc)
+__attribute__((no_sanitize_address)) bool weft__ctx_parked_frame(const void *words, uintptr_t *fp,
+                                                                 uintptr_t *pc)
 {
 #if defined(WEFT_CTX_UCONTEXT)
-    (void)ctx, (void)fp, (void)pc;
+    (void)words, (void)fp, (void)pc;
     return false;
 #else
-    const uintptr_t *sp = ctx->sp;
+    const uintptr_t *sp = words;
     if (sp == NULL)
         return false;
 #if defined(__x86_64__)

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "debug/debug.h"
 
@@ -36,34 +37,82 @@ typedef struct dumper {
 
 /* ---------------------------------------------------------- backtraces */
 
+/* Where a parked task's frames can be read: the stack addresses [lo, hi),
+ * found at `bytes`. For most tasks that is the stack itself; an evicted
+ * compact task's frames are in its saved copy (the bytes from its stack
+ * pointer up to the top of the shared stack, which another task now uses). */
+typedef struct stack_view {
+    uintptr_t lo, hi;
+    const char *bytes;
+} stack_view;
+
+__attribute__((no_sanitize_address)) static bool view_word(const stack_view *v, uintptr_t addr,
+                                                           uintptr_t *out)
+{
+    if (addr < v->lo || addr + sizeof(uintptr_t) > v->hi || (addr & (sizeof(uintptr_t) - 1)))
+        return false;
+    /* A plain load, not memcpy: ASan would check a parked stack's
+     * poisoned redzones through the interceptor. */
+    *out = *(const uintptr_t *)(const void *)(v->bytes + (addr - v->lo));
+    return true;
+}
+
+/* The view of a parked task's stack, or false when its frames cannot be
+ * read: no stack yet, or a guarded compact task (debug mode), whose stack
+ * is inaccessible while parked (opened here, for the walk, by the caller). */
+static bool parked_view(const weft_task *task, stack_view *v)
+{
+    if (task->stack.lo == NULL)
+        return false;
+    uintptr_t sp = (uintptr_t)weft__ctx_saved_sp(&task->ctx);
+    v->hi = (uintptr_t)task->stack.lo + task->stack.size;
+    if (task->stack_kind == WEFT__STACK_SHARED && task->shared->owner != task) {
+        if (task->saved == NULL)
+            return false;
+        v->lo = v->hi - task->saved_size;
+        v->bytes = task->saved;
+    } else {
+        v->lo = (uintptr_t)task->stack.lo;
+        v->bytes = task->stack.lo;
+    }
+    /* Words are read in place: the copy keeps the stack's alignment. */
+    return sp >= v->lo && sp < v->hi && ((uintptr_t)v->bytes & (sizeof(uintptr_t) - 1)) == 0;
+}
+
 /* Walks the frame pointers of a parked task from the frame its context
  * switch saved. The library and weft's examples keep frame pointers; the
  * walk stops at the first frame outside the task's stack. */
-__attribute__((no_sanitize_address)) static int parked_frames(const weft_task *task, void **pcs,
-                                                              int max)
+__attribute__((no_sanitize_address)) static int
+walk_frames(const weft_task *task, const stack_view *v, void **pcs, int max)
 {
-    /* A compact task's frames are elsewhere while another task owns its
-     * shared stack; a guarded one's stack is inaccessible while parked:
-     * even the frame the switch saved is not to be read. */
-    if (task->stack_kind == WEFT__STACK_GUARDED ||
-        (task->stack_kind == WEFT__STACK_SHARED && task->shared->owner != task))
+    uintptr_t sp = (uintptr_t)weft__ctx_saved_sp(&task->ctx), fp, pc;
+    if (!weft__ctx_parked_frame(v->bytes + (sp - v->lo), &fp, &pc))
         return 0;
-    uintptr_t fp, pc;
-    if (task->stack.lo == NULL || !weft__ctx_parked_frame(&task->ctx, &fp, &pc))
-        return 0;
-    const uintptr_t lo = (uintptr_t)task->stack.lo, hi = lo + task->stack.size;
     int n = 0;
     while (n < max && pc != 0) {
         pcs[n++] = (void *)pc;
-        if (fp < lo || fp + 2 * sizeof(uintptr_t) > hi || (fp & (sizeof(uintptr_t) - 1)))
-            break;
-        const uintptr_t *frame = (const uintptr_t *)fp;
-        uintptr_t next = frame[0];
-        pc = frame[1];
-        if (next <= fp)
+        uintptr_t next;
+        if (!view_word(v, fp, &next) || !view_word(v, fp + sizeof(uintptr_t), &pc) || next <= fp)
             break;
         fp = next;
     }
+    return n;
+}
+
+/* A parked task's backtrace. A guarded compact task's stack (debug mode)
+ * is opened for reading while it is walked: dumps run on the loop's
+ * thread, where nothing else runs meanwhile. */
+static int parked_frames(const weft_task *task, void **pcs, int max)
+{
+    stack_view v;
+    if (!parked_view(task, &v))
+        return 0;
+    bool guarded = task->stack_kind == WEFT__STACK_GUARDED;
+    if (guarded && mprotect(task->stack.lo, task->stack.size, PROT_READ) != 0)
+        return 0;
+    int n = walk_frames(task, &v, pcs, max);
+    if (guarded)
+        (void)mprotect(task->stack.lo, task->stack.size, PROT_NONE);
     return n;
 }
 
