@@ -20,7 +20,9 @@ for group in "$@"; do
     case "$group" in
     build | test | asan | tsan | demo | install) pkgs="$pkgs $base" ;;
     aarch64) pkgs="$pkgs cmake pkg-config gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libuv1-dev:arm64 libcmocka-dev:arm64" ;;
-    bench) pkgs="$pkgs $base hyperfine wrk nginx-light time golang-go python3-aiohttp nodejs" ;;
+    # The peers of W1..W7 beside weft: Go, Node, asyncio with uvloop and
+    # aiohttp, Tokio from Debian's crates (../shared/peers, bench/w4cores).
+    bench) pkgs="$pkgs $base hyperfine wrk nginx-light time golang-go python3-aiohttp python3-uvloop nodejs cargo rustc librust-tokio-dev" ;;
     fuzz) pkgs="$pkgs $base clang libclang-rt-14-dev" ;;
     format) pkgs="$pkgs clang-format" ;;
     none) ;;
