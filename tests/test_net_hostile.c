@@ -20,8 +20,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <valgrind/valgrind.h>
-
 #include "core/core.h"
 #include "log_capture.h"
 #include "net_test.h"
@@ -619,11 +617,6 @@ static int t_close_under_sleeping_handlers(void *arg)
 static void test_close_under_sleeping_handlers(void **state)
 {
     (void)state;
-    /* Under Valgrind no handler of this test ever starts (live stays 0 for
-     * 30 s; the other tests of the file pass there): not understood yet,
-     * noted in the issue. Plain, ASan+UBSan and compact runs cover it. */
-    if (RUNNING_ON_VALGRIND)
-        skip();
     RUN_WITH(t_close_under_sleeping_handlers, &(hostile){0});
 }
 
