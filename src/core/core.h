@@ -245,6 +245,7 @@ struct weft_loop {
     uint64_t wake_armed_for; /* deadline wake_timer is armed for, or 0 */
     uint64_t last_poll_ns;   /* when libuv last polled for I/O */
     unsigned budget;         /* tasks left to run before timers and I/O get a look */
+    unsigned idle_yields;    /* sched_yield + poll rounds before sleeping (loop.c) */
     weft__stack_pool stacks;
     weft__link tasks; /* every task that has not ended */
     size_t task_count;
