@@ -177,6 +177,19 @@ int weft__http_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, vo
             k->known = false;
             k->idle = true;
             uv_unref((uv_handle_t *)&k->poll);
+            /* A streamed transfer that paused (its reader is behind) is
+             * removed too, but its connection is not in the pool: the rest
+             * of its body is still to come, and poll_cb took those bytes
+             * for a stray tail and killed the connection (the body ended
+             * short, WEFT_EINCOMPLETE, from the second request on a
+             * connection on: test_io_storm's HTTP storm, seed 8118). Its
+             * watcher stops instead, and the transfer takes it back, as a
+             * pooled one does, when it resumes. */
+            weft_http_response *t = NULL;
+            if (easy != NULL &&
+                curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&t) == CURLE_OK && t != NULL &&
+                t->paused && uv_poll_stop(&k->poll) == 0)
+                k->events = 0;
             return 0;
         }
         sock_unwatch(k);
