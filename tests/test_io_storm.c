@@ -485,27 +485,30 @@ static int st_client(void *arg)
             }
         }
         if (!abandon) {
-            /* Half-close and read the echo to its end: every byte comes
-             * back. A cut here abandons the connection after all. */
+            /* Half-close and read the echo to its end, then the end of the
+             * stream: every byte comes back. A cut here is retried, or
+             * now and then abandons the connection after all. */
             if (weft_stream_write_eof(s) != 0)
                 return -1202;
-            while (c->received < c->sent) {
+            while (!abandon && c->received < c->sent) {
                 rc = st_read_some(s, id);
-                if (cut(rc)) {
-                    abandon = true;
-                    break;
-                }
-                if (rc < 0)
+                if (cut(rc))
+                    abandon = rnd(4) == 0;
+                else if (rc < 0)
                     return rc;
             }
-        }
-        if (!abandon) {
-            uint8_t b;
-            st_io io = {s, &b, 1};
-            rc = with_random_timeout(do_read, &io, 300);
-            if (rc != 0 && !cut(rc))
-                return -1203; /* nothing after the echo */
-            abandon = rc != 0;
+            for (;;) {
+                if (abandon)
+                    break;
+                uint8_t b;
+                st_io io = {s, &b, 1};
+                rc = with_random_timeout(do_read, &io, 300);
+                if (rc == 0)
+                    break;
+                if (!cut(rc))
+                    return -1203; /* nothing after the echo */
+                abandon = rnd(4) == 0;
+            }
         }
         c->graceful = !abandon;
         if (abandon) {
