@@ -510,6 +510,17 @@ static int body_nested_scopes(void)
     assert_int_equal(rc, WEFT_ECANCELED);
     assert_int_equal(weft_timeout_end(outer, rc), WEFT_ETIMEDOUT);
 
+    /* both begun with their deadline past: the outer one fires at its
+     * begin, before the inner exists, and is still the timeout that
+     * counts (the inner once took it for its own, and the outer's
+     * cancellation was lost: test_wait_storm's scope storm) */
+    assert_int_equal(weft_timeout_begin(0, &outer), 0);
+    assert_int_equal(weft_timeout_begin(0, &inner), 0);
+    rc = weft_timeout_end(inner, weft_sleep(1));
+    assert_int_equal(rc, WEFT_ECANCELED);
+    assert_int_equal(weft_timeout_end(outer, rc), WEFT_ETIMEDOUT);
+    assert_int_equal(weft_cancelling(weft_task_current()), 0);
+
     /* ending the outer scope first is refused */
     assert_int_equal(weft_timeout_begin(1, &outer), 0);
     assert_int_equal(weft_timeout_begin(1, &inner), 0);

@@ -359,6 +359,39 @@ static void test_stream(void **state)
     RUN_HTTP(stream_body, ctx, NULL);
 }
 
+/* A streamed transfer that pauses on a connection reused from an earlier
+ * response: libcurl removes its socket while it is paused, which the
+ * session once took for a connection back in the pool, and the rest of
+ * the body for a stray tail: it killed the connection and the body ended
+ * short (WEFT_EINCOMPLETE) from the second request on (test_io_storm). */
+static int stream_reuse_body(void *arg)
+{
+    ctx *c = arg;
+    for (int i = 0; i < 3; i++) {
+        weft_http_req req = {.url = "/big?len=400000", .stream = 1};
+        weft_http_response *r = NULL;
+        assert_int_equal(weft_http_request(c->s, &req, &r), 0);
+        assert_int_equal(weft_sleep(0.05), 0); /* the 64 KiB buffer fills: paused */
+        assert_true(r->paused);
+        size_t total = 0;
+        char buf[10000];
+        int n;
+        while ((n = weft_http_response_read(r, buf, sizeof buf)) > 0)
+            total += (size_t)n;
+        assert_int_equal(n, 0);
+        assert_int_equal(total, 400000);
+        weft_http_response_free(r);
+    }
+    assert_int_equal(http_server_connections(c->srv), 1); /* one connection, reused */
+    return 0;
+}
+
+static void test_stream_reuse(void **state)
+{
+    (void)state;
+    RUN_HTTP(stream_reuse_body, ctx, NULL);
+}
+
 /* Chunks arrive as the server sends them. */
 static int stream_slow_body(void *arg)
 {
@@ -609,9 +642,10 @@ int main(void)
         cmocka_unit_test(test_defaults),     cmocka_unit_test(test_keepalive),
         cmocka_unit_test(test_handle_reuse), cmocka_unit_test(test_idle_closed),
         cmocka_unit_test(test_concurrent),   cmocka_unit_test(test_limits),
-        cmocka_unit_test(test_stream),       cmocka_unit_test(test_stream_slow),
-        cmocka_unit_test(test_redirect),     cmocka_unit_test(test_timeouts),
-        cmocka_unit_test(test_retry),        cmocka_unit_test(test_args),
+        cmocka_unit_test(test_stream),       cmocka_unit_test(test_stream_reuse),
+        cmocka_unit_test(test_stream_slow),  cmocka_unit_test(test_redirect),
+        cmocka_unit_test(test_timeouts),     cmocka_unit_test(test_retry),
+        cmocka_unit_test(test_args),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -254,6 +254,22 @@ static int barrier_body(void *arg)
     assert_int_equal(finish(t1), 0);
     assert_int_equal(finish(t2), 0);
 
+    /* A waiter cancelled while the round fills, and a party arriving
+     * before the leaver has run: the round waits for a real third party
+     * (it once opened with a party short), and the three that pass have
+     * the three indices, in arrival order (test_wait_storm found both). */
+    t0 = spawn(bar_waiter, (void *)0);
+    t1 = spawn(bar_waiter, (void *)1);
+    settle();
+    weft_cancel(t0); /* t0 is ready, not yet gone */
+    t2 = spawn(bar_waiter, (void *)2);
+    assert_int_equal(weft_barrier_wait(B), 1); /* t1 came first, t2 last */
+    assert_int_equal(finish(t0), WEFT_ECANCELED);
+    assert_int_equal(finish(t1), 0);
+    assert_int_equal(finish(t2), 0);
+    assert_int_equal(results[1], 0);
+    assert_int_equal(results[2], 2);
+
     /* Timeout. */
     weft_timeout *scope;
     assert_int_equal(weft_timeout_begin(0.02, &scope), 0);

@@ -66,7 +66,19 @@ static int scope_begin(uint64_t when, const char *file, int line, weft_timeout *
     scope->block_rc = NULL;
     scope->site_file = file;
     scope->site_line = line;
-    scope->cancelling_at_entry = task->cancel_requests;
+    /* The cancellations pending at entry, which this scope must let
+     * through, are not those of enclosing scopes that have fired and not
+     * ended: those are theirs to take back. A scope begun with a deadline
+     * already past fires at once (scope_arm), before the scopes nested in
+     * it begin; counted at their entry, an inner scope that expired too
+     * took the outer's timeout for its own (ETIMEDOUT out of the inner,
+     * and the outer's cancellation gone: its body ran on uncut past its
+     * deadline; test_wait_storm's scope storm, seed 1998). asyncio fires
+     * such a scope with call_soon, so the inner one never counts it. */
+    unsigned fired = 0;
+    for (const weft_timeout *s = task->scopes; s; s = s->outer)
+        fired += s->state == SCOPE_EXPIRING;
+    scope->cancelling_at_entry = task->cancel_requests > fired ? task->cancel_requests - fired : 0;
     scope_arm(scope, when);
     scope->outer = task->scopes;
     if (scope->outer == NULL) {

@@ -9,6 +9,7 @@
 #define WEFT__LAYER_HTTP_H
 
 #include <curl/curl.h>
+#include <sys/types.h>
 
 #include "core/core.h"
 
@@ -31,6 +32,8 @@ typedef struct weft__http_sock {
     bool failed;      /* polling is impossible: report CURL_CSELECT_ERR */
     bool idle;        /* removed by libcurl but kept (an owned, pooled socket) */
     CURL *easy;       /* the transfer that last asked for events (compared, never used) */
+    dev_t dev;        /* the socket's identity when it was first watched (sock_same) */
+    ino_t ino;
 } weft__http_sock;
 
 /* headers.c: a header list whose entries never move (see there). */

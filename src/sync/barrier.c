@@ -51,6 +51,16 @@ static void barrier_leave(weft_barrier *b)
     weft__waitq_wake_all(&b->blocked, 0);
 }
 
+/* The parties parked in the filling round (cancelled ones have left the
+ * queue). */
+static unsigned barrier_queued(const weft_barrier *b)
+{
+    unsigned n = 0;
+    for (const weft__link *l = b->filling.head.next; l != &b->filling.head; l = l->next)
+        n++;
+    return n;
+}
+
 int weft_barrier_wait(weft_barrier *b)
 {
     if (b == NULL)
@@ -66,10 +76,28 @@ int weft_barrier_wait(weft_barrier *b)
     }
     if (b->state == BROKEN)
         return WEFT_EBROKEN;
-    int index = (int)b->count++;
-    if (b->count == b->parties) {
+    /* Two things are settled when the round completes, not at arrival
+     * (both found by test_wait_storm's barrier storm, seed 8080):
+     * - Who is in it. A waiter cancelled while the round fills leaves the
+     *   queue at once, but count drops only when it runs again: an arrival
+     *   in between that brought count to parties opened the barrier with a
+     *   party short. The round completes when the parties still queued
+     *   and this one make parties (count, which includes the leavers, is
+     *   only the cue to count them).
+     * - The arrival indices. Given at arrival, a leaver's index went to
+     *   the next to come while another party still held the index that
+     *   one would have had: one index twice in a round and one never
+     *   (asyncio's Barrier has the same flaw). The queued parties, in
+     *   arrival order, are woken with 0 .. parties-2 as their wake code;
+     *   this one, the last, is parties-1. */
+    b->count++;
+    if (b->count >= b->parties && barrier_queued(b) + 1 == b->parties) {
         b->state = DRAINING;
-        weft__waitq_wake_all(&b->filling, 0);
+        int index = 0;
+        weft__waiter *wt;
+        while ((wt = weft__waitq_pop(&b->filling)) != NULL)
+            weft__waiter_wake(wt, index++);
+        rc = index; /* parties - 1 */
     } else {
         weft__waiter wt = {.shielded = false};
         rc = weft__waitq_park(&b->filling, &wt, "barrier", b);
@@ -77,7 +105,7 @@ int weft_barrier_wait(weft_barrier *b)
             return rc;
     }
     barrier_leave(b);
-    return rc != 0 ? rc : index;
+    return rc; /* the index, or WEFT_EBROKEN / WEFT_ECANCELED */
 }
 
 int weft_barrier_abort(weft_barrier *b)
@@ -121,7 +149,8 @@ int weft_barrier_n_waiting(const weft_barrier *b)
 {
     if (b == NULL)
         return -EINVAL;
-    return b->state == FILLING ? (int)b->count : 0;
+    /* The queued ones: count also has cancelled waiters yet to leave. */
+    return b->state == FILLING ? (int)barrier_queued(b) : 0;
 }
 
 int weft_barrier_broken(const weft_barrier *b)
