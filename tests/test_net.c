@@ -708,6 +708,49 @@ static void test_graceful_close(void **state)
     RUN_WITH(t_graceful, &(ctx){0});
 }
 
+/* A main task whose last read completes in the loop's look for I/O
+ * before it sleeps (the idle yield): the read callback resumes it there
+ * and it ends. The run must end too, though the runner's server keeps the
+ * loop alive: the turn ends, it never goes to sleep. It slept forever. */
+static int greet_and_close(weft_stream *s, void *arg)
+{
+    (void)arg;
+    return weft_stream_write(s, "hi\n", 3);
+}
+
+static int serve_greeter(void *arg)
+{
+    return serve_local(arg, greet_and_close, NULL);
+}
+
+static int read_greeting(void *arg)
+{
+    ctx *c = arg;
+    weft_stream *s = dial(c);
+    char line[8];
+    assert_int_equal(weft_stream_readline(s, line, sizeof line), 3);
+    assert_int_equal(weft_stream_close(s), 0);
+    return 0;
+}
+
+static void test_run_ends_in_idle_poll(void **state)
+{
+    (void)state;
+    for (int yields = 0; yields <= 2; yields++) {
+        char v[4];
+        snprintf(v, sizeof v, "%d", yields);
+        setenv("WEFT_IDLE_YIELDS", v, 1); /* read by each new loop */
+        weft_runner *r;
+        ctx c = {0};
+        assert_int_equal(weft_runner_new(&r), 0);
+        assert_int_equal(weft_runner_run(r, serve_greeter, &c), 0);
+        for (int i = 0; i < 50; i++) /* the server stays between runs */
+            assert_int_equal(weft_runner_run(r, read_greeting, &c), 0);
+        weft_runner_free(r);
+    }
+    unsetenv("WEFT_IDLE_YIELDS");
+}
+
 /* Cancelling the task in weft_server_close cancels the handlers at once;
  * the server is freed all the same. */
 static int closer(void *arg)
@@ -1162,6 +1205,7 @@ int main(void)
         cmocka_unit_test(test_read_timeout),
         cmocka_unit_test(test_max_connections),
         cmocka_unit_test(test_graceful_close),
+        cmocka_unit_test(test_run_ends_in_idle_poll),
         cmocka_unit_test(test_close_cancelled),
         cmocka_unit_test(test_cancel_waits),
         cmocka_unit_test(test_backpressure),
