@@ -5,18 +5,17 @@
 
 #include <string.h>
 
-static long countdown[WEFT__FAULT_SITES];
+long weft__fault_countdown[WEFT__FAULT_SITES];
 
 void weft__fault_arm(enum weft__fault_site site, long nth)
 {
-    __atomic_store_n(&countdown[site], nth, __ATOMIC_RELAXED);
+    __atomic_store_n(&weft__fault_countdown[site], nth, __ATOMIC_RELAXED);
 }
 
-int weft__fault_hit(enum weft__fault_site site)
+/* Armed: this call counts down, and the one that reaches 0 fails. */
+int weft__fault_hit_armed(enum weft__fault_site site)
 {
-    if (__builtin_expect(__atomic_load_n(&countdown[site], __ATOMIC_RELAXED) == 0, 1))
-        return 0;
-    return __atomic_sub_fetch(&countdown[site], 1, __ATOMIC_RELAXED) == 0;
+    return __atomic_sub_fetch(&weft__fault_countdown[site], 1, __ATOMIC_RELAXED) == 0;
 }
 
 void *weft__malloc(size_t size)

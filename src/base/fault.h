@@ -16,8 +16,16 @@ enum weft__fault_site {
 
 /* Makes the nth call at site from now fail (1 = the next one); 0 disarms. */
 void weft__fault_arm(enum weft__fault_site site, long nth);
-/* 1 if this call must fail. */
-int weft__fault_hit(enum weft__fault_site site);
+/* 1 if this call must fail. Inline: every spawn asks, and when disarmed
+ * the answer is one load. */
+extern long weft__fault_countdown[WEFT__FAULT_SITES];
+int weft__fault_hit_armed(enum weft__fault_site site);
+static inline int weft__fault_hit(enum weft__fault_site site)
+{
+    if (__builtin_expect(__atomic_load_n(&weft__fault_countdown[site], __ATOMIC_RELAXED) == 0, 1))
+        return 0;
+    return weft__fault_hit_armed(site);
+}
 
 void *weft__malloc(size_t size);
 void *weft__calloc(size_t n, size_t size);

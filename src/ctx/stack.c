@@ -211,6 +211,7 @@ static void arena_free(weft__stack_pool *pool, weft__stack_arena *a)
 
 void weft__stack_pool_init(weft__stack_pool *pool, size_t size, size_t cap)
 {
+    pool->hot.lo = NULL;
     pool->partial = NULL;
     pool->arenas = NULL;
     pool->count = 0;
@@ -224,6 +225,13 @@ void weft__stack_pool_init(weft__stack_pool *pool, size_t size, size_t cap)
 
 int weft__stack_get(weft__stack_pool *pool, size_t size, weft__stack *out)
 {
+    if (__builtin_expect(pool->hot.lo != NULL, 1) && size == pool->size) {
+        *out = pool->hot;
+        pool->hot.lo = NULL;
+        pool->count--;
+        pool->live++;
+        return 0;
+    }
     size = weft__stack_round(size);
     if (size != pool->size) {
         int rc = weft__stack_map(out, size);
@@ -252,14 +260,10 @@ int weft__stack_get(weft__stack_pool *pool, size_t size, weft__stack *out)
     return 0;
 }
 
-void weft__stack_put(weft__stack_pool *pool, weft__stack *s)
+/* An arena's stack back among its free slots. */
+static void arena_put(weft__stack_pool *pool, weft__stack *s)
 {
-    pool->live--;
     weft__stack_arena *a = s->arena;
-    if (a == NULL) {
-        weft__stack_unmap(s);
-        return;
-    }
     if (a->nfree == 0)
         partial_push(pool, a);
     else if (pool->partial != a) { /* most recently used first: its pages are warm */
@@ -267,16 +271,30 @@ void weft__stack_put(weft__stack_pool *pool, weft__stack *s)
         partial_push(pool, a);
     }
     a->free_slots[a->nfree++] = s->slot;
-    pool->count++;
-    s->lo = NULL;
     if (a->nfree == pool->per_arena && pool->count > pool->cap + pool->per_arena)
         arena_free(pool, a);
+}
+
+void weft__stack_put(weft__stack_pool *pool, weft__stack *s)
+{
+    pool->live--;
+    if (s->arena == NULL) {
+        weft__stack_unmap(s);
+        return;
+    }
+    pool->count++;
+    /* The one kept aside goes back to its arena; this one is kept. */
+    if (pool->hot.lo != NULL)
+        arena_put(pool, &pool->hot);
+    pool->hot = *s;
+    s->lo = NULL;
 }
 
 void weft__stack_pool_destroy(weft__stack_pool *pool)
 {
     /* Every stack is normally back by now; an arena with stacks still out
      * (tasks abandoned at a deadlock) goes with the loop all the same. */
+    pool->hot.lo = NULL; /* its arena goes below */
     while (pool->arenas)
         arena_free(pool, pool->arenas);
 }

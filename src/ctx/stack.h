@@ -19,6 +19,10 @@ typedef struct weft__stack {
 } weft__stack;
 
 typedef struct weft__stack_pool {
+    /* The stack given back last, kept aside (hot.lo != NULL): the next
+     * get takes it without the arenas' bookkeeping. A task that ends and a
+     * task that starts (W3, a server's short handlers) pass it on. */
+    weft__stack hot;
     weft__stack_arena *partial; /* arenas with free stacks, most recently used first */
     weft__stack_arena *arenas;  /* every arena, linked through all_next */
     size_t count, cap;          /* free stacks kept; cap: most kept beyond one arena */
