@@ -172,6 +172,9 @@ void weft__task_on_done_remove(weft__done_cb *cb);
 /* ------------------------------------------------------------------- task */
 
 struct weft_task {
+    /* Line 0: what spawning, gathering, ending and freeing touch (a batch
+     * of thousands is out of cache; W3 then pays for each line a pass
+     * touches). */
     weft__runnable run; /* first: the ready queue links tasks through it */
     uint8_t state;      /* weft_task_state */
     bool must_cancel;   /* a cancellation waits to be delivered at the next park */
@@ -181,28 +184,29 @@ struct weft_task {
     uint8_t stack_kind; /* weft__stack_kind (compact.h) */
     int result;
     int wake_code;
-    unsigned cancel_requests; /* asyncio's cancelling() */
-    uint32_t saved_size;      /* compact: bytes of its stack saved in `saved` */
     weft_loop *loop;
-    weft__wait *wait; /* what it is parked on, or NULL */
+    weft__wait *wait;    /* what it is parked on, or NULL */
+    weft__link done_cbs; /* weft__done_cb, run when the task ends */
+    /* Line 1: what starting and running it read. */
     weft_fn fn;
     void *arg;
     weft__ctx ctx;
     weft__stack stack; /* compact: the shared stack's bounds while it owns them */
     size_t stack_size;
+    /* Then the rest a spawn writes. */
+    weft__link all;           /* the loop's list of live tasks */
+    unsigned cancel_requests; /* asyncio's cancelling() */
+    uint32_t saved_size;      /* compact: bytes of its stack saved in `saved` */
     /* compact tasks (compact.h): their shared stack, and their bytes while
      * another task has it */
     weft__shared_stack *shared;
     void *saved;
-    weft__link done_cbs;         /* weft__done_cb, run when the task ends */
-    weft__link all;              /* the loop's list of live tasks */
     struct weft_timeout *scopes; /* innermost open timeout scope */
     weft__timer deadline;        /* weft__park_until's (and so weft_sleep's) */
     uint64_t id;
     char *name;          /* NULL: "Task-<id>", made on demand (weft_task_name) */
     uint64_t created_ns; /* the loop's clock at the turn it was spawned (dumps) */
-    /* The fields above are the ones a spawn writes: they fit in three cache
-     * lines. Below, what only the spawn macros and the reports touch. */
+    /* Below, what only the spawn macros and the reports touch. */
     const char *site_file; /* where it was spawned (the spawn macros), or NULL */
     int site_line;
 };
@@ -366,7 +370,7 @@ static inline weft_task *weft__task_alloc(void)
 }
 #else
 typedef struct weft__task_free_list {
-    weft_task *head; /* linked through the tasks' arg field */
+    weft_task *head; /* linked through run.next: line 0, which a free touches anyway */
     size_t count;
 } weft__task_free_list;
 extern __thread weft__task_free_list weft__tl_free_tasks __attribute__((tls_model("initial-exec")));
@@ -375,7 +379,7 @@ static inline weft_task *weft__task_alloc(void)
     weft_task *t = weft__tl_free_tasks.head;
     if (WEFT_UNLIKELY(t == NULL) || weft__fault_hit(WEFT__FAULT_ALLOC))
         return weft__task_alloc_slow();
-    weft__tl_free_tasks.head = t->arg;
+    weft__tl_free_tasks.head = (weft_task *)t->run.next;
     weft__tl_free_tasks.count--;
     return t;
 }

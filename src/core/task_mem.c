@@ -116,7 +116,7 @@ weft_task *weft__task_alloc_slow(void)
 /* On the thread that frees it (the loop's): its free list takes it. */
 void weft__task_dealloc(weft_task *t)
 {
-    t->arg = weft__tl_free_tasks.head;
+    t->run.next = (weft__runnable *)weft__tl_free_tasks.head; /* run is first */
     weft__tl_free_tasks.head = t;
     weft__tl_free_tasks.count++;
 }
