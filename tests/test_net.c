@@ -723,6 +723,11 @@ static int serve_greeter(void *arg)
     return serve_local(arg, greet_and_close, NULL);
 }
 
+static int close_greeter(void *arg)
+{
+    return weft_server_close(((ctx *)arg)->srv, 1.0);
+}
+
 static int read_greeting(void *arg)
 {
     ctx *c = arg;
@@ -746,6 +751,7 @@ static void test_run_ends_in_idle_poll(void **state)
         assert_int_equal(weft_runner_run(r, serve_greeter, &c), 0);
         for (int i = 0; i < 50; i++) /* the server stays between runs */
             assert_int_equal(weft_runner_run(r, read_greeting, &c), 0);
+        assert_int_equal(weft_runner_run(r, close_greeter, &c), 0);
         weft_runner_free(r);
     }
     unsetenv("WEFT_IDLE_YIELDS");
