@@ -230,6 +230,77 @@ static void run_stop(double grace, stop_case *c)
     weft_loop_group_free(g);
 }
 
+/* Round-robin mode with max_connections: each loop serves at most its
+ * limit (the acceptor counts what it handed each loop), the rest wait in
+ * the backlog, and are served as connections end on either loop. */
+enum { LIMIT = 2, OVER = 3 };
+
+/* Holds the connection until the client closes it. */
+static int hold_handler(weft_stream *s, void *arg)
+{
+    (void)arg;
+    char line[8];
+    while (weft_stream_readline(s, line, sizeof line) > 0) {
+    }
+    return 0;
+}
+
+typedef struct limited {
+    weft_spread_server *srv;
+    const char *path;
+} limited;
+
+static struct weft_server_stats loop_stats(weft_spread_server *srv, int i)
+{
+    struct weft_server_stats st;
+    assert_int_equal(weft_spread_server_stats(srv, i, &st), 0);
+    return st;
+}
+
+static int main_limited(void *arg)
+{
+    limited *t = arg;
+    enum { HOLDERS = 2 * LIMIT + OVER };
+    weft_stream *s[HOLDERS];
+    for (int i = 0; i < HOLDERS; i++) /* the kernel completes them all */
+        assert_int_equal(weft_unix_connect(t->path, NULL, &s[i]), 0);
+    WAIT_UNTIL(loop_stats(t->srv, -1).live == 2 * LIMIT);
+    assert_int_equal(weft_sleep(0.2), 0); /* no more are taken */
+    assert_int_equal(loop_stats(t->srv, 0).live, LIMIT);
+    assert_int_equal(loop_stats(t->srv, 1).live, LIMIT);
+    assert_int_equal(loop_stats(t->srv, -1).accepted, 2 * LIMIT);
+    /* The first ones end: those waiting are served, each loop at most at
+     * its limit. */
+    for (int i = 0; i < OVER; i++)
+        assert_int_equal(weft_stream_close(s[i]), 0);
+    WAIT_UNTIL(loop_stats(t->srv, -1).accepted == HOLDERS &&
+               loop_stats(t->srv, -1).live == HOLDERS - OVER);
+    assert_true(loop_stats(t->srv, 0).peak_live <= LIMIT);
+    assert_true(loop_stats(t->srv, 1).peak_live <= LIMIT);
+    for (int i = OVER; i < HOLDERS; i++)
+        assert_int_equal(weft_stream_close(s[i]), 0);
+    WAIT_UNTIL(loop_stats(t->srv, -1).live == 0);
+    return 0;
+}
+
+static void test_unix_round_robin_keeps_each_loop_within_its_limit(void **state)
+{
+    (void)state;
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/weft-test-cores-lim-%d.sock", (int)getpid());
+    unlink(path);
+    weft_loop_group_opts o = {.loops = 2};
+    weft_loop_group *g;
+    assert_int_equal(weft_loop_group_new(&o, &g), 0);
+    weft_net_opts nopts = {.max_connections = LIMIT};
+    limited t = {.path = path};
+    assert_int_equal(weft_loop_group_serve_unix(g, path, hold_handler, NULL, &nopts, &t.srv), 0);
+    assert_int_equal(weft_spread_server_reuses_port(t.srv), 0);
+    assert_int_equal(weft_run(main_limited, &t), 0);
+    assert_int_equal(weft_spread_server_close(t.srv, 1.0), 0);
+    weft_loop_group_free(g);
+}
+
 /* With a grace period: every request in flight is answered. */
 static void test_graceful_stop_answers_every_request(void **state)
 {
@@ -348,6 +419,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tcp_connections_land_on_both_loops),
         cmocka_unit_test(test_unix_connections_handed_round),
+        cmocka_unit_test(test_unix_round_robin_keeps_each_loop_within_its_limit),
         cmocka_unit_test(test_graceful_stop_answers_every_request),
         cmocka_unit_test(test_stop_without_grace_closes_every_connection),
         cmocka_unit_test(test_reuse_port_option),

@@ -12,12 +12,23 @@
 
 #include "cores/cores.h"
 
+/* An adopter's end of the count the acceptor reads (ended() gets it). */
+typedef struct handed_count {
+    weft_spread_server *ss;
+    int loop;
+} handed_count;
+
 struct weft_spread_server {
     weft_loop_group *g;
     weft_server **servers; /* loop i's, each used on its own thread only */
     bool reuse_port;
     int port;
     unsigned next; /* the acceptor's thread only: the loop that gets the next socket */
+    /* Round-robin mode: connections handed to loop i and not yet ended
+     * there (atomic: the acceptor adds, loop i takes away), so that the
+     * acceptor keeps each loop within max_connections. */
+    unsigned *handed;
+    handed_count *counts;
     /* the setup's inputs */
     weft__uv_kind kind;
     const char *host, *path;
@@ -35,6 +46,39 @@ typedef struct handoff_msg {
     int fd;
 } handoff_msg;
 
+static unsigned handed_to(const weft_spread_server *ss, int loop)
+{
+    return __atomic_load_n(&ss->handed[loop], __ATOMIC_RELAXED);
+}
+
+/* Loop i's server may take one more: it is below max_connections (the
+ * acceptor counts its own; the others, what it handed them). */
+static bool loop_has_room(const weft_spread_server *ss, int loop)
+{
+    int max = ss->opts.max_connections;
+    if (max == 0)
+        return true;
+    size_t live = loop == 0 ? weft_server_live(ss->servers[0]) : handed_to(ss, loop);
+    return live < (size_t)max;
+}
+
+/* The acceptor at its own limit: is another loop below its own? */
+static bool other_loop_has_room(void *ctx)
+{
+    weft_spread_server *ss = ctx;
+    for (int i = 1; i < ss->g->n; i++)
+        if (loop_has_room(ss, i))
+            return true;
+    return false;
+}
+
+/* On loop i: a connection it was handed is done with. */
+static void handed_ended(void *ctx)
+{
+    handed_count *c = ctx;
+    __atomic_sub_fetch(&c->ss->handed[c->loop], 1, __ATOMIC_RELAXED);
+}
+
 static void handoff_run(weft__msg *m)
 {
     handoff_msg *h = WEFT_CONTAINER_OF(m, handoff_msg, msg);
@@ -46,7 +90,7 @@ static void handoff_fail(weft__msg *m, int code)
 {
     (void)code;
     handoff_msg *h = WEFT_CONTAINER_OF(m, handoff_msg, msg);
-    close(h->fd); /* the loop is gone: the peer reads EOF */
+    close(h->fd); /* the loop is gone (and its count with it): the peer reads EOF */
     free(h);
 }
 
@@ -55,15 +99,24 @@ static void handoff_fail(weft__msg *m, int code)
 static bool hand_off(void *ctx, int fd)
 {
     weft_spread_server *ss = ctx;
-    int to = (int)(ss->next++ % (unsigned)ss->g->n);
-    if (to == 0)
+    int n = ss->g->n, to = -1;
+    /* The next loop in turn that has room; the acceptor accepted because
+     * one had (counts only fall meanwhile), else it keeps the socket. */
+    for (int k = 0; k < n && to < 0; k++) {
+        int i = (int)(ss->next++ % (unsigned)n);
+        if (loop_has_room(ss, i))
+            to = i;
+    }
+    if (to <= 0)
         return false;
     handoff_msg *h = weft__malloc(sizeof *h);
     if (h == NULL)
         return false;
     *h = (handoff_msg){
         .msg = {.run = handoff_run, .fail = handoff_fail}, .to = ss->servers[to], .fd = fd};
+    __atomic_add_fetch(&ss->handed[to], 1, __ATOMIC_RELAXED);
     if (weft__inbox_post(ss->g->loops[to]->inbox.box, &h->msg) != 0) {
+        __atomic_sub_fetch(&ss->handed[to], 1, __ATOMIC_RELAXED);
         free(h);
         return false;
     }
@@ -104,15 +157,20 @@ static int start_rest(int index, void *arg)
         return 0;
     if (ss->reuse_port)
         return serve_here(ss, ss->port, &ss->servers[index]);
-    return weft__server_adopter_new(ss->kind, "handed-off connections", ss->handler, ss->arg,
-                                    &ss->opts, &ss->servers[index]);
+    int rc = weft__server_adopter_new(ss->kind, "handed-off connections", ss->handler, ss->arg,
+                                      &ss->opts, &ss->servers[index]);
+    if (rc == 0) {
+        ss->counts[index] = (handed_count){.ss = ss, .loop = index};
+        weft__server_on_conn_end(ss->servers[index], handed_ended, &ss->counts[index]);
+    }
+    return rc;
 }
 
 static int set_handoff(int index, void *arg)
 {
     (void)index;
     weft_spread_server *ss = arg;
-    weft__server_set_handoff(ss->servers[0], hand_off, ss);
+    weft__server_set_handoff(ss->servers[0], hand_off, other_loop_has_room, ss);
     return 0;
 }
 
@@ -120,7 +178,7 @@ static int stop_handoff(int index, void *arg)
 {
     (void)index;
     weft_spread_server *ss = arg;
-    weft__server_set_handoff(ss->servers[0], NULL, NULL);
+    weft__server_set_handoff(ss->servers[0], NULL, NULL, NULL);
     return 0;
 }
 
@@ -155,6 +213,8 @@ static int spread_close(weft_spread_server *ss, int *rcs)
     if (rc == 0)
         rc = code != 0 ? code : first_error(rcs, n);
     free(ss->servers);
+    free(ss->handed);
+    free(ss->counts);
     free(ss);
     return rc;
 }
@@ -163,8 +223,12 @@ static int spread_start(weft_spread_server *ss, weft_spread_server **out)
 {
     int n = ss->g->n;
     int *rcs = weft__calloc((size_t)n, sizeof *rcs);
-    if (rcs == NULL || (ss->servers = weft__calloc((size_t)n, sizeof *ss->servers)) == NULL) {
+    if (rcs == NULL || (ss->servers = weft__calloc((size_t)n, sizeof *ss->servers)) == NULL ||
+        (ss->handed = weft__calloc((size_t)n, sizeof *ss->handed)) == NULL ||
+        (ss->counts = weft__calloc((size_t)n, sizeof *ss->counts)) == NULL) {
         free(rcs);
+        free(ss->servers);
+        free(ss->handed);
         free(ss);
         return -ENOMEM;
     }

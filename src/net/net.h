@@ -134,13 +134,18 @@ void weft__uvstream_release(weft_stream *s);
 
 /* One acceptor for a group of loops (server.c, used by serve_all.c): an
  * adopter is a server without a socket, on the current loop, that serves
- * the sockets weft__server_adopt hands it (on its loop's thread); a
- * server with a handoff gives each accepted socket to handoff(ctx, fd),
- * which returns false to leave it to this server. */
+ * the sockets weft__server_adopt hands it (on its loop's thread), and
+ * calls ended(ctx) when each of them is done with (served and ended, or
+ * refused). A server with a handoff gives each accepted socket to
+ * handoff(ctx, fd), which returns false to leave it to this server; at
+ * its own max_connections it goes on accepting while room(ctx) says
+ * another loop is below its own. */
 int weft__server_adopter_new(weft__uv_kind kind, const char *name, weft_stream_handler handler,
                              void *arg, const weft_net_opts *opts, weft_server **out);
 void weft__server_adopt(weft_server *srv, int fd);
-void weft__server_set_handoff(weft_server *srv, bool (*handoff)(void *ctx, int fd), void *ctx);
+void weft__server_on_conn_end(weft_server *srv, void (*ended)(void *ctx), void *ctx);
+void weft__server_set_handoff(weft_server *srv, bool (*handoff)(void *ctx, int fd),
+                              bool (*room)(void *ctx), void *ctx);
 /* Servers (server.c): addr for TCP, path for Unix. */
 int weft__server_start(weft__uv_kind kind, const struct sockaddr *addr, const char *path,
                        weft_stream_handler handler, void *arg, const weft_net_opts *opts,

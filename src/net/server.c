@@ -68,7 +68,12 @@ struct weft_server {
      * one (false). A server made by weft__server_adopter_new has no socket
      * of its own (fd -1) and serves only what is handed to it. */
     bool (*handoff)(void *ctx, int fd);
+    bool (*handoff_room)(void *ctx); /* another loop can take one more */
     void *handoff_ctx;
+    /* Told when a connection it served ends (an adopter's count of what it
+     * was handed, read by the acceptor's thread). */
+    void (*conn_ended)(void *ctx);
+    void *conn_ended_ctx;
 };
 
 static void server_accept(weft_server *srv);
@@ -156,6 +161,8 @@ static void conn_done(weft__done_cb *cb, weft_task *task)
     weft__uvstream_release(c->s);
     free(c);
     srv->stats.live--;
+    if (srv->conn_ended)
+        srv->conn_ended(srv->conn_ended_ctx);
     if (srv->closer && srv->stats.live == 0) {
         weft_task *t = srv->closer;
         srv->closer = NULL;
@@ -168,7 +175,7 @@ static void conn_done(weft__done_cb *cb, weft_task *task)
 
 /* Turns an accepted socket into a stream and a handler task; on failure
  * the connection is closed and counted. */
-static void conn_start(weft_server *srv, int fd)
+static bool conn_start(weft_server *srv, int fd)
 {
     srv->stats.accepted++;
     conn *c = weft__malloc(sizeof *c);
@@ -176,7 +183,7 @@ static void conn_start(weft_server *srv, int fd)
         free(c);
         close(fd);
         note_drop(srv, DROP_NO_MEMORY, 1);
-        return;
+        return false;
     }
     weft_task_opts topts = {.name = srv->kind == WEFT__UV_TCP ? "tcp handler" : "unix handler",
                             .stack_size = srv->opts.stack_size,
@@ -186,7 +193,7 @@ static void conn_start(weft_server *srv, int fd)
         weft__uvstream_discard(c->s);
         free(c);
         note_drop(srv, DROP_NO_MEMORY, 1);
-        return;
+        return false;
     }
     c->srv = srv;
     c->started = false;
@@ -197,6 +204,7 @@ static void conn_start(weft_server *srv, int fd)
     weft__list_push_back(&srv->conns, &c->link);
     if (++srv->stats.live > srv->stats.peak_live)
         srv->stats.peak_live = srv->stats.live;
+    return true;
 }
 
 /* The descriptor kept in reserve (-1 if none can be had: the server then
@@ -244,11 +252,17 @@ static void retry_later(weft_server *srv)
     weft__timer_start(srv->loop, &srv->retry, weft__now_ns() + ACCEPT_RETRY_NS);
 }
 
-static bool can_accept(const weft_server *srv)
+/* Below max_connections, or (one acceptor for a group) another loop is. */
+static bool has_room(const weft_server *srv)
 {
     int max = srv->opts.max_connections;
-    return !srv->closing && !weft__timer_armed(&srv->retry) &&
-           (max == 0 || srv->stats.live < (size_t)max);
+    return max == 0 || srv->stats.live < (size_t)max ||
+           (srv->handoff_room != NULL && srv->handoff_room(srv->handoff_ctx));
+}
+
+static bool can_accept(const weft_server *srv)
+{
+    return !srv->closing && !weft__timer_armed(&srv->retry) && has_room(srv);
 }
 
 /* Polls the listening socket while the server can take a connection; at
@@ -256,6 +270,10 @@ static bool can_accept(const weft_server *srv)
 static void listen_update(weft_server *srv)
 {
     bool want = can_accept(srv);
+    /* An acceptor for a group whose loops are all full: their connections
+     * end on other threads, so look again later (its own end look now). */
+    if (!want && srv->handoff_room != NULL && !srv->closing && !weft__timer_armed(&srv->retry))
+        retry_later(srv);
     if (want == srv->polling || srv->closing) /* closing: uv_close stopped it */
         return;
     if (want ? uv_poll_start(&srv->poll, UV_READABLE, server_ready) == 0
@@ -541,13 +559,24 @@ void weft__server_adopt(weft_server *srv, int fd)
     if (srv->closing) { /* refused, and seen as refused: the peer reads EOF */
         srv->stats.accepted++;
         close(fd);
-        return;
+    } else if (conn_start(srv, fd)) {
+        return; /* conn_done tells when it ends */
     }
-    conn_start(srv, fd);
+    if (srv->conn_ended)
+        srv->conn_ended(srv->conn_ended_ctx);
 }
 
-void weft__server_set_handoff(weft_server *srv, bool (*handoff)(void *ctx, int fd), void *ctx)
+void weft__server_set_handoff(weft_server *srv, bool (*handoff)(void *ctx, int fd),
+                              bool (*room)(void *ctx), void *ctx)
 {
     srv->handoff = handoff;
+    srv->handoff_room = room;
     srv->handoff_ctx = ctx;
+    listen_update(srv); /* the room it has may have changed */
+}
+
+void weft__server_on_conn_end(weft_server *srv, void (*ended)(void *ctx), void *ctx)
+{
+    srv->conn_ended = ended;
+    srv->conn_ended_ctx = ctx;
 }
