@@ -343,14 +343,21 @@ static int huge_length(weft_stream *io, int req)
     return 1;
 }
 
+#if defined(__SANITIZE_ADDRESS__) || defined(WEFT_ASAN)
+#define ENDLESS_BODY_RSS_BOUND (150 * MiB)
+#else
+#define ENDLESS_BODY_RSS_BOUND (100 * MiB)
+#endif
+
 static int expect_elimit_body(weft_http_session *s)
 {
     size_t before = test_rss_bytes();
     weft_http_response *r = NULL;
     assert_int_equal(weft_http_get(s, url("/"), &r), WEFT_ELIMIT);
     /* the default limit is 32 MiB: the client held at most that (and,
-     * under ASan, the buffers its growth freed, in quarantine) */
-    assert_true(rss_growth(before) < 100 * MiB);
+     * under ASan, the buffers its growth freed, in quarantine: 72 MiB in
+     * most runs, 108 in one of ten; below the 160 MiB body either way) */
+    assert_true(rss_growth(before) < ENDLESS_BODY_RSS_BOUND);
     get_second(s);
     return 0;
 }
