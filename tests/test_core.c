@@ -717,6 +717,73 @@ static void test_many_tasks(void **state)
     RUN(body_many_tasks);
 }
 
+/* ------------------------------------------------ starting where one ended */
+
+/* A task that ends hands its stack to the next ready task that has never
+ * run (task.c, next_on_this_stack). Each still starts in spawn order, once,
+ * with its own argument; one that parks resumes on that stack; and one
+ * that asked for a bigger stack gets its own (it would overflow a default
+ * one: a guard page fault, not a wrong answer). */
+enum { CHAINED = 300 };
+static int start_order[CHAINED], n_started;
+
+/* Frames of their own (noinline), so that only the tasks that call them
+ * have them. */
+__attribute__((noinline)) static int park_with_a_frame(int i)
+{
+    volatile char frame[2048];
+    frame[0] = frame[sizeof frame - 1] = (char)i;
+    int rc = weft_sleep(0.001);
+    return rc != 0 || frame[0] != (char)i || frame[sizeof frame - 1] != (char)i ? -EPROTO : 0;
+}
+
+/* 600 KiB of frames, each under a page, each written: a default stack's
+ * guard page would be hit on the way down (a single 600 KiB frame could
+ * jump over it into a neighbour's stack). */
+__attribute__((noinline)) static int use_600_kib(int depth, int i)
+{
+    volatile char page[3000];
+    page[0] = (char)i;
+    int rc = depth > 0 ? use_600_kib(depth - 1, i) : 0;
+    return rc == 0 && page[0] == (char)i ? 0 : -EPROTO;
+}
+
+static int chained(void *arg)
+{
+    int i = (int)(intptr_t)arg;
+    start_order[n_started++] = i;
+    int rc = 0;
+    if (i % 10 == 3) /* parks, on the stack it was handed */
+        rc = park_with_a_frame(i);
+    else if (i % 10 == 7) /* asked for 1 MiB */
+        rc = use_600_kib(200, i);
+    return rc != 0 ? rc : i;
+}
+
+static int body_start_where_one_ended(void)
+{
+    static weft_task *t[CHAINED];
+    weft_task_opts big = {.stack_size = 1024 * 1024};
+    n_started = 0;
+    for (int i = 0; i < CHAINED; i++)
+        t[i] = i % 10 == 7 ? SPAWN_OPTS(chained, (void *)(intptr_t)i, &big)
+                           : SPAWN(chained, (void *)(intptr_t)i);
+    assert_int_equal(weft_gather(t, CHAINED, 0), 0);
+    assert_int_equal(n_started, CHAINED);
+    for (int i = 0; i < CHAINED; i++) {
+        assert_int_equal(start_order[i], i);
+        assert_int_equal(weft_task_result(t[i]), i);
+        weft_task_free(t[i]);
+    }
+    return 0;
+}
+
+static void test_start_where_one_ended(void **state)
+{
+    (void)state;
+    RUN(body_start_where_one_ended);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -748,6 +815,7 @@ int main(void)
         cmocka_unit_test(test_stack_size_too_large),
         cmocka_unit_test(test_strerror_names_every_code),
         cmocka_unit_test(test_many_tasks),
+        cmocka_unit_test(test_start_where_one_ended),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -38,6 +38,20 @@ typedef void (*weft__ctx_entry)(void *arg);
  * entry must never return: it ends with weft__ctx_exit. */
 void weft__ctx_make(weft__ctx *ctx, void *lo, size_t size, weft__ctx_entry entry, void *arg);
 
+/* A context that goes on running on the stack `from` ran on (a task that
+ * starts where one just ended): what the sanitizer knows of that stack
+ * goes with it. */
+static inline void weft__ctx_inherit(weft__ctx *to, const weft__ctx *from)
+{
+#if defined(WEFT_ASAN) || defined(__SANITIZE_ADDRESS__)
+    to->stack_lo = from->stack_lo;
+    to->stack_size = from->stack_size;
+    to->asan_fake_stack = from->asan_fake_stack;
+#else
+    (void)to, (void)from;
+#endif
+}
+
 /* Saves the running context into from and resumes to. */
 void weft__ctx_switch(weft__ctx *from, weft__ctx *to);
 
