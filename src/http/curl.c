@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -317,6 +318,25 @@ void weft__http_forbid_reuse(weft_http_session *s, curl_socket_t fd)
     }
 }
 
+/* Did the transfer run over HTTP/2? Not what its status line says, nor
+ * what libcurl believes from it: libcurl 7.88 takes an HTTP/1 server's
+ * "HTTP/2 200" (or "HTTP/201 ...") at its word and reports HTTP/2. The
+ * session asks for HTTP/2 over TLS only (CURL_HTTP_VERSION_2TLS, where
+ * ALPN decides), so on a cleartext connection it is never HTTP/2, and the
+ * connection is judged as the HTTP/1 one it is (fuzz_http_client found
+ * the junk behind such a response read as the next request's answer).
+ * Over TLS libcurl's word is taken: a TLS server that chose HTTP/1.1 by
+ * ALPN and then writes an HTTP/2 status line is a known gap. */
+static bool really_http2(weft_http_response *t)
+{
+    long version = 0;
+    const char *scheme = NULL;
+    return curl_easy_getinfo(t->easy, CURLINFO_HTTP_VERSION, &version) == CURLE_OK &&
+           version >= CURL_HTTP_VERSION_2_0 &&
+           curl_easy_getinfo(t->easy, CURLINFO_SCHEME, &scheme) == CURLE_OK && scheme != NULL &&
+           strcasecmp(scheme, "https") == 0;
+}
+
 /* A transfer ended well: may its connection serve the next request? An
  * HTTP/1 response is framed by its headers; bytes already waiting behind
  * it were not part of it (a body longer than its Content-Length, data
@@ -329,8 +349,8 @@ void weft__http_check_reuse(weft_http_session *s, weft_http_response *t)
     curl_socket_t fd = CURL_SOCKET_BAD;
     if (curl_easy_getinfo(t->easy, CURLINFO_ACTIVESOCKET, &fd) != CURLE_OK ||
         fd == CURL_SOCKET_BAD || (size_t)fd >= s->by_fd_cap || !(s->owned[fd] & WEFT__HTTP_OWNED))
-        return;             /* closed, or not ours to judge */
-    if (t->version >= 20) { /* HTTP/2 frames its own streams */
+        return;            /* closed, or not ours to judge */
+    if (really_http2(t)) { /* HTTP/2 frames its own streams */
         s->owned[fd] &= (unsigned char)~WEFT__HTTP_H1;
         return;
     }
