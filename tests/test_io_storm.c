@@ -25,92 +25,14 @@
 
 #include "weft.h"
 #include "test_support.h"
+#include "storm.h"
 #ifdef WEFT_HAVE_HTTP
 #include "http_test.h"
 #endif
 
-#define MAX_VICTIMS 16
-
-static unsigned seed;
-static bool stop_chaos;
-static weft_task *victims[MAX_VICTIMS];
-static size_t n_victims;
-static long n_cancelled, n_timedout; /* waits cut short, to check the storm bites */
-
-static int rnd(int n)
-{
-    return rand_r(&seed) % n;
-}
-
-static void storm_begin(unsigned s)
-{
-    seed = s;
-    stop_chaos = false;
-    n_victims = 0;
-    n_cancelled = n_timedout = 0;
-}
-
-/* Drops every pending cancellation of the current task (the chaos task's;
- * a timeout scope's are taken back by weft_timeout_end). */
-static void absorb(void)
-{
-    weft_task *self = weft_task_current();
-    while (weft_cancelling(self) > 0)
-        weft_uncancel(self);
-}
-
-static bool cut(int rc)
-{
-    return rc == WEFT_ETIMEDOUT || rc == WEFT_ECANCELED;
-}
-
-/* Runs one wait under a random short timeout scope (or none); max_us
- * bounds the scope. A cancel from the chaos task is absorbed and counted. */
-static int with_random_timeout(int (*op)(void *), void *arg, int max_us)
-{
-    weft_timeout *scope = NULL;
-    /* A quarter of the scopes have expired already: the wait is cut at once. */
-    if (rnd(3) == 0 && weft_timeout_begin(rnd(4) == 0 ? 0 : rnd(max_us) * 1e-6, &scope) != 0)
-        return -1;
-    int rc = op(arg);
-    if (scope)
-        rc = weft_timeout_end(scope, rc);
-    if (rc == WEFT_ECANCELED) {
-        absorb();
-        n_cancelled++;
-    } else if (rc == WEFT_ETIMEDOUT) {
-        n_timedout++;
-    }
-    return rc;
-}
-
-static int chaos(void *arg)
-{
-    int pause_us = (int)(intptr_t)arg;
-    while (!stop_chaos) {
-        if (rnd(2) == 0 && n_victims > 0)
-            weft_cancel(victims[rnd((int)n_victims)]);
-        if (weft_sleep(rnd(8) == 0 ? pause_us * 1e-6 : 0) != 0)
-            return -1;
-    }
-    return 0;
-}
-
 static weft_task *spawn(weft_fn fn, void *arg)
 {
     return SPAWN(fn, arg);
-}
-
-static void await_free(weft_task *t)
-{
-    assert_int_equal(weft_await(t), 0);
-    weft_task_free(t);
-}
-
-static void chaos_stop(weft_task *ch)
-{
-    stop_chaos = true;
-    await_free(ch);
 }
 
 /* Lets the loop run the closes it has begun. */
@@ -173,15 +95,15 @@ static int tt_caller(void *arg)
     for (int i = 0; i < TT_ROUNDS; i++) {
         tt_job *j = &tt_jobs[base + i];
         j->value = (base + i) * 3 + 1;
-        j->nap_us = rnd(4) == 0 ? 0 : rnd(300);
-        int rc = with_random_timeout(do_to_thread, j, 400);
+        j->nap_us = storm_rnd(4) == 0 ? 0 : storm_rnd(300);
+        int rc = storm_with_timeout(do_to_thread, j, 400);
         j->outcome = rc;
         if (rc == j->value) {
             /* Delivered: the job ran to its end, once. */
             if (!atomic_load(&j->done) || atomic_load(&j->runs) != 1)
                 return -1000;
             tt_delivered++;
-        } else if (cut(rc)) {
+        } else if (storm_cut(rc)) {
             tt_abandoned++;
         } else {
             return rc < 0 ? rc : -1001;
@@ -200,11 +122,11 @@ static int to_thread_storm(void *arg)
     tt_delivered = tt_abandoned = 0;
     weft_task *t[TT_TASKS];
     for (int i = 0; i < TT_TASKS; i++)
-        victims[n_victims++] = t[i] = spawn(tt_caller, (void *)(intptr_t)i);
-    weft_task *ch = spawn(chaos, (void *)(intptr_t)100);
+        storm_victims[storm_n_victims++] = t[i] = spawn(tt_caller, (void *)(intptr_t)i);
+    weft_task *ch = spawn(storm_chaos, (void *)(intptr_t)100);
     for (int i = 0; i < TT_TASKS; i++)
         assert_int_equal(weft_await(t[i]), 0);
-    chaos_stop(ch);
+    storm_chaos_stop(ch);
     for (int i = 0; i < TT_TASKS; i++)
         weft_task_free(t[i]);
     /* Every call came back once, with its result or cut short. */
@@ -221,14 +143,15 @@ static int to_thread_storm(void *arg)
         assert_true(runs == 0 || atomic_load(&j->done));
         if (runs == 0) {
             never++; /* taken back from the queue by its cancel */
-            assert_true(cut(j->outcome));
+            assert_true(storm_cut(j->outcome));
         }
     }
     assert_int_equal(atomic_load(&tt_started) + never, TT_JOBS);
     print_message("to_thread: %ld delivered, %ld abandoned (%ld never ran); %ld cancelled, "
                   "%ld timed out\n",
-                  tt_delivered, tt_abandoned, never, n_cancelled, n_timedout);
-    assert_true(tt_delivered > 0 && tt_abandoned > never && n_cancelled > 0 && n_timedout > 0);
+                  tt_delivered, tt_abandoned, never, storm_cancelled, storm_timedout);
+    assert_true(tt_delivered > 0 && tt_abandoned > never && storm_cancelled > 0 &&
+                storm_timedout > 0);
     return 0;
 }
 
@@ -281,16 +204,16 @@ static int cf_caller(void *arg)
     for (int i = 0; i < CF_ROUNDS; i++) {
         cf_job *j = &cf_jobs[base + i];
         j->value = (base + i) * 5 + 2;
-        j->nap_us = rnd(4) == 0 ? 0 : rnd(300);
+        j->nap_us = storm_rnd(4) == 0 ? 0 : storm_rnd(300);
         weft_cfuture *cf;
         if (weft_submit(cf_loop, cf_remote, j, &cf) != 0)
             return -1100;
-        int rc = with_random_timeout(do_cf_await, cf, 400);
+        int rc = storm_with_timeout(do_cf_await, cf, 400);
         if (rc == j->value) {
             if (!weft_cfuture_done(cf) || weft_cfuture_result(cf, 0) != j->value)
                 return -1101;
             cf_delivered++;
-        } else if (cut(rc)) {
+        } else if (storm_cut(rc)) {
             /* Cancelling the awaiter cancelled the future: done now, with
              * ECANCELED, or with the value if the task beat the cancel. */
             if (!weft_cfuture_done(cf))
@@ -319,17 +242,17 @@ static int cfuture_storm(void *arg)
     cf_loop = weft_loop_thread_loop(lt);
     weft_task *t[CF_TASKS];
     for (int i = 0; i < CF_TASKS; i++)
-        victims[n_victims++] = t[i] = spawn(cf_caller, (void *)(intptr_t)i);
-    weft_task *ch = spawn(chaos, (void *)(intptr_t)100);
+        storm_victims[storm_n_victims++] = t[i] = spawn(cf_caller, (void *)(intptr_t)i);
+    weft_task *ch = spawn(storm_chaos, (void *)(intptr_t)100);
     for (int i = 0; i < CF_TASKS; i++)
         assert_int_equal(weft_await(t[i]), 0);
-    chaos_stop(ch);
+    storm_chaos_stop(ch);
     for (int i = 0; i < CF_TASKS; i++)
         weft_task_free(t[i]);
     assert_int_equal(cf_delivered + cf_abandoned, CF_JOBS);
     print_message("cfuture: %ld delivered, %ld abandoned; %ld cancelled, %ld timed out\n",
-                  cf_delivered, cf_abandoned, n_cancelled, n_timedout);
-    assert_true(cf_delivered > 0 && cf_abandoned > 0 && n_cancelled > 0 && n_timedout > 0);
+                  cf_delivered, cf_abandoned, storm_cancelled, storm_timedout);
+    assert_true(cf_delivered > 0 && cf_abandoned > 0 && storm_cancelled > 0 && storm_timedout > 0);
     return 0;
 }
 
@@ -424,7 +347,7 @@ static int st_read_some(weft_stream *s, int id)
     st_conn *c = &st[id];
     uint8_t buf[4096];
     st_io io = {s, buf, sizeof buf};
-    int n = with_random_timeout(do_read, &io, 300);
+    int n = storm_with_timeout(do_read, &io, 300);
     if (n <= 0)
         return n == 0 ? -1200 : n; /* the echo never ends first */
     for (int i = 0; i < n; i++)
@@ -441,8 +364,8 @@ static int st_client(void *arg)
     for (int id = first; id < first + ST_CONNS; id++) {
         st_conn *c = &st[id];
         weft_stream *s;
-        int rc = with_random_timeout(do_connect, &s, 2000);
-        if (cut(rc)) {
+        int rc = storm_with_timeout(do_connect, &s, 2000);
+        if (storm_cut(rc)) {
             st_connect_cut++;
             continue;
         }
@@ -452,34 +375,34 @@ static int st_client(void *arg)
         uint32_t id32 = (uint32_t)id;
         if (weft_stream_write(s, &id32, sizeof id32) != 0) {
             /* a cancel cut the write short: queued anyway, but keep it simple */
-            absorb();
+            storm_absorb();
             weft_stream_abort(s);
             continue;
         }
         bool abandon = false;
-        int msgs = 1 + rnd(ST_MSGS);
+        int msgs = 1 + storm_rnd(ST_MSGS);
         for (int m = 0; m < msgs && !abandon; m++) {
-            size_t n = 1 + (size_t)rnd((int)sizeof msg);
+            size_t n = 1 + (size_t)storm_rnd((int)sizeof msg);
             for (size_t i = 0; i < n; i++)
                 msg[i] = st_byte(id, c->sent + (long)i);
             st_io io = {s, msg, n};
-            rc = with_random_timeout(do_write, &io, 300);
-            if (rc != 0 && !cut(rc))
+            rc = storm_with_timeout(do_write, &io, 300);
+            if (rc != 0 && !storm_cut(rc))
                 return rc;
             c->sent += (long)n; /* a cut write has queued all n bytes */
             /* Keep what is in flight small, so neither side's writes wait
              * on the other's reads for long. */
             while (!abandon && c->sent - c->received > 8192) {
                 rc = st_read_some(s, id);
-                if (cut(rc))
-                    abandon = rnd(4) == 0;
+                if (storm_cut(rc))
+                    abandon = storm_rnd(4) == 0;
                 else if (rc < 0)
                     return rc;
             }
-            if (!abandon && rnd(2) == 0) {
+            if (!abandon && storm_rnd(2) == 0) {
                 rc = st_read_some(s, id);
-                if (cut(rc))
-                    abandon = rnd(4) == 0;
+                if (storm_cut(rc))
+                    abandon = storm_rnd(4) == 0;
                 else if (rc < 0)
                     return rc;
             }
@@ -492,8 +415,8 @@ static int st_client(void *arg)
                 return -1202;
             while (!abandon && c->received < c->sent) {
                 rc = st_read_some(s, id);
-                if (cut(rc))
-                    abandon = rnd(4) == 0;
+                if (storm_cut(rc))
+                    abandon = storm_rnd(4) == 0;
                 else if (rc < 0)
                     return rc;
             }
@@ -502,18 +425,18 @@ static int st_client(void *arg)
                     break;
                 uint8_t b;
                 st_io io = {s, &b, 1};
-                rc = with_random_timeout(do_read, &io, 300);
+                rc = storm_with_timeout(do_read, &io, 300);
                 if (rc == 0)
                     break;
-                if (!cut(rc))
+                if (!storm_cut(rc))
                     return -1203; /* nothing after the echo */
-                abandon = rnd(4) == 0;
+                abandon = storm_rnd(4) == 0;
             }
         }
         c->graceful = !abandon;
         if (abandon) {
             st_abandoned++;
-            if (rnd(2) == 0) {
+            if (storm_rnd(2) == 0) {
                 weft_stream_abort(s);
                 continue;
             }
@@ -521,8 +444,8 @@ static int st_client(void *arg)
             st_graceful++;
         }
         rc = weft_stream_close(s); /* closed whatever it returns */
-        if (cut(rc))
-            absorb();
+        if (storm_cut(rc))
+            storm_absorb();
     }
     return 0;
 }
@@ -546,11 +469,11 @@ static int stream_storm(void *arg)
     int fds = count_fds();
     weft_task *t[ST_CLIENTS];
     for (int i = 0; i < ST_CLIENTS; i++)
-        victims[n_victims++] = t[i] = spawn(st_client, (void *)(intptr_t)i);
-    weft_task *ch = spawn(chaos, (void *)(intptr_t)200);
+        storm_victims[storm_n_victims++] = t[i] = spawn(st_client, (void *)(intptr_t)i);
+    weft_task *ch = spawn(storm_chaos, (void *)(intptr_t)200);
     for (int i = 0; i < ST_CLIENTS; i++)
         assert_int_equal(weft_await(t[i]), 0);
-    chaos_stop(ch);
+    storm_chaos_stop(ch);
     for (int i = 0; i < ST_CLIENTS; i++)
         weft_task_free(t[i]);
     /* Every client has closed its side: the handlers see the end and
@@ -589,9 +512,9 @@ static int stream_storm(void *arg)
     assert_int_equal(wrote, received + lost);
     print_message("streams: %ld graceful, %ld abandoned, %ld connects cut; %ld bytes sent, "
                   "%ld echoed, %ld abandoned; %ld cancelled, %ld timed out\n",
-                  st_graceful, st_abandoned, st_connect_cut, sent, wrote, lost, n_cancelled,
-                  n_timedout);
-    assert_true(st_graceful > 0 && st_abandoned > 0 && n_cancelled > 0 && n_timedout > 0);
+                  st_graceful, st_abandoned, st_connect_cut, sent, wrote, lost, storm_cancelled,
+                  storm_timedout);
+    assert_true(st_graceful > 0 && st_abandoned > 0 && storm_cancelled > 0 && storm_timedout > 0);
     return 0;
 }
 
@@ -650,16 +573,16 @@ static int ht_client(void *arg)
 {
     (void)arg;
     for (int i = 0; i < HT_ROUNDS; i++) {
-        int len = rnd(3) == 0 ? 100000 + rnd(100000) : 1 + rnd(5000);
+        int len = storm_rnd(3) == 0 ? 100000 + storm_rnd(100000) : 1 + storm_rnd(5000);
         char url[96];
-        if (rnd(2) == 0)
-            snprintf(url, sizeof url, "/?len=%d&delay=%g", len, rnd(500) * 1e-6);
+        if (storm_rnd(2) == 0)
+            snprintf(url, sizeof url, "/?len=%d&delay=%g", len, storm_rnd(500) * 1e-6);
         else
-            snprintf(url, sizeof url, "/?len=%d&slow=%g&chunk=%d", len, rnd(200) * 1e-6,
-                     1024 + rnd(32768));
-        ht_req r = {.req = {.url = url, .stream = rnd(2)}};
-        int rc = with_random_timeout(do_request, &r, 3000);
-        if (cut(rc)) {
+            snprintf(url, sizeof url, "/?len=%d&slow=%g&chunk=%d", len, storm_rnd(200) * 1e-6,
+                     1024 + storm_rnd(32768));
+        ht_req r = {.req = {.url = url, .stream = storm_rnd(2)}};
+        int rc = storm_with_timeout(do_request, &r, 3000);
+        if (storm_cut(rc)) {
             ht_cut++;
             continue;
         }
@@ -680,14 +603,14 @@ static int ht_client(void *arg)
             ht_read rd = {r.resp, buf, sizeof buf};
             long got = 0;
             for (;;) {
-                rc = with_random_timeout(do_body_read, &rd, 2000);
+                rc = storm_with_timeout(do_body_read, &rd, 2000);
                 if (rc <= 0)
                     break;
                 if (!all_x(buf, (size_t)rc))
                     return -1302;
                 got += rc;
             }
-            if (cut(rc)) {
+            if (storm_cut(rc)) {
                 ht_cut++; /* abandoned: freeing it closes its connection */
             } else if (rc != 0 || got != len) {
                 return rc ? rc : -1303;
@@ -708,11 +631,11 @@ static int http_storm(void *arg)
     ht_whole = ht_streamed = ht_cut = ht_bytes = 0;
     weft_task *t[HT_TASKS];
     for (int i = 0; i < HT_TASKS; i++)
-        victims[n_victims++] = t[i] = spawn(ht_client, NULL);
-    weft_task *ch = spawn(chaos, (void *)(intptr_t)500);
+        storm_victims[storm_n_victims++] = t[i] = spawn(ht_client, NULL);
+    weft_task *ch = spawn(storm_chaos, (void *)(intptr_t)500);
     for (int i = 0; i < HT_TASKS; i++)
         assert_int_equal(weft_await(t[i]), 0);
-    chaos_stop(ch);
+    storm_chaos_stop(ch);
     for (int i = 0; i < HT_TASKS; i++)
         weft_task_free(t[i]);
     assert_int_equal(ht_whole + ht_streamed + ht_cut, HT_TASKS * HT_ROUNDS);
@@ -722,11 +645,12 @@ static int http_storm(void *arg)
     assert_int_equal(weft_http_get(ht->s, "/?len=10", &resp), 0);
     assert_int_equal(weft_http_response_status(resp), 200);
     weft_http_response_free(resp);
-    print_message("http: %ld whole, %ld streamed, %ld cut (%ld bytes checked); %ld cancelled, "
-                  "%ld timed out\n",
-                  ht_whole, ht_streamed, ht_cut, ht_bytes, n_cancelled, n_timedout);
+    print_message(
+        "http: %ld whole, %ld streamed, %ld cut (%ld bytes checked); %ld cancelled, "
+        "%ld timed out\n",
+        ht_whole, ht_streamed, ht_cut, ht_bytes, storm_cancelled, storm_timedout);
     assert_true(ht_whole > 0 && ht_streamed > 0 && ht_cut > 0);
-    assert_true(n_cancelled > 0 && n_timedout > 0);
+    assert_true(storm_cancelled > 0 && storm_timedout > 0);
     return 0;
 }
 

@@ -9,89 +9,7 @@
  * left its record on a parked task's stack faults and is named. */
 /* weft:timeout=180 */
 #include "sync_test.h"
-
-#define MAX_VICTIMS 16
-
-static unsigned seed;
-static bool stop_chaos;
-static weft_task *victims[MAX_VICTIMS];
-static size_t n_victims;
-static long n_cancelled, n_timedout; /* waits cut short, to check the storm bites */
-
-static int rnd(int n)
-{
-    return rand_r(&seed) % n;
-}
-
-static void storm_begin(unsigned s)
-{
-    seed = s;
-    stop_chaos = false;
-    n_victims = 0;
-    n_cancelled = n_timedout = 0;
-}
-
-/* Drops every pending cancellation of the current task (the chaos task's;
- * a timeout scope's are taken back by weft_timeout_end). */
-static void absorb(void)
-{
-    weft_task *self = weft_task_current();
-    while (weft_cancelling(self) > 0)
-        weft_uncancel(self);
-}
-
-/* Runs one wait under a random short timeout scope (or none). A cancel
- * from the chaos task is absorbed and counted. */
-static int with_random_timeout(int (*op)(void *), void *arg)
-{
-    weft_timeout *scope = NULL;
-    /* A quarter of the scopes have expired already: the wait is cut at once. */
-    if (rnd(3) == 0 && weft_timeout_begin(rnd(4) == 0 ? 0 : rnd(300) * 1e-6, &scope) != 0)
-        return -1;
-    int rc = op(arg);
-    if (scope)
-        rc = weft_timeout_end(scope, rc);
-    if (rc == WEFT_ECANCELED) {
-        absorb();
-        n_cancelled++;
-    } else if (rc == WEFT_ETIMEDOUT) {
-        n_timedout++;
-    }
-    return rc;
-}
-
-/* Yields; a chaos cancel delivered here is absorbed too. */
-static void yield(void)
-{
-    if (weft_sleep(0) == WEFT_ECANCELED) {
-        absorb();
-        n_cancelled++;
-    }
-}
-
-static bool cut(int rc)
-{
-    return rc == WEFT_ETIMEDOUT || rc == WEFT_ECANCELED;
-}
-
-static int chaos(void *arg)
-{
-    (void)arg;
-    while (!stop_chaos) {
-        if (rnd(2) == 0 && n_victims > 0)
-            weft_cancel(victims[rnd((int)n_victims)]);
-        if (weft_sleep(rnd(8) == 0 ? 1e-4 : 0) != 0)
-            return -1;
-    }
-    return 0;
-}
-
-/* Ends a storm: stops the chaos task and awaits it. */
-static void chaos_stop(weft_task *ch)
-{
-    stop_chaos = true;
-    assert_int_equal(finish(ch), 0);
-}
+#include "storm.h"
 
 /* ----------------------------------------------------------------- sleep */
 
@@ -109,16 +27,16 @@ static int sleeper(void *arg)
 {
     (void)arg;
     for (int i = 0; i < SLEEP_ROUNDS; i++) {
-        double d = rnd(4) == 0 ? 0 : rnd(200) * 1e-6;
+        double d = storm_rnd(4) == 0 ? 0 : storm_rnd(200) * 1e-6;
         double t0 = weft_time();
-        int rc = with_random_timeout(do_sleep, &d);
+        int rc = storm_with_timeout(do_sleep, &d, 300);
         if (rc == 0) {
             /* A sleep that returns 0 slept its time (the clock is the
              * loop's, in ns: no early return, whatever the storm did). */
             if (weft_time() < t0 + d - 1e-6)
                 return -1000;
             sleeps_done++;
-        } else if (cut(rc)) {
+        } else if (storm_cut(rc)) {
             sleeps_cut++;
         } else {
             return rc;
@@ -134,17 +52,17 @@ static int sleep_storm(void *arg)
     sleeps_done = sleeps_cut = 0;
     weft_task *t[SLEEPERS];
     for (int i = 0; i < SLEEPERS; i++)
-        victims[n_victims++] = t[i] = spawn(sleeper, NULL);
-    weft_task *ch = spawn(chaos, NULL);
+        storm_victims[storm_n_victims++] = t[i] = spawn(sleeper, NULL);
+    weft_task *ch = spawn(storm_chaos, (void *)(intptr_t)100);
     for (int i = 0; i < SLEEPERS; i++)
         assert_int_equal(weft_await(t[i]), 0);
-    chaos_stop(ch);
+    storm_chaos_stop(ch);
     for (int i = 0; i < SLEEPERS; i++)
         weft_task_free(t[i]);
     assert_int_equal(sleeps_done + sleeps_cut, SLEEPERS * SLEEP_ROUNDS);
-    print_message("sleep: %ld slept, %ld cancelled, %ld timed out\n", sleeps_done, n_cancelled,
-                  n_timedout);
-    assert_true(sleeps_done > 0 && n_cancelled > 0 && n_timedout > 0);
+    print_message("sleep: %ld slept, %ld cancelled, %ld timed out\n", sleeps_done, storm_cancelled,
+                  storm_timedout);
+    assert_true(sleeps_done > 0 && storm_cancelled > 0 && storm_timedout > 0);
     return 0;
 }
 
@@ -177,7 +95,7 @@ static int ev_waiter(void *arg)
     for (int i = 0; i < EV_ROUNDS; i++) {
         long sets_before = ev_sets;
         bool was_set = weft_event_is_set(E);
-        int rc = with_random_timeout(do_event_wait, NULL);
+        int rc = storm_with_timeout(do_event_wait, NULL, 300);
         if (rc == 0) {
             /* No spurious wakeup: the event was set when the wait began,
              * or has been set since (a later clear does not take back a
@@ -185,13 +103,13 @@ static int ev_waiter(void *arg)
             if (!was_set && ev_sets == sets_before)
                 return -1000;
             ev_woken++;
-        } else if (cut(rc)) {
+        } else if (storm_cut(rc)) {
             ev_cut++;
         } else {
             return rc;
         }
-        if (rnd(4) == 0)
-            yield();
+        if (storm_rnd(4) == 0)
+            storm_yield();
     }
     ev_live--;
     return 0;
@@ -206,10 +124,10 @@ static int ev_setter(void *arg)
         if (!weft_event_is_set(E))
             ev_sets++;
         assert_int_equal(weft_event_set(E), 0);
-        if (rnd(2) == 0 && weft_sleep(0) != 0)
+        if (storm_rnd(2) == 0 && weft_sleep(0) != 0)
             return -1;
         assert_int_equal(weft_event_clear(E), 0);
-        if (weft_sleep(rnd(4) == 0 ? 2e-4 : 0) != 0)
+        if (weft_sleep(storm_rnd(4) == 0 ? 2e-4 : 0) != 0)
             return -1;
     }
     return 0;
@@ -224,19 +142,19 @@ static int event_storm(void *arg)
     assert_int_equal(weft_event_new(&E), 0);
     weft_task *t[EV_WAITERS];
     for (int i = 0; i < EV_WAITERS; i++)
-        victims[n_victims++] = t[i] = spawn(ev_waiter, NULL);
+        storm_victims[storm_n_victims++] = t[i] = spawn(ev_waiter, NULL);
     weft_task *setter = spawn(ev_setter, NULL);
-    weft_task *ch = spawn(chaos, NULL);
+    weft_task *ch = spawn(storm_chaos, (void *)(intptr_t)100);
     for (int i = 0; i < EV_WAITERS; i++)
         assert_int_equal(weft_await(t[i]), 0);
-    chaos_stop(ch);
+    storm_chaos_stop(ch);
     assert_int_equal(finish(setter), 0);
     for (int i = 0; i < EV_WAITERS; i++)
         weft_task_free(t[i]);
     assert_int_equal(ev_woken + ev_cut, EV_WAITERS * EV_ROUNDS);
     print_message("event: %ld set cycles, %ld woken, %ld cancelled, %ld timed out\n", ev_sets,
-                  ev_woken, n_cancelled, n_timedout);
-    assert_true(ev_woken > EV_ROUNDS && n_cancelled > 0 && n_timedout > 0);
+                  ev_woken, storm_cancelled, storm_timedout);
+    assert_true(ev_woken > EV_ROUNDS && storm_cancelled > 0 && storm_timedout > 0);
     weft_event_free(E);
     return 0;
 }
@@ -291,23 +209,23 @@ static int cv_producer(void *arg)
 {
     (void)arg;
     while (cv_produced < CV_ITEMS) {
-        int rc = with_random_timeout(do_lock, NULL);
-        if (cut(rc))
+        int rc = storm_with_timeout(do_lock, NULL, 300);
+        if (storm_cut(rc))
             continue;
         if (rc != 0 || cv_enter() != 0)
             return rc ? rc : -1000;
         if (cv_produced < CV_ITEMS) {
             cv_produced++;
             cv_avail++;
-            if (rnd(4) == 0)
+            if (storm_rnd(4) == 0)
                 weft_cond_notify_all(CV);
             else
                 weft_cond_notify(CV, 1);
         }
         if ((rc = cv_leave()) != 0)
             return rc;
-        if (rnd(3) == 0)
-            yield();
+        if (storm_rnd(3) == 0)
+            storm_yield();
     }
     return 0;
 }
@@ -316,16 +234,16 @@ static int cv_consumer(void *arg)
 {
     (void)arg;
     for (;;) {
-        int rc = with_random_timeout(do_lock, NULL);
-        if (cut(rc))
+        int rc = storm_with_timeout(do_lock, NULL, 300);
+        if (storm_cut(rc))
             continue;
         if (rc != 0 || cv_enter() != 0)
             return rc ? rc : -1000;
         while (cv_avail == 0 && cv_consumed < CV_ITEMS) {
             cv_holder = NULL; /* the wait releases the lock */
-            rc = with_random_timeout(do_cond_wait, NULL);
+            rc = storm_with_timeout(do_cond_wait, NULL, 300);
             /* The lock is held again whatever the wait returned. */
-            if ((rc != 0 && !cut(rc)) || cv_enter() != 0)
+            if ((rc != 0 && !storm_cut(rc)) || cv_enter() != 0)
                 return rc ? rc : -1002;
         }
         bool done = cv_consumed == CV_ITEMS;
@@ -338,8 +256,8 @@ static int cv_consumer(void *arg)
             return rc;
         if (done)
             return 0;
-        if (rnd(3) == 0)
-            yield();
+        if (storm_rnd(3) == 0)
+            storm_yield();
     }
 }
 
@@ -353,16 +271,16 @@ static int cond_storm(void *arg)
     assert_int_equal(weft_cond_new(CL, &CV), 0);
     weft_task *prod[CV_PRODUCERS], *cons[CV_CONSUMERS];
     for (int i = 0; i < CV_CONSUMERS; i++)
-        victims[n_victims++] = cons[i] = spawn(cv_consumer, NULL);
+        storm_victims[storm_n_victims++] = cons[i] = spawn(cv_consumer, NULL);
     for (int i = 0; i < CV_PRODUCERS; i++)
-        victims[n_victims++] = prod[i] = spawn(cv_producer, NULL);
-    weft_task *ch = spawn(chaos, NULL);
+        storm_victims[storm_n_victims++] = prod[i] = spawn(cv_producer, NULL);
+    weft_task *ch = spawn(storm_chaos, (void *)(intptr_t)100);
     /* Once the producers are done the chaos stops: the consumers still
      * waiting then rely on notifications alone, so a notification lost to
      * a cancel or a timeout leaves one parked for good (-EDEADLK). */
     for (int i = 0; i < CV_PRODUCERS; i++)
         assert_int_equal(weft_await(prod[i]), 0);
-    chaos_stop(ch);
+    storm_chaos_stop(ch);
     for (int i = 0; i < CV_CONSUMERS; i++)
         assert_int_equal(weft_await(cons[i]), 0);
     for (int i = 0; i < CV_PRODUCERS; i++)
@@ -375,8 +293,8 @@ static int cond_storm(void *arg)
     assert_null(cv_holder);
     assert_int_equal(weft_lock_locked(CL), 0);
     print_message("condition: %ld items, %ld waits cancelled, %ld timed out\n", cv_consumed,
-                  n_cancelled, n_timedout);
-    assert_true(n_cancelled > 0 && n_timedout > 0);
+                  storm_cancelled, storm_timedout);
+    assert_true(storm_cancelled > 0 && storm_timedout > 0);
     weft_cond_free(CV);
     weft_lock_free(CL);
     return 0;
@@ -409,7 +327,7 @@ static int br_task(void *arg)
 {
     (void)arg;
     for (int i = 0; i < BR_ROUNDS; i++) {
-        int rc = with_random_timeout(do_barrier_wait, NULL);
+        int rc = storm_with_timeout(do_barrier_wait, NULL, 300);
         if (rc >= 0) {
             if (rc >= BR_PARTIES)
                 return -1000;
@@ -417,19 +335,19 @@ static int br_task(void *arg)
         } else if (rc == WEFT_EBROKEN) {
             br_broken++;
             /* Repair it while enough parties are left to fill a round. */
-            if (weft_barrier_broken(B) && br_live >= BR_PARTIES && rnd(2) == 0) {
+            if (weft_barrier_broken(B) && br_live >= BR_PARTIES && storm_rnd(2) == 0) {
                 assert_int_equal(weft_barrier_reset(B), 0);
                 br_resets++;
             }
-        } else if (!cut(rc)) {
+        } else if (!storm_cut(rc)) {
             return rc;
         }
-        if (rnd(50) == 0 && br_live >= BR_PARTIES) { /* now and then, break a round */
-            assert_int_equal(rnd(2) ? weft_barrier_reset(B) : weft_barrier_abort(B), 0);
+        if (storm_rnd(50) == 0 && br_live >= BR_PARTIES) { /* now and then, break a round */
+            assert_int_equal(storm_rnd(2) ? weft_barrier_reset(B) : weft_barrier_abort(B), 0);
             br_resets++;
         }
-        if (rnd(3) == 0)
-            yield();
+        if (storm_rnd(3) == 0)
+            storm_yield();
     }
     /* Too few parties left to fill a round: break it for good, so that
      * those still waiting (some with no timeout) come out. */
@@ -448,11 +366,11 @@ static int barrier_storm(void *arg)
     assert_int_equal(weft_barrier_new(BR_PARTIES, &B), 0);
     weft_task *t[BR_TASKS];
     for (int i = 0; i < BR_TASKS; i++)
-        victims[n_victims++] = t[i] = spawn(br_task, NULL);
-    weft_task *ch = spawn(chaos, NULL);
+        storm_victims[storm_n_victims++] = t[i] = spawn(br_task, NULL);
+    weft_task *ch = spawn(storm_chaos, (void *)(intptr_t)100);
     for (int i = 0; i < BR_TASKS; i++)
         assert_int_equal(weft_await(t[i]), 0);
-    chaos_stop(ch);
+    storm_chaos_stop(ch);
     for (int i = 0; i < BR_TASKS; i++)
         weft_task_free(t[i]);
     /* Every round that passed had exactly BR_PARTIES parties, each with
@@ -463,8 +381,9 @@ static int barrier_storm(void *arg)
     assert_int_equal(weft_barrier_n_waiting(B), 0);
     print_message("barrier: %ld rounds, %ld broken waits, %ld resets/aborts, %ld cancelled, "
                   "%ld timed out\n",
-                  br_index_count[0], br_broken, br_resets, n_cancelled, n_timedout);
-    assert_true(br_index_count[0] > 10 && br_broken > 0 && n_cancelled > 0 && n_timedout > 0);
+                  br_index_count[0], br_broken, br_resets, storm_cancelled, storm_timedout);
+    assert_true(br_index_count[0] > 10 && br_broken > 0 && storm_cancelled > 0 &&
+                storm_timedout > 0);
     weft_barrier_free(B);
     return 0;
 }
@@ -535,7 +454,7 @@ static int do_combo(void *arg)
     case C_AWAIT:
         for (int i = 0; i < KIDS; i++) {
             rc = weft_await(b->t[i]);
-            if (cut(rc))
+            if (storm_cut(rc))
                 return rc;
             if (!weft_task_done(b->t[i]) || !kid_result_ok(b, i, rc))
                 return -1100;
@@ -544,7 +463,7 @@ static int do_combo(void *arg)
     case C_GATHER:
     case C_GATHER_EXC:
         rc = weft_gather(b->t, KIDS, c->kind == C_GATHER_EXC ? WEFT_RETURN_EXCEPTIONS : 0);
-        if (cut(rc))
+        if (storm_cut(rc))
             return rc;
         if (rc == 0) {
             for (int i = 0; i < KIDS; i++)
@@ -564,7 +483,7 @@ static int do_combo(void *arg)
         return -1203;
     case C_WAIT: {
         rc = weft_wait(b->t, KIDS, c->flag, c->timeout);
-        if (cut(rc))
+        if (storm_cut(rc))
             return rc;
         int done = 0;
         bool failed = false;
@@ -622,12 +541,12 @@ static int do_combo(void *arg)
         rc = weft_wait_for(b->t[0], c->timeout);
         if (rc == WEFT_ETIMEDOUT && !weft_task_done(b->t[0]))
             return -1500;
-        if (cut(rc))
+        if (storm_cut(rc))
             return rc;
         return kid_result_ok(b, 0, rc) ? 0 : -1501;
     case C_SHIELD:
         rc = weft_shield(b->t[0]);
-        if (cut(rc))
+        if (storm_cut(rc))
             return rc;
         return kid_result_ok(b, 0, rc) ? 0 : -1600;
     }
@@ -643,27 +562,28 @@ static int parent(void *arg)
             return -ENOMEM;
         for (int i = 0; i < KIDS; i++) {
             b->k[i].value = (p * 1000 + r * 10 + i) % 30000;
-            b->k[i].fail = rnd(8) == 0;
-            b->k[i].nap = rnd(5) == 0 ? 0 : rnd(400) * 1e-6;
+            b->k[i].fail = storm_rnd(8) == 0;
+            b->k[i].nap = storm_rnd(5) == 0 ? 0 : storm_rnd(400) * 1e-6;
             assert_int_equal(weft_spawn(kid_main, &b->k[i], &b->t[i]), 0);
         }
         static const int modes[] = {WEFT_FIRST_COMPLETED, WEFT_FIRST_EXCEPTION, WEFT_ALL_COMPLETED};
-        combo c = {b, rnd(C_N), modes[rnd(3)], rnd(3) == 0 ? rnd(300) * 1e-6 : WEFT_FOREVER};
+        combo c = {b, storm_rnd(C_N), modes[storm_rnd(3)],
+                   storm_rnd(3) == 0 ? storm_rnd(300) * 1e-6 : WEFT_FOREVER};
         if (c.kind == C_WAIT_FOR && c.timeout == WEFT_FOREVER)
-            c.timeout = rnd(300) * 1e-6;
-        int rc = with_random_timeout(do_combo, &c);
+            c.timeout = storm_rnd(300) * 1e-6;
+        int rc = storm_with_timeout(do_combo, &c, 300);
         if (rc == 0)
             combos_done++;
-        else if (!cut(rc))
+        else if (!storm_cut(rc))
             return rc;
         /* Every child ends: cancel what runs and await each. An await
          * returns once its task has ended, even when it is cancelled. */
         for (int i = 0; i < KIDS; i++) {
-            if (rnd(2) == 0)
+            if (storm_rnd(2) == 0)
                 weft_cancel(b->t[i]);
             rc = weft_await(b->t[i]);
             if (rc == WEFT_ECANCELED)
-                absorb();
+                storm_absorb();
             if (!weft_task_done(b->t[i]))
                 return -1700;
             rc = weft_task_result(b->t[i]);
@@ -690,19 +610,20 @@ static int combinator_storm(void *arg)
     kids_ok = kids_cancelled = kids_failed = combos_done = 0;
     weft_task *t[PARENTS];
     for (int i = 0; i < PARENTS; i++)
-        victims[n_victims++] = t[i] = spawn(parent, (void *)(intptr_t)i);
-    weft_task *ch = spawn(chaos, NULL);
+        storm_victims[storm_n_victims++] = t[i] = spawn(parent, (void *)(intptr_t)i);
+    weft_task *ch = spawn(storm_chaos, (void *)(intptr_t)100);
     for (int i = 0; i < PARENTS; i++)
         assert_int_equal(weft_await(t[i]), 0);
-    chaos_stop(ch);
+    storm_chaos_stop(ch);
     for (int i = 0; i < PARENTS; i++)
         weft_task_free(t[i]);
     assert_int_equal(kids_ok + kids_failed + kids_cancelled, PARENTS * P_ROUNDS * KIDS);
     print_message("combinators: %ld done, %ld children returned, %ld failed, %ld cancelled; "
                   "%ld waits cancelled, %ld timed out\n",
-                  combos_done, kids_ok, kids_failed, kids_cancelled, n_cancelled, n_timedout);
+                  combos_done, kids_ok, kids_failed, kids_cancelled, storm_cancelled,
+                  storm_timedout);
     assert_true(combos_done > 0 && kids_ok > 0 && kids_failed > 0 && kids_cancelled > 0);
-    assert_true(n_cancelled > 0 && n_timedout > 0);
+    assert_true(storm_cancelled > 0 && storm_timedout > 0);
     return 0;
 }
 
@@ -721,13 +642,13 @@ static long s_completed, s_inner, s_outer, s_user;
 
 static double rnd_delay(void)
 {
-    switch (rnd(4)) {
+    switch (storm_rnd(4)) {
     case 0:
         return 0; /* expired before the wait */
     case 1:
         return WEFT_FOREVER;
     default:
-        return rnd(400) * 1e-6;
+        return storm_rnd(400) * 1e-6;
     }
 }
 
@@ -746,7 +667,7 @@ static int scoper(void *arg)
             return -1;
         if (weft_timeout_begin(rnd_delay(), &inner) != 0)
             return -1;
-        int rc = weft_sleep(rnd(3) == 0 ? 0 : rnd(400) * 1e-6);
+        int rc = weft_sleep(storm_rnd(3) == 0 ? 0 : storm_rnd(400) * 1e-6);
         bool in_exp = weft_timeout_expired(inner), out_exp = weft_timeout_expired(outer);
         int r1 = weft_timeout_end(inner, rc);
         if (rc != WEFT_ECANCELED && r1 != rc)
@@ -777,7 +698,7 @@ static int scoper(void *arg)
             return r2;
         if (weft_cancelling(self) != 0 && !with_chaos)
             return -2008; /* the scopes took back their own cancellations */
-        absorb();
+        storm_absorb();
     }
     return 0;
 }
@@ -789,12 +710,12 @@ static int scope_storm(void *arg)
     s_completed = s_inner = s_outer = s_user = 0;
     weft_task *t[SCOPERS];
     for (int i = 0; i < SCOPERS; i++)
-        victims[n_victims++] = t[i] = spawn(scoper, arg);
-    weft_task *ch = with_chaos ? spawn(chaos, NULL) : NULL;
+        storm_victims[storm_n_victims++] = t[i] = spawn(scoper, arg);
+    weft_task *ch = with_chaos ? spawn(storm_chaos, (void *)(intptr_t)100) : NULL;
     for (int i = 0; i < SCOPERS; i++)
         assert_int_equal(weft_await(t[i]), 0);
     if (ch)
-        chaos_stop(ch);
+        storm_chaos_stop(ch);
     for (int i = 0; i < SCOPERS; i++)
         weft_task_free(t[i]);
     assert_int_equal(s_completed + s_inner + s_outer + s_user, SCOPERS * S_ROUNDS);
