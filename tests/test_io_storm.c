@@ -645,10 +645,9 @@ static int http_storm(void *arg)
     assert_int_equal(weft_http_get(ht->s, "/?len=10", &resp), 0);
     assert_int_equal(weft_http_response_status(resp), 200);
     weft_http_response_free(resp);
-    print_message(
-        "http: %ld whole, %ld streamed, %ld cut (%ld bytes checked); %ld cancelled, "
-        "%ld timed out\n",
-        ht_whole, ht_streamed, ht_cut, ht_bytes, storm_cancelled, storm_timedout);
+    print_message("http: %ld whole, %ld streamed, %ld cut (%ld bytes checked); %ld cancelled, "
+                  "%ld timed out\n",
+                  ht_whole, ht_streamed, ht_cut, ht_bytes, storm_cancelled, storm_timedout);
     assert_true(ht_whole > 0 && ht_streamed > 0 && ht_cut > 0);
     assert_true(storm_cancelled > 0 && storm_timedout > 0);
     return 0;
